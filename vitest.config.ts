@@ -2,12 +2,23 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
-    hookTimeout: 120_000,
-    // The e2e suites share one Temporal dev server; files run in parallel against it, each with its own task queue.
-    fileParallelism: true,
-    maxWorkers: 2,
+    hookTimeout: 180_000,
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/simulators/**/*.test.ts'] },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          // One Temporal dev server and one fresh PostgreSQL database for the whole run.
+          globalSetup: ['test/support/global-setup.ts'],
+          maxWorkers: 2,
+        },
+      },
+    ],
   },
 });
