@@ -1,0 +1,55 @@
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { z } from 'zod';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors?: { path: string; message: string }[];
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+  413: 'Payload Too Large', 422: 'Unprocessable Content', 500: 'Internal Server Error', 502: 'Bad Gateway',
+  503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+/** An error that becomes an application/problem+json answer. */
+export class ProblemError extends Error {
+  constructor(readonly status: number, readonly code: string, readonly detail: string, readonly errors?: Problem['errors']) {
+    super(detail);
+  }
+}
+
+export function problemBody(status: number, code: string, detail: string, errors?: Problem['errors']): Problem {
+  return { type: `https://proxbox-intent.dev/problems/${code}`, title: TITLES[status] ?? 'Error', status, detail, code, ...(errors ? { errors } : {}) };
+}
+
+export function problem(c: Context, status: number, code: string, detail: string, errors?: Problem['errors']): Response {
+  return c.body(JSON.stringify(problemBody(status, code, detail, errors)), status as ContentfulStatusCode, {
+    'content-type': 'application/problem+json',
+  });
+}
+
+export function validationProblem(c: Context, error: z.ZodError, where: string): Response {
+  const errors = error.issues.map((i) => ({ path: i.path.length ? i.path.join('.') : where, message: i.message }));
+  return problem(c, 422, 'validation_failed', `The ${where} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+}
+
+/** The app's error handler: known errors keep their status and code; anything else is a 500 without internals. */
+export function onError(log: (msg: string, err: unknown) => void) {
+  return (err: Error, c: Context): Response => {
+    if (err instanceof ProblemError) return problem(c, err.status, err.code, err.detail, err.errors);
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const code = status === 413 ? 'payload_too_large' : status === 400 ? 'bad_request' : 'http_error';
+      return problem(c, status, code, err.message || TITLES[status] || 'Error');
+    }
+    log('unhandled error in API request', err);
+    return problem(c, 500, 'internal_error', 'An unexpected error occurred.');
+  };
+}

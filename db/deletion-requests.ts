@@ -1,0 +1,55 @@
+import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import type { Db } from './client';
+import { deletionRequests, type DeletionHistoryEntry } from './schema';
+import type { DeletionState } from '../domain/deletion-rules';
+
+export type DeletionRow = typeof deletionRequests.$inferSelect;
+export type NewDeletionRequest = Omit<typeof deletionRequests.$inferInsert, 'id' | 'state' | 'history'>;
+
+export class DeletionRequestStore {
+  constructor(private readonly db: Db) {}
+
+  /** Creates the request for a workflow id once; a retried activity gets the same row back. */
+  async ensure(input: NewDeletionRequest, actor: string): Promise<DeletionRow> {
+    const history: DeletionHistoryEntry[] = [{ at: new Date().toISOString(), actor, action: 'requested', outcome: 'ok' }];
+    const [inserted] = await this.db.insert(deletionRequests).values({ ...input, history })
+      .onConflictDoNothing({ target: deletionRequests.workflowId }).returning();
+    return inserted ?? (await this.byWorkflowId(input.workflowId))!;
+  }
+
+  async get(id: number): Promise<DeletionRow | undefined> {
+    const [row] = await this.db.select().from(deletionRequests).where(eq(deletionRequests.id, id));
+    return row;
+  }
+
+  async byWorkflowId(workflowId: string): Promise<DeletionRow | undefined> {
+    const [row] = await this.db.select().from(deletionRequests).where(eq(deletionRequests.workflowId, workflowId));
+    return row;
+  }
+
+  async list(filter: { state?: DeletionState; branchId?: number; vmid?: number; limit: number; afterId?: number }): Promise<DeletionRow[]> {
+    const where: SQL[] = [];
+    if (filter.state) where.push(eq(deletionRequests.state, filter.state));
+    if (filter.branchId !== undefined) where.push(eq(deletionRequests.branchId, filter.branchId));
+    if (filter.vmid !== undefined) where.push(eq(deletionRequests.vmid, filter.vmid));
+    if (filter.afterId !== undefined) where.push(lt(deletionRequests.id, filter.afterId));
+    return this.db.select().from(deletionRequests).where(and(...where)).orderBy(desc(deletionRequests.id)).limit(filter.limit);
+  }
+
+  /** Writes a transition and its history entry in one statement. */
+  async transition(id: number, patch: Partial<Omit<DeletionRow, 'id' | 'history'>>, entry: DeletionHistoryEntry): Promise<DeletionRow | undefined> {
+    const [row] = await this.db.update(deletionRequests)
+      .set({ ...patch, history: sql`${deletionRequests.history} || ${JSON.stringify([entry])}::jsonb` })
+      .where(eq(deletionRequests.id, id)).returning();
+    return row;
+  }
+
+  async appendHistory(id: number, entry: DeletionHistoryEntry): Promise<void> {
+    await this.transition(id, {}, entry);
+  }
+
+  async pendingByApplyJob(applyJobId: string): Promise<DeletionRow[]> {
+    return this.db.select().from(deletionRequests)
+      .where(and(eq(deletionRequests.applyJobId, applyJobId), eq(deletionRequests.state, 'pending')));
+  }
+}

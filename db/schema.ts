@@ -1,0 +1,151 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex, uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+
+export const users = pgTable('users', {
+  id: serial('id').primaryKey(),
+  username: text('username').notNull().unique(),
+  permissions: text('permissions').array().notNull().default(sql`'{}'::text[]`),
+  createdAt: createdAt(),
+});
+
+export const apiTokens = pgTable('api_tokens', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  description: text('description').notNull().default(''),
+  tokenHash: text('token_hash').notNull().unique(),
+  prefix: text('prefix').notNull(),
+  createdAt: createdAt(),
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+});
+
+/** One row (id = 1): the instance-wide intent settings. */
+export const settings = pgTable('settings', {
+  id: integer('id').primaryKey().default(1),
+  netboxToProxmoxEnabled: boolean('netbox_to_proxmox_enabled').notNull().default(false),
+  typedConfirmation: text('typed_confirmation'),
+  selfApproveAllowed: boolean('self_approve_allowed').notNull().default(false),
+  deletionRequestTtlDays: integer('deletion_request_ttl_days').notNull().default(7),
+  warnPlaintextPassword: boolean('warn_plaintext_password').notNull().default(true),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedBy: text('updated_by'),
+}, (t) => [
+  check('settings_singleton', sql`${t.id} = 1`),
+  check('settings_ttl_min', sql`${t.deletionRequestTtlDays} >= 1`),
+]);
+
+/** One row (id = 1): the proxbox-api backend (the seed's FastAPIEndpoint). */
+export const backend = pgTable('backend', {
+  id: integer('id').primaryKey().default(1),
+  url: text('url').notNull(),
+  apiKey: text('api_key').notNull(),
+  timeoutMs: integer('timeout_ms').notNull().default(30_000),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [check('backend_singleton', sql`${t.id} = 1`)]);
+
+export const proxmoxEndpoints = pgTable('proxmox_endpoints', {
+  id: serial('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  backendEndpointId: integer('backend_endpoint_id').notNull(),
+  allowWrites: boolean('allow_writes').notNull().default(false),
+  clusters: text('clusters').array().notNull().default(sql`'{}'::text[]`),
+  isDefault: boolean('is_default').notNull().default(false),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [uniqueIndex('proxmox_endpoints_one_default').on(t.isDefault).where(sql`${t.isDefault}`)]);
+
+export const applyJobs = pgTable('apply_jobs', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  workflowId: text('workflow_id').notNull().unique(),
+  runUuid: text('run_uuid').notNull(),
+  branchId: integer('branch_id').notNull(),
+  branchSchemaId: text('branch_schema_id').notNull(),
+  branchName: text('branch_name').notNull(),
+  mergedAt: timestamp('merged_at', { withTimezone: true }).notNull(),
+  username: text('username'),
+  state: text('state', { enum: ['queued', 'running', 'succeeded', 'partial', 'failed'] }).notNull().default('queued'),
+  source: text('source', { enum: ['webhook', 'api', 'reconciler'] }).notNull(),
+  error: text('error'),
+  drift: jsonb('drift').$type<Record<string, unknown>>().notNull().default({}),
+  createdAt: createdAt(),
+  startedAt: timestamp('started_at', { withTimezone: true }),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+}, (t) => [index('apply_jobs_branch').on(t.branchId), index('apply_jobs_state').on(t.state)]);
+
+/** Per-diff outcome of an apply job, written as each VM finishes. */
+export const applyResults = pgTable('apply_results', {
+  jobId: uuid('job_id').notNull().references(() => applyJobs.id, { onDelete: 'cascade' }),
+  key: text('key').notNull(),
+  vmid: integer('vmid'),
+  netboxId: integer('netbox_id'),
+  name: text('name'),
+  op: text('op').notNull(),
+  kind: text('kind'),
+  status: text('status').notNull(),
+  reason: text('reason'),
+  message: text('message').notNull().default(''),
+  proxmoxUpid: text('proxmox_upid'),
+  deletionRequestId: integer('deletion_request_id'),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [primaryKey({ columns: [t.jobId, t.key] })]);
+
+/** The live log of an apply job (SSE); each insert is announced with NOTIFY apply_events. */
+export const applyEvents = pgTable('apply_events', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  jobId: uuid('job_id').notNull().references(() => applyJobs.id, { onDelete: 'cascade' }),
+  type: text('type', { enum: ['plan_summary', 'dispatch', 'result', 'log', 'complete'] }).notNull(),
+  dedupeKey: text('dedupe_key'),
+  data: jsonb('data').notNull(),
+  createdAt: createdAt(),
+}, (t) => [
+  index('apply_events_job').on(t.jobId, t.id),
+  uniqueIndex('apply_events_dedupe').on(t.jobId, t.dedupeKey),
+]);
+
+export interface DeletionHistoryEntry {
+  at: string;
+  actor: string;
+  action: string;
+  outcome: 'ok' | 'refused' | 'error';
+  detail?: string;
+}
+
+export const deletionRequests = pgTable('deletion_requests', {
+  id: serial('id').primaryKey(),
+  workflowId: text('workflow_id').notNull().unique(),
+  state: text('state', {
+    enum: ['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired'],
+  }).notNull().default('pending'),
+  vmid: integer('vmid').notNull(),
+  node: text('node').notNull(),
+  kind: text('kind', { enum: ['qemu', 'lxc'] }).notNull(),
+  name: text('name').notNull(),
+  netboxId: integer('netbox_id').notNull(),
+  changeDiffId: integer('change_diff_id').notNull(),
+  clusterKey: text('cluster_key'),
+  branchId: integer('branch_id').notNull(),
+  branchSchemaId: text('branch_schema_id').notNull(),
+  branchName: text('branch_name').notNull(),
+  applyJobId: uuid('apply_job_id').references(() => applyJobs.id, { onDelete: 'set null' }),
+  requestedBy: text('requested_by').notNull(),
+  requestedAt: timestamp('requested_at', { withTimezone: true }).notNull().defaultNow(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  authorizer: text('authorizer'),
+  decidedAt: timestamp('decided_at', { withTimezone: true }),
+  executedAt: timestamp('executed_at', { withTimezone: true }),
+  finishedAt: timestamp('finished_at', { withTimezone: true }),
+  reason: text('reason'),
+  backendRecordId: integer('backend_record_id'),
+  proxmoxUpid: text('proxmox_upid'),
+  taggedPendingDeletion: boolean('tagged_pending_deletion').notNull().default(false),
+  metadataSnapshot: jsonb('metadata_snapshot').$type<Record<string, unknown>>().notNull(),
+  history: jsonb('history').$type<DeletionHistoryEntry[]>().notNull().default([]),
+}, (t) => [
+  index('deletion_requests_state').on(t.state),
+  index('deletion_requests_branch').on(t.branchId),
+  index('deletion_requests_vmid').on(t.vmid),
+]);

@@ -1,0 +1,52 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * An approval or rejection as our API issues it for an authenticated user. The DeletionWorkflow only acts on
+ * decisions whose signature verifies against the server-side secret, so nobody who can merely reach Temporal
+ * (CLI, UI, a script) can decide on someone else's behalf.
+ */
+export const DeletionDecision = z.object({
+  requestId: z.number().int().positive(),
+  workflowId: z.string().min(1),
+  action: z.enum(['approve', 'reject']),
+  actor: z.string().min(1),
+  typedVmid: z.number().int().optional(),
+  reason: z.string().max(255).optional(),
+  issuedAt: z.string(),
+  nonce: z.string().min(8),
+});
+export type DeletionDecision = z.infer<typeof DeletionDecision>;
+
+export const SignedDeletionDecision = z.object({ decision: DeletionDecision, signature: z.string() });
+export type SignedDeletionDecision = z.infer<typeof SignedDeletionDecision>;
+
+/** Decisions older than this are refused, so a captured signed message cannot be replayed later. */
+export const DECISION_MAX_AGE_MS = 5 * 60_000;
+
+function canonical(d: DeletionDecision): string {
+  return JSON.stringify([d.requestId, d.workflowId, d.action, d.actor, d.typedVmid ?? null, d.reason ?? null, d.issuedAt, d.nonce]);
+}
+
+export function signDecision(secret: string, decision: DeletionDecision): SignedDeletionDecision {
+  const signature = createHmac('sha256', secret).update(canonical(decision)).digest('hex');
+  return { decision, signature };
+}
+
+export type DecisionCheck = { ok: true } | { ok: false; why: string };
+
+export function verifyDecision(secret: string, signed: unknown, now: Date): DecisionCheck {
+  const parsed = SignedDeletionDecision.safeParse(signed);
+  if (!parsed.success) return { ok: false, why: 'malformed decision' };
+  const { decision, signature } = parsed.data;
+  const expected = Buffer.from(signDecision(secret, decision).signature, 'hex');
+  const given = Buffer.from(signature, 'hex');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    return { ok: false, why: 'signature does not verify: the decision was not issued by the proxbox-intent API' };
+  }
+  const age = now.getTime() - Date.parse(decision.issuedAt);
+  if (!Number.isFinite(age) || age < -60_000 || age > DECISION_MAX_AGE_MS) {
+    return { ok: false, why: 'decision expired: issue it again through the API' };
+  }
+  return { ok: true };
+}
