@@ -1,0 +1,134 @@
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SEARCH_ATTRIBUTES } from '../../infra/temporal-dev-server';
+
+const { load: parseYaml } = createRequire(import.meta.url)('js-yaml') as { load(text: string): unknown };
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const COMPOSE_FILE = join(REPO_ROOT, 'docker-compose.temporal.yml');
+const INSTALL_HINT =
+  'Neither `docker compose` nor `docker-compose` is available to validate docker-compose.temporal.yml. ' +
+  'Install the Debian package: sudo apt-get install -y docker-compose';
+
+const DUMMY_SECRETS: Record<string, string> = {
+  POSTGRES_PASSWORD: 'dummy-postgres-password',
+  TEMPORAL_DB_PASSWORD: 'dummy-temporal-password',
+  PROXBOX_DB_PASSWORD: 'dummy-proxbox-password',
+  NETBOX_URL: 'https://netbox.example.test',
+  NETBOX_TOKEN: 'dummy-netbox-token',
+  NETBOX_WEBHOOK_SECRET: 'dummy-webhook-secret',
+  PROXBOX_API_URL: 'https://proxbox-api.example.test',
+  PROXBOX_API_KEY: 'dummy-proxbox-api-key',
+  APPROVAL_SIGNING_SECRET: 'dummy-approval-signing-secret',
+};
+
+const SERVICES = ['postgresql', 'db-init', 'temporal-schema', 'temporal', 'temporal-setup', 'temporal-ui', 'migrate', 'worker', 'api'];
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: unknown;
+  environment?: Record<string, string | number | boolean | null>;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test: unknown };
+}
+interface ComposeFile {
+  services: Record<string, ComposeService>;
+}
+
+const workDir = mkdtempSync(join(tmpdir(), 'proxbox-compose-'));
+const emptyEnvFile = join(workDir, 'empty.env');
+writeFileSync(emptyEnvFile, '');
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+function composeCommand(): string[] | null {
+  if (spawnSync('docker', ['compose', 'version'], { stdio: 'ignore' }).status === 0) return ['docker', 'compose'];
+  if (spawnSync('docker-compose', ['version'], { stdio: 'ignore' }).status === 0) return ['docker-compose'];
+  return null;
+}
+
+function renderConfig(env: Record<string, string>): SpawnSyncReturns<string> {
+  const command = composeCommand();
+  if (!command) throw new Error(INSTALL_HINT);
+  const [bin, ...prefix] = command as [string, ...string[]];
+  return spawnSync(
+    bin,
+    [...prefix, '--env-file', emptyEnvFile, '--project-directory', REPO_ROOT, '-f', COMPOSE_FILE, 'config'],
+    { cwd: REPO_ROOT, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: workDir, ...env } },
+  );
+}
+
+const source = readFileSync(COMPOSE_FILE, 'utf8');
+const parsed = parseYaml(source) as ComposeFile;
+
+describe('docker-compose.temporal.yml (static)', () => {
+  it('parses as YAML and declares every service', () => {
+    expect(Object.keys(parsed.services).sort()).toEqual([...SERVICES].sort());
+  });
+
+  it('registers every search attribute of infra/temporal-dev-server.ts with its type', () => {
+    const registered = String(parsed.services['temporal-setup']?.environment?.SEARCH_ATTRIBUTES ?? '').split(/\s+/);
+    for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
+      expect(registered).toContain(`${name}=${type}`);
+      expect(source).toContain(name);
+    }
+  });
+
+  it('pins every pulled image to a version tag', () => {
+    for (const [name, service] of Object.entries(parsed.services)) {
+      if (service.build) continue;
+      expect(service.image, name).toMatch(/^[\w./-]+:\d[\w.-]*$/);
+    }
+  });
+
+  it('starts the worker and the API from the repo image after migrations and Temporal setup', () => {
+    for (const [name, script] of [['worker', 'start:worker'], ['api', 'start:api']] as const) {
+      const service = parsed.services[name]!;
+      expect(service.build).toBeTruthy();
+      expect(service.command).toEqual(['npm', 'run', script]);
+      expect(service.depends_on).toMatchObject({
+        migrate: { condition: 'service_completed_successfully' },
+        'temporal-setup': { condition: 'service_completed_successfully' },
+      });
+    }
+    expect(parsed.services.api?.healthcheck?.test).toBeTruthy();
+  });
+});
+
+describe('docker-compose.temporal.yml (docker compose config)', () => {
+  it('renders with the required secrets set', () => {
+    const result = renderConfig(DUMMY_SECRETS);
+    expect(result.error, INSTALL_HINT).toBeUndefined();
+    expect(result.status, result.stderr).toBe(0);
+
+    const rendered = parseYaml(result.stdout) as ComposeFile;
+    for (const service of SERVICES) expect(rendered.services).toHaveProperty([service]);
+    expect(rendered.services['temporal-ui']?.environment?.TEMPORAL_DISABLE_WRITE_ACTIONS).toBe('true');
+    expect(rendered.services['temporal-ui']?.environment?.TEMPORAL_WORKFLOW_SIGNAL_DISABLED).toBe('true');
+    expect(rendered.services['temporal-ui']?.environment?.TEMPORAL_WORKFLOW_UPDATE_DISABLED).toBe('true');
+
+    const apiEnv = rendered.services.api?.environment ?? {};
+    for (const key of [
+      'DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'TEMPORAL_UI_URL', 'NETBOX_URL',
+      'NETBOX_TOKEN', 'NETBOX_WEBHOOK_SECRET', 'PROXBOX_API_URL', 'PROXBOX_API_KEY', 'BOOTSTRAP_ADMIN_TOKEN', 'PORT',
+    ]) {
+      expect(apiEnv, key).toHaveProperty([key]);
+    }
+    expect(apiEnv.NETBOX_TOKEN).toBe(DUMMY_SECRETS.NETBOX_TOKEN);
+    expect(String(apiEnv.DATABASE_URL)).toContain(`:${DUMMY_SECRETS.PROXBOX_DB_PASSWORD}@postgresql:5432/`);
+    expect(rendered.services.worker?.environment?.TEMPORAL_NAMESPACE).toBe(apiEnv.TEMPORAL_NAMESPACE);
+  });
+
+  it('refuses to render when a secret is missing, naming it', () => {
+    const { NETBOX_TOKEN: _omitted, ...withoutToken } = DUMMY_SECRETS;
+    const result = renderConfig(withoutToken);
+    expect(result.error, INSTALL_HINT).toBeUndefined();
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('NETBOX_TOKEN');
+  });
+});
