@@ -85,6 +85,10 @@ export class ApplyJobStore {
       .where(and(eq(applyJobs.id, jobId), eq(applyJobs.state, 'queued')));
   }
 
+  async setError(jobId: string, error: string | null): Promise<void> {
+    await this.db.update(applyJobs).set({ error }).where(eq(applyJobs.id, jobId));
+  }
+
   /** Upserts one VM's outcome; a retried activity overwrites its own row instead of adding one. */
   async recordResult(jobId: string, result: VmResult): Promise<void> {
     const { key, ...rest } = result;

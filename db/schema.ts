@@ -127,6 +127,7 @@ export const deletionRequests = pgTable('deletion_requests', {
   netboxId: integer('netbox_id').notNull(),
   changeDiffId: integer('change_diff_id').notNull(),
   clusterKey: text('cluster_key'),
+  endpointId: integer('endpoint_id').notNull().references(() => proxmoxEndpoints.id),
   branchId: integer('branch_id').notNull(),
   branchSchemaId: text('branch_schema_id').notNull(),
   branchName: text('branch_name').notNull(),

@@ -75,6 +75,7 @@ CREATE TABLE "deletion_requests" (
 	"netbox_id" integer NOT NULL,
 	"change_diff_id" integer NOT NULL,
 	"cluster_key" text,
+	"endpoint_id" integer NOT NULL,
 	"branch_id" integer NOT NULL,
 	"branch_schema_id" text NOT NULL,
 	"branch_name" text NOT NULL,
@@ -131,6 +132,7 @@ CREATE TABLE "users" (
 ALTER TABLE "api_tokens" ADD CONSTRAINT "api_tokens_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "apply_events" ADD CONSTRAINT "apply_events_job_id_apply_jobs_id_fk" FOREIGN KEY ("job_id") REFERENCES "public"."apply_jobs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "apply_results" ADD CONSTRAINT "apply_results_job_id_apply_jobs_id_fk" FOREIGN KEY ("job_id") REFERENCES "public"."apply_jobs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "deletion_requests" ADD CONSTRAINT "deletion_requests_endpoint_id_proxmox_endpoints_id_fk" FOREIGN KEY ("endpoint_id") REFERENCES "public"."proxmox_endpoints"("id") ON DELETE no action ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "deletion_requests" ADD CONSTRAINT "deletion_requests_apply_job_id_apply_jobs_id_fk" FOREIGN KEY ("apply_job_id") REFERENCES "public"."apply_jobs"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 CREATE INDEX "apply_events_job" ON "apply_events" USING btree ("job_id","id");--> statement-breakpoint
 CREATE UNIQUE INDEX "apply_events_dedupe" ON "apply_events" USING btree ("job_id","dedupe_key");--> statement-breakpoint

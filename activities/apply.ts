@@ -1,0 +1,285 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { OBJECT_TYPE, toEpochMs, type Branch } from '../contracts/netbox';
+import { ProxboxError } from '../clients/proxbox';
+import { UpstreamError } from '../clients/errors';
+import type { VmResult } from '../db/apply-jobs';
+import { CANCELLED_KEY } from '../db/apply-jobs';
+import { planChanges, referencedLookups, type PlannedChange } from '../domain/change-plan';
+import { firstClosedGate, type ClosedGate } from '../domain/gates';
+import type { NamedRef } from '../domain/guest-kind';
+import type { ResultStatus } from '../domain/job-state';
+import { routeEndpoint } from '../domain/routing';
+import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
+import type { IntentSettings } from '../domain/settings';
+import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
+import { waitForTask } from './proxmox-tasks';
+import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, WorkItem } from './types';
+
+const optedIn = (b: Branch) => b.custom_fields.apply_to_proxmox === true;
+const destroyConfirmed = (b: Branch) => b.custom_fields.apply_destroy_confirmed === true;
+
+/** A NetBox or proxbox-api read failed: keep retrying (Temporal owns the policy) and say why on the job. */
+async function upstreamFailure(deps: ActivityDeps, jobId: string, err: unknown): Promise<never> {
+  if (err instanceof UpstreamError) {
+    const attempt = Context.current().info.attempt;
+    await deps.jobs.setError(jobId, `${err.message} (attempt ${attempt}; retrying)`);
+    throw ApplicationFailure.create({ message: err.message, type: `${err.system}:${err.kind}`, nonRetryable: false });
+  }
+  throw err;
+}
+
+function resultOf(item: Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind'>, status: ResultStatus, reason: string | null, message: string, extra: Partial<VmResult> = {}): VmResult {
+  return {
+    key: item.key, vmid: item.vmid, netboxId: item.netboxId, name: item.name, op: item.op, kind: item.kind,
+    status, reason, message, proxmoxUpid: null, deletionRequestId: null, ...extra,
+  };
+}
+
+export function createApplyActivities(deps: ActivityDeps) {
+  async function record(jobId: string, result: VmResult): Promise<ItemOutcome> {
+    await deps.jobs.recordResult(jobId, result);
+    await deps.jobs.appendEvent(jobId, 'result', result, `result:${result.key}:${result.status}`);
+    return { key: result.key, status: result.status, message: result.message };
+  }
+
+  /** Gates as they stand right now, for one item: re-read from PostgreSQL (and the branch from NetBox). */
+  async function gateNow(item: Pick<WorkItem, 'op' | 'kind' | 'endpointId'>, username: string | null, branch: Branch): Promise<ClosedGate | null> {
+    const [settings, backend, endpoint, permissions] = await Promise.all([
+      deps.settings.get(), deps.endpoints.getBackend(), deps.endpoints.get(item.endpointId),
+      username ? deps.users.permissionsOf(username) : Promise.resolve([] as string[]),
+    ]);
+    return firstClosedGate({
+      settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(backend),
+      endpoint: endpoint ?? null, permissions, op: item.op, kind: item.kind,
+    });
+  }
+
+  async function branchOrRetry(jobId: string, branchId: number): Promise<Branch> {
+    try {
+      return await deps.netbox.branch(branchId);
+    } catch (err) {
+      return upstreamFailure(deps, jobId, err);
+    }
+  }
+
+  return {
+    /** Reads the merged branch and its ChangeDiffs, decides what each diff means, and records what will not run. */
+    async loadApplyPlan(input: ApplyWorkflowInput): Promise<ApplyPlan> {
+      const { jobId } = input;
+      const branch = await branchOrRetry(jobId, input.branchId);
+      const abort = abortReason(branch, input);
+      if (abort) {
+        await deps.jobs.appendEvent(jobId, 'log', { level: 'error', message: abort }, 'abort');
+        return { branchName: branch.name, abort, items: [], recorded: 0 };
+      }
+      let vmDiffs, diskDiffs, nicDiffs, roles, vmTypes;
+      try {
+        [vmDiffs, diskDiffs, nicDiffs] = await Promise.all([
+          deps.netbox.changeDiffs(branch.id, OBJECT_TYPE.virtualMachine),
+          deps.netbox.changeDiffs(branch.id, OBJECT_TYPE.virtualDisk),
+          deps.netbox.changeDiffs(branch.id, OBJECT_TYPE.vmInterface),
+        ]);
+        const refs = referencedLookups(vmDiffs);
+        roles = await lookupAll(refs.roleIds, (id) => deps.netbox.deviceRole(id));
+        vmTypes = await lookupAll(refs.vmTypeIds, (id) => deps.netbox.virtualMachineType(id));
+      } catch (err) {
+        return upstreamFailure(deps, jobId, err);
+      }
+      await deps.jobs.setError(jobId, null);
+      const [settings, endpoints, backend] = await Promise.all([deps.settings.get(), deps.endpoints.list(), deps.endpoints.getBackend()]);
+      const permissions = input.username ? await deps.users.permissionsOf(input.username) : [];
+      const planned = planChanges(vmDiffs, diskDiffs, nicDiffs, { roles, vmTypes }, { warnPlaintextPassword: settings.warnPlaintextPassword });
+      const clusterNames = await clusterNamesFor(deps, planned, endpoints);
+
+      const items: WorkItem[] = [];
+      let recorded = 0;
+      for (const p of planned) {
+        const endpoint = routeEndpoint(endpoints, { id: p.clusterId, name: p.clusterId !== null ? clusterNames.get(p.clusterId) ?? null : null });
+        const closed = firstClosedGate({
+          settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(backend),
+          endpoint, permissions, op: p.op, kind: p.kind,
+        });
+        const verdict = immediateResult(p, closed);
+        if (verdict) {
+          await record(jobId, verdict);
+          recorded += 1;
+          continue;
+        }
+        items.push({
+          key: p.key, changeDiffId: p.changeDiffId, netboxId: p.netboxId, name: p.name, op: p.op, kind: p.kind,
+          vmid: p.vmid!, node: p.node!, clusterId: p.clusterId, endpointId: endpoint!.id, backendEndpointId: endpoint!.backendEndpointId,
+          payload: p.payload, deletion: p.deletion,
+        });
+      }
+      await deps.jobs.markRunning(jobId, input.username);
+      await deps.jobs.appendEvent(jobId, 'plan_summary', summarise(planned, items, settings), 'plan');
+      return { branchName: branch.name, abort: null, items, recorded };
+    },
+
+    /** One create or update against proxbox-api, with every gate re-checked right before the write. */
+    async applyGuestChange(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
+      const activity = Context.current();
+      const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
+      const closed = await gateNow(item, ctx.username, branch);
+      if (closed) return record(ctx.jobId, resultOf(item, 'blocked', closed.reason, closed.message));
+      const backend = await backendClient(deps);
+      if (!backend || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
+      const { client, baseUrl } = backend;
+      await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
+
+      try {
+        if (item.op === 'create' && activity.info.attempt > 1) {
+          const adopted = await checkBeforeCreate(item, client);
+          if (adopted) return record(ctx.jobId, adopted);
+        }
+        const response = await client.apply(item.backendEndpointId, {
+          run_uuid: `${ctx.runUuid}:${item.netboxId}`,
+          branch_id: ctx.branchId,
+          actor: ctx.username,
+          diffs: [{ op: item.op, kind: item.kind, netbox_id: item.netboxId, payload: item.payload }],
+        }, activity.cancellationSignal);
+        const r = response.results[0];
+        if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
+        if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason, r.message));
+        if (r.status === 'not_implemented') return record(ctx.jobId, resultOf(item, 'not_implemented', r.reason, r.message));
+        if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', r.reason ?? failureReason(r.message), r.message));
+        const caps = await capabilitiesOf(client, baseUrl);
+        const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid: r.proxmox_upid, vmid: item.vmid, op: item.op as 'create' | 'update' },
+          { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
+        const upid = { proxmoxUpid: r.proxmox_upid };
+        if (!task.done) return record(ctx.jobId, resultOf(item, 'accepted', null, r.message || `accepted by proxbox-api (${task.why})`, upid));
+        if (!task.ok) return record(ctx.jobId, resultOf(item, 'failed', 'proxmox_task_failed', `Proxmox task failed: ${task.reason}`, upid));
+        return record(ctx.jobId, resultOf(item, 'succeeded', null, task.warnings ? `${r.message} (${task.warnings})`.trim() : r.message, upid));
+      } catch (err) {
+        return handleApplyError(err, item, ctx);
+      }
+    },
+
+    /** A DELETE becomes a pending DeletionRequest; the merge itself never destroys anything. */
+    async requestDeletion(item: WorkItem, ctx: ApplyContext & { schemaId: string; mergedTimeMs: number; branchName: string }): Promise<DeletionStarted | null> {
+      const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
+      const closed = await gateNow(item, ctx.username, branch);
+      if (closed || !item.deletion) {
+        await record(ctx.jobId, resultOf(item, 'blocked', closed?.reason ?? 'no_delete_target', closed?.message ?? 'the delete target could not be read from the diff'));
+        return null;
+      }
+      const settings = await deps.settings.get();
+      const workflowId = deletionRequestWorkflowId(applyRunIdFromMs(ctx.schemaId, ctx.mergedTimeMs), item.netboxId);
+      const row = await deps.deletions.ensure({
+        workflowId, vmid: item.vmid, node: item.node, kind: item.kind, name: item.name, netboxId: item.netboxId,
+        changeDiffId: item.changeDiffId, clusterKey: item.clusterId !== null ? String(item.clusterId) : null,
+        endpointId: item.endpointId, branchId: ctx.branchId, branchSchemaId: ctx.schemaId, branchName: ctx.branchName,
+        applyJobId: ctx.jobId, requestedBy: ctx.username ?? 'unknown',
+        expiresAt: new Date(Date.now() + settings.deletionRequestTtlDays * 86_400_000),
+        metadataSnapshot: item.deletion as unknown as Record<string, unknown>,
+      }, ctx.username ?? 'unknown');
+      await record(ctx.jobId, resultOf(item, 'deletion_requested', null,
+        `DeletionRequest ${row.id} is pending: a different user holding authorize_deletion_request must approve it`, { deletionRequestId: row.id }));
+      return { requestId: row.id, workflowId: row.workflowId, expiresAtMs: row.expiresAt.getTime() };
+    },
+
+    /** An item whose activity gave up (retries exhausted): its result says why, the rest of the run goes on. */
+    async recordItemFailure(item: WorkItem, ctx: ApplyContext, message: string): Promise<ItemOutcome> {
+      return record(ctx.jobId, resultOf(item, 'failed', 'activity_failed', message));
+    },
+
+    async finishApplyJob(args: { jobId: string; error?: string }): Promise<{ state: string }> {
+      const job = await deps.jobs.finish(args.jobId, { cancelled: false, ...(args.error ? { error: args.error } : {}) });
+      await deps.jobs.appendEvent(args.jobId, 'complete', { state: job.state, error: job.error }, 'complete');
+      return { state: job.state };
+    },
+
+    /** Cancel keeps what was applied, adds the `_cancelled` entry and lists the deletion requests that stay pending. */
+    async recordApplyCancellation(args: { jobId: string; by: string | null }): Promise<{ pendingDeletionRequestIds: number[] }> {
+      const pending = (await deps.deletions.pendingByApplyJob(args.jobId)).map((d) => d.id);
+      const message = `Cancelled${args.by ? ` by ${args.by}` : ''}; results already applied are kept.` +
+        (pending.length ? ` Deletion requests ${pending.join(', ')} stay pending on their own lifecycle.` : '');
+      await deps.jobs.recordResult(args.jobId, {
+        key: CANCELLED_KEY, vmid: null, netboxId: null, name: null, op: 'cancel', kind: null, status: 'cancelled',
+        reason: 'cancelled', message, proxmoxUpid: null, deletionRequestId: null,
+      });
+      const job = await deps.jobs.finish(args.jobId, { cancelled: true });
+      await deps.jobs.appendEvent(args.jobId, 'complete', { state: job.state, cancelled: true, pendingDeletionRequestIds: pending }, 'complete');
+      return { pendingDeletionRequestIds: pending };
+    },
+  };
+
+  async function handleApplyError(err: unknown, item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
+    if (Context.current().cancellationSignal.aborted) throw err;
+    if (!(err instanceof ProxboxError)) throw err;
+    const c = err.classified;
+    if (c?.shape === 'E3') return record(ctx.jobId, resultOf(item, 'blocked', c.reason, c.reason === 'writes_disabled_for_endpoint' ? 'writes_disabled_for_endpoint' : err.message));
+    if (err.unknownOutcome || err.kind === 'throttled' || (err.kind === 'unreachable' && item.op === 'update')) {
+      // Unknown outcome: retry; a create's next attempt reads state before resending (check-before-create).
+      throw ApplicationFailure.create({ message: err.message, type: `proxbox-api:${err.kind}`, nonRetryable: false });
+    }
+    return record(ctx.jobId, resultOf(item, 'failed', err.kind, err.message));
+  }
+}
+
+export type ApplyActivities = ReturnType<typeof createApplyActivities>;
+
+function abortReason(branch: Branch, input: ApplyWorkflowInput): string | null {
+  if (branch.status.value !== 'merged' && branch.status.value !== 'archived') return `Branch ${branch.name} is ${branch.status.value}, not merged: nothing is applied`;
+  if (branch.merged_time === null || toEpochMs(branch.merged_time) !== input.mergedTimeMs) return `Branch ${branch.name} was reverted or merged again since this merge: this run applies nothing`;
+  if (branch.schema_id !== input.schemaId) return `Branch ${branch.id} has schema ${branch.schema_id}, expected ${input.schemaId}`;
+  if (!optedIn(branch)) return 'Branch is not opted in';
+  return null;
+}
+
+function immediateResult(p: PlannedChange, closed: ClosedGate | null): VmResult | null {
+  const item = { key: p.key, vmid: p.vmid, netboxId: p.netboxId, name: p.name, op: p.op, kind: p.kind };
+  const as = (status: ResultStatus, reason: string | null, message: string) => resultOf(item as WorkItem, status, reason, message);
+  if (p.vanished) return as('skipped', 'vanished_in_branch', 'Created and deleted inside the branch: nothing reached main, nothing to apply');
+  const blocked = p.findings.find((f) => f.severity === 'blocked');
+  if (blocked) return as('blocked', blocked.reason, blocked.message);
+  if (closed) return as('blocked', closed.reason, closed.message);
+  if (p.noop) return as('skipped', 'no_op', 'No change to apply: the desired state equals the pre-change data');
+  return null;
+}
+
+function summarise(planned: PlannedChange[], items: WorkItem[], settings: IntentSettings) {
+  const count = (op: string) => planned.filter((p) => p.op === op).length;
+  return {
+    total: planned.length, dispatched: items.length,
+    creates: count('create'), updates: count('update'), deletes: count('delete'),
+    enabled: settings.netboxToProxmoxEnabled,
+    warnings: planned.flatMap((p) => p.findings.filter((f) => f.severity === 'warning').map((f) => ({ key: p.key, ...f }))),
+  };
+}
+
+function failureReason(message: string): string {
+  if (message.includes('writes_disabled_for_endpoint')) return 'writes_disabled_for_endpoint';
+  if (/already exists/i.test(message)) return 'vmid_in_use';
+  return 'proxbox_rejected';
+}
+
+async function lookupAll(ids: number[], fetchOne: (id: number) => Promise<{ slug: string; name: string }>): Promise<Map<number, NamedRef>> {
+  const entries = await Promise.all(ids.map(async (id) => {
+    const r = await fetchOne(id);
+    return [id, { slug: r.slug, name: r.name }] as const;
+  }));
+  return new Map(entries);
+}
+
+async function clusterNamesFor(deps: ActivityDeps, planned: PlannedChange[], endpoints: { clusters: string[] }[]): Promise<Map<number, string>> {
+  const byName = endpoints.some((e) => e.clusters.some((c) => !/^\d+$/.test(c)));
+  const ids = [...new Set(planned.map((p) => p.clusterId).filter((x): x is number => x !== null))];
+  if (!byName || ids.length === 0) return new Map();
+  const clusters = await Promise.all(ids.map((id) => deps.netbox.cluster(id)));
+  return new Map(clusters.map((c) => [c.id, c.name]));
+}
+
+/**
+ * §8.5 after an unknown outcome: an absent guest may be created again; one that carries our marker (name, node,
+ * kind) is adopted; anything else is a VMID collision that must not be retried.
+ */
+async function checkBeforeCreate(item: WorkItem, client: import('../clients/proxbox').ProxboxClient): Promise<VmResult | null> {
+  const guest = await client.findGuest(item.backendEndpointId, item.vmid, Context.current().cancellationSignal);
+  if (!guest) return null;
+  if (guest.name === item.name && guest.node === item.node && guest.type === item.kind) {
+    return resultOf(item, 'accepted', 'adopted', `Guest ${item.vmid} already exists with our name, node and kind after an unknown outcome: adopted, not created twice`);
+  }
+  return resultOf(item, 'failed', 'vmid_in_use',
+    `VMID ${item.vmid} is in use by ${guest.type} '${guest.name ?? '?'}' on ${guest.node ?? '?'}: not ours, so nothing was sent`);
+}

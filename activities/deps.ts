@@ -1,0 +1,40 @@
+import type { ApplyJobStore } from '../db/apply-jobs';
+import type { DeletionRequestStore } from '../db/deletion-requests';
+import type { EndpointStore } from '../db/endpoints';
+import type { SettingsStore } from '../db/settings';
+import type { UserStore } from '../db/users';
+import type { NetboxClient } from '../clients/netbox';
+import { ProxboxClient, type Capabilities } from '../clients/proxbox';
+
+/** What activities need from the outside world, injected so tests and the dev stack wire real adapters. */
+export interface ActivityDeps {
+  jobs: ApplyJobStore;
+  deletions: DeletionRequestStore;
+  settings: SettingsStore;
+  endpoints: EndpointStore;
+  users: UserStore;
+  netbox: NetboxClient;
+  approvalSecret: string;
+  /** Interval between task-status polls; tests shorten it. */
+  taskPollMs?: number;
+  taskDeadlineMs?: number;
+}
+
+/** The proxbox-api client for the configured backend, or null when no FastAPIEndpoint is configured. */
+export async function backendClient(deps: ActivityDeps): Promise<{ client: ProxboxClient; baseUrl: string } | null> {
+  const backend = await deps.endpoints.getBackend();
+  if (!backend) return null;
+  return { client: new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs }), baseUrl: backend.url };
+}
+
+const CAPABILITY_TTL_MS = 10 * 60_000;
+const capabilityCache = new Map<string, { at: number; caps: Capabilities }>();
+
+/** §10 discovery, cached for at most ten minutes per backend URL; `fresh` re-checks (before a destroy). */
+export async function capabilitiesOf(client: ProxboxClient, baseUrl: string, fresh = false): Promise<Capabilities> {
+  const hit = capabilityCache.get(baseUrl);
+  if (!fresh && hit && Date.now() - hit.at < CAPABILITY_TTL_MS) return hit.caps;
+  const caps = await client.capabilities();
+  capabilityCache.set(baseUrl, { at: Date.now(), caps });
+  return caps;
+}

@@ -1,0 +1,66 @@
+import type { DeletionSnapshot, LxcIntentPayload, QemuIntentPayload } from '../domain/change-plan';
+import type { GuestKind, IntentOp } from '../domain/permissions';
+import type { FinalJobState } from '../domain/job-state';
+
+/** Serialisable types that cross the workflow/activity boundary (they end up in workflow history: no secrets). */
+
+export interface ApplyWorkflowInput {
+  jobId: string;
+  branchId: number;
+  schemaId: string;
+  mergedTimeMs: number;
+  username: string | null;
+  maxConcurrency: number;
+}
+
+export interface ApplyContext {
+  jobId: string;
+  runUuid: string;
+  branchId: number;
+  username: string | null;
+}
+
+export interface WorkItem {
+  key: string;
+  changeDiffId: number;
+  netboxId: number;
+  name: string;
+  op: IntentOp;
+  kind: GuestKind;
+  vmid: number;
+  node: string;
+  clusterId: number | null;
+  endpointId: number;
+  backendEndpointId: number;
+  payload: QemuIntentPayload | LxcIntentPayload | null;
+  deletion: DeletionSnapshot | null;
+}
+
+export interface ApplyPlan {
+  branchName: string;
+  /** Set when the run must not proceed at all (branch reverted, not merged, not opted in). */
+  abort: string | null;
+  items: WorkItem[];
+  recorded: number;
+}
+
+export interface ItemOutcome { key: string; status: string; message: string }
+
+export interface DeletionStarted {
+  requestId: number;
+  workflowId: string;
+  expiresAtMs: number;
+}
+
+export interface DeletionWorkflowInput {
+  requestId: number;
+  vmid: number;
+  node: string;
+  kind: GuestKind;
+  name: string;
+  requestedBy: string;
+  branchSchemaId: string;
+  expiresAtMs: number;
+}
+
+export interface ApplyOutcome { state: FinalJobState; pendingDeletionRequestIds: number[] }

@@ -1,0 +1,76 @@
+import { Hono } from 'hono';
+import type { Client } from '@temporalio/client';
+import type { Database } from '../db/client';
+import { ApplyJobStore } from '../db/apply-jobs';
+import { DeletionRequestStore } from '../db/deletion-requests';
+import { EndpointStore } from '../db/endpoints';
+import { SettingsStore } from '../db/settings';
+import { UserStore } from '../db/users';
+import type { ApplyStarter } from '../services/apply-starter';
+import { authenticate, type AuthEnv } from './auth';
+import type { ApplyEventHub } from './event-hub';
+import { docsPage, openApiDocument } from './openapi';
+import { onError, problem } from './problem';
+import { applyJobRoutes } from './routes/apply-jobs';
+import { deletionRequestRoutes } from './routes/deletion-requests';
+import { backendRoutes, proxmoxEndpointRoutes } from './routes/endpoints';
+import { hookRoutes } from './routes/hooks';
+import { settingsRoutes } from './routes/settings';
+import { userRoutes } from './routes/users';
+import type { TemporalLinks } from './views';
+import { Metrics } from './metrics';
+
+export interface AppDeps {
+  database: Database;
+  temporal: Client;
+  starter: ApplyStarter;
+  hub: ApplyEventHub;
+  links: TemporalLinks;
+  webhookSecret: string | undefined;
+  approvalSecret: string;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+/** Small routers composed into one app; authentication guards everything under /api/v1 except the signed webhook. */
+export function createApp(deps: AppDeps) {
+  const db = deps.database.db;
+  const stores = {
+    users: new UserStore(db), settings: new SettingsStore(db), endpoints: new EndpointStore(db),
+    jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db),
+  };
+  const metrics = new Metrics();
+  const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
+
+  const v1 = new Hono<AuthEnv>()
+    .route('/hooks', hookRoutes({ secret: deps.webhookSecret, starter: deps.starter, links: deps.links }))
+    .use(authenticate(stores.users))
+    .get('/me', (c) => c.json({ username: c.get('user').username, permissions: c.get('user').permissions }))
+    .route('/settings', settingsRoutes(stores.settings))
+    .route('/backend', backendRoutes(stores.endpoints))
+    .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
+    .route('/users', userRoutes(stores.users))
+    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub }))
+    .route('/deletion-requests', deletionRequestRoutes({
+      deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, links: deps.links, approvalSecret: deps.approvalSecret,
+    }));
+
+  const app = new Hono()
+    .use(metrics.middleware())
+    .get('/healthz', (c) => c.json({ status: 'ok' }))
+    .get('/readyz', async (c) => {
+      const checks = await Promise.allSettled([
+        db.execute('select 1'),
+        deps.temporal.connection.workflowService.getSystemInfo({}),
+      ]);
+      const [database, temporal] = checks.map((r) => (r.status === 'fulfilled' ? 'ok' : 'unreachable'));
+      const ready = database === 'ok' && temporal === 'ok';
+      return c.json({ status: ready ? 'ready' : 'not_ready', database, temporal }, ready ? 200 : 503);
+    })
+    .get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }))
+    .get('/openapi.json', (c) => c.json(openApiDocument()))
+    .get('/docs', (c) => c.html(docsPage()))
+    .route('/api/v1', v1)
+    .notFound((c) => problem(c, 404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
+  app.onError(onError(log));
+  return { app, stores };
+}

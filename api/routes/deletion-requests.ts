@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { DeletionRequestStore } from '../../db/deletion-requests';
+import type { SettingsStore } from '../../db/settings';
+import { signDecision, type DeletionDecision } from '../../domain/approval-signature';
+import { checkDecision } from '../../domain/deletion-rules';
+import { decideUpdate } from '../../workflows/definitions';
+import { requirePermission, type AuthEnv } from '../auth';
+import { ListQuery, decodeCursor, page } from '../pagination';
+import { problem } from '../problem';
+import { validate } from '../validation';
+import { deletionView, type TemporalLinks } from '../views';
+
+export const DeletionListQuery = ListQuery.extend({
+  state: z.enum(['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired']).optional(),
+  branchId: z.coerce.number().int().positive().optional(),
+  vmid: z.coerce.number().int().positive().optional(),
+});
+export const ApproveBody = z.strictObject({ vmid: z.number().int().positive() });
+export const RejectBody = z.strictObject({ reason: z.string().trim().min(1, 'a reason is required').max(255) });
+const IdParam = z.object({ id: z.coerce.number().int().positive() });
+
+export interface DeletionRouteDeps {
+  deletions: DeletionRequestStore;
+  settings: SettingsStore;
+  temporal: Client;
+  links: TemporalLinks;
+  approvalSecret: string;
+}
+
+export function deletionRequestRoutes(deps: DeletionRouteDeps) {
+  const { deletions, links } = deps;
+
+  /** Checks the rules for an immediate answer, then hands a signed decision to the workflow, which checks again. */
+  async function decide(c: import('hono').Context<AuthEnv>, id: number, action: 'approve' | 'reject', extra: { typedVmid?: number; reason?: string }) {
+    const row = await deletions.get(id);
+    if (!row) return problem(c, 404, 'not_found', 'No deletion request with this id.');
+    const user = c.get('user');
+    const settings = await deps.settings.get();
+    const refusal = checkDecision({
+      action, state: row.state, requestVmid: row.vmid, requestedBy: row.requestedBy, actor: user.username,
+      actorPermissions: user.permissions, selfApproveAllowed: settings.selfApproveAllowed, ...extra,
+    });
+    if (refusal) {
+      await deletions.appendHistory(row.id, { at: new Date().toISOString(), actor: user.username, action, outcome: 'refused', detail: refusal.detail });
+      return problem(c, refusal.status, refusal.code, refusal.detail);
+    }
+    const decision: DeletionDecision = {
+      requestId: row.id, workflowId: row.workflowId, action, actor: user.username, issuedAt: new Date().toISOString(), nonce: randomUUID(), ...extra,
+    };
+    try {
+      await deps.temporal.workflow.getHandle(row.workflowId).executeUpdate(decideUpdate, { args: [signDecision(deps.approvalSecret, decision)] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        const status = Number(err.cause.details?.[0]) || 409;
+        return problem(c, status, err.cause.type ?? 'invalid_state', err.cause.message);
+      }
+      if (err instanceof WorkflowUpdateFailedError) return problem(c, 409, 'invalid_state', err.cause?.message ?? 'The deletion request cannot be decided now.');
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return problem(c, 504, 'decision_timeout', 'The deletion workflow did not answer in time; try again.');
+      throw err;
+    }
+    return c.json(deletionView((await deletions.get(row.id))!, links));
+  }
+
+  return new Hono<AuthEnv>()
+    .get('/', requirePermission('view'), validate('query', DeletionListQuery), async (c) => {
+      const q = c.req.valid('query');
+      const afterId = decodeCursor(q.cursor, z.number().int());
+      const rows = await deletions.list({ limit: q.limit, ...(q.state ? { state: q.state } : {}), ...(q.branchId ? { branchId: q.branchId } : {}),
+        ...(q.vmid ? { vmid: q.vmid } : {}), ...(afterId !== undefined ? { afterId } : {}) });
+      const body = page(rows, q.limit, (last) => last.id);
+      return c.json({ items: body.items.map((r) => deletionView(r, links)), nextCursor: body.nextCursor });
+    })
+    .get('/:id', requirePermission('view'), validate('param', IdParam), async (c) => {
+      const row = await deletions.get(c.req.valid('param').id);
+      return row ? c.json(deletionView(row, links)) : problem(c, 404, 'not_found', 'No deletion request with this id.');
+    })
+    .post('/:id/approve', validate('param', IdParam), validate('json', ApproveBody), (c) =>
+      decide(c, c.req.valid('param').id, 'approve', { typedVmid: c.req.valid('json').vmid }))
+    .post('/:id/reject', validate('param', IdParam), validate('json', RejectBody), (c) =>
+      decide(c, c.req.valid('param').id, 'reject', { reason: c.req.valid('json').reason }));
+}

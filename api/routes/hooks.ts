@@ -1,0 +1,46 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import { BranchMergedWebhook, WebhookEnvelope, OBJECT_TYPE } from '../../contracts/netbox';
+import { verifyWebhookSignature } from '../../domain/webhook-signature';
+import type { ApplyStarter } from '../../services/apply-starter';
+import { UpstreamError } from '../../clients/errors';
+import { problem } from '../problem';
+import type { TemporalLinks } from '../views';
+import { jobView } from '../views';
+
+export const WEBHOOK_MAX_BYTES = 256 * 1024;
+
+/** NetBox's event-rule webhook: the signature over the raw bytes is checked before anything is parsed. */
+export function hookRoutes(deps: { secret: string | undefined; starter: ApplyStarter; links: TemporalLinks }) {
+  return new Hono().post('/netbox',
+    bodyLimit({ maxSize: WEBHOOK_MAX_BYTES, onError: (c) => problem(c, 413, 'payload_too_large', `Webhook bodies are limited to ${WEBHOOK_MAX_BYTES} bytes.`) }),
+    async (c) => {
+      if (!deps.secret) return problem(c, 503, 'webhook_not_configured', 'NETBOX_WEBHOOK_SECRET is not configured; webhooks are refused.');
+      const raw = new Uint8Array(await c.req.arrayBuffer());
+      const signature = c.req.header('x-hook-signature');
+      if (!signature) return problem(c, 401, 'signature_missing', 'X-Hook-Signature is missing.');
+      if (!verifyWebhookSignature(deps.secret, raw, signature)) return problem(c, 401, 'signature_invalid', 'X-Hook-Signature does not match the body.');
+      let body: unknown;
+      try {
+        body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+      } catch {
+        return problem(c, 400, 'malformed_body', 'The webhook body is not valid UTF-8 JSON.');
+      }
+      const envelope = WebhookEnvelope.safeParse(body);
+      if (!envelope.success) return problem(c, 400, 'malformed_body', `The webhook body is not a NetBox event: ${z.prettifyError(envelope.error)}`);
+      if (envelope.data.event !== 'branch_merged') return c.json({ ignored: `event '${envelope.data.event}' is not branch_merged` }, 202);
+      if (envelope.data.object_type !== OBJECT_TYPE.branch) return c.json({ ignored: `object_type '${envelope.data.object_type ?? '(none)'}' is not ${OBJECT_TYPE.branch}` }, 202);
+      const merged = BranchMergedWebhook.safeParse(body);
+      if (!merged.success) return problem(c, 400, 'malformed_body', `The branch_merged body is invalid: ${z.prettifyError(merged.error)}`);
+      if (merged.data.data.custom_fields?.apply_to_proxmox !== true) return c.json({ ignored: 'Branch is not opted in' }, 202);
+      try {
+        const result = await deps.starter.startForBranch(merged.data.data.id, 'webhook', merged.data.username);
+        if (result.outcome === 'ignored') return c.json({ ignored: result.reason }, 202);
+        return c.json({ outcome: result.outcome, job: jobView(result.job, null, deps.links) }, 202);
+      } catch (err) {
+        if (err instanceof UpstreamError) return problem(c, 502, 'netbox_unavailable', `Could not confirm the merge with NetBox: ${err.message}`);
+        throw err;
+      }
+    });
+}

@@ -1,0 +1,56 @@
+import type { JobRow, VmResult } from '../db/apply-jobs';
+import type { DeletionRow } from '../db/deletion-requests';
+
+export interface TemporalLinks { uiUrl: string; namespace: string }
+
+export function temporalUrl(links: TemporalLinks, workflowId: string): string {
+  return `${links.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(links.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export function jobView(job: JobRow, results: VmResult[] | null, links: TemporalLinks) {
+  return {
+    id: job.id,
+    runUuid: job.runUuid,
+    workflowId: job.workflowId,
+    temporalUrl: temporalUrl(links, job.workflowId),
+    branch: { id: job.branchId, schemaId: job.branchSchemaId, name: job.branchName },
+    user: job.username,
+    state: job.state,
+    source: job.source,
+    error: job.error,
+    mergedAt: job.mergedAt.toISOString(),
+    createdAt: job.createdAt.toISOString(),
+    startedAt: job.startedAt?.toISOString() ?? null,
+    finishedAt: job.finishedAt?.toISOString() ?? null,
+    ...(results ? { perVmResults: Object.fromEntries(results.map(({ key, ...r }) => [key, r])) } : {}),
+    drift: job.drift,
+  };
+}
+
+export function deletionView(row: DeletionRow, links: TemporalLinks) {
+  return {
+    id: row.id,
+    state: row.state,
+    vmid: row.vmid,
+    node: row.node,
+    kind: row.kind,
+    name: row.name,
+    netboxId: row.netboxId,
+    branch: { id: row.branchId, schemaId: row.branchSchemaId, name: row.branchName },
+    applyJobId: row.applyJobId,
+    requestedBy: row.requestedBy,
+    requestedAt: row.requestedAt.toISOString(),
+    expiresAt: row.expiresAt.toISOString(),
+    authorizer: row.authorizer,
+    decidedAt: row.decidedAt?.toISOString() ?? null,
+    executedAt: row.executedAt?.toISOString() ?? null,
+    finishedAt: row.finishedAt?.toISOString() ?? null,
+    reason: row.reason,
+    proxmoxUpid: row.proxmoxUpid,
+    taggedPendingDeletion: row.taggedPendingDeletion,
+    metadataSnapshot: row.metadataSnapshot,
+    workflowId: row.workflowId,
+    temporalUrl: temporalUrl(links, row.workflowId),
+    history: row.history,
+  };
+}

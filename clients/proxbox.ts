@@ -1,0 +1,156 @@
+import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
+import { z } from 'zod';
+import {
+  ApplyResponse, CAPABILITY_REGISTER_DELETION, CAPABILITY_TASK_STATUS, ClusterResource, ClusterResourcesResponse,
+  DeletionExecuteResponse, DeletionRecord, PlanResponse, ProxmoxEndpointInfo, RegisterDeletionResponse, TagResponse,
+  TaskStatus, classifyErrorBody, type ApplyRequest, type ClassifiedError, type DeletionTarget, type PlanRequest,
+  type RegisterDeletionRequest, type CapabilityPath,
+} from '../contracts/proxbox-api';
+import { UpstreamError, type UpstreamErrorKind } from './errors';
+
+export interface ProxboxClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** A failed proxbox-api call, with the contract's error envelope and whether a write may have happened anyway. */
+export class ProxboxError extends UpstreamError {
+  constructor(kind: UpstreamErrorKind, message: string, readonly classified: ClassifiedError | null, status: number | null,
+    readonly unknownOutcome: boolean, retryAfterS: number | null = null) {
+    super('proxbox-api', kind, message, status, retryAfterS);
+    this.name = 'ProxboxError';
+  }
+}
+
+export interface Capabilities { registerDeletion: boolean; taskStatus: boolean }
+
+type ApplyBody = Omit<ApplyRequest, 'diffs'> & { diffs: unknown[] };
+
+/**
+ * proxbox-api over HTTP (contracts/proxbox-api.md). One attempt per call: retries and their policy belong
+ * to Temporal activities, which know whether a write's outcome is unknown.
+ */
+export class ProxboxClient {
+  private readonly http: KyInstance;
+
+  constructor(private readonly opts: ProxboxClientOptions) {
+    this.http = ky.create({
+      prefixUrl: opts.baseUrl.replace(/\/+$/, ''),
+      timeout: opts.timeoutMs ?? 30_000,
+      retry: 0,
+      headers: { 'X-Proxbox-API-Key': opts.apiKey, Accept: 'application/json' },
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    });
+  }
+
+  plan(body: PlanRequest, signal?: AbortSignal): Promise<PlanResponse> {
+    return this.call('post', 'intent/plan', { json: body, signal }, PlanResponse, false);
+  }
+
+  /** One diff per request (§5.10): per-VM outcomes stay isolated and an unknown outcome touches one VM. */
+  apply(endpointId: number, body: ApplyBody, signal?: AbortSignal): Promise<ApplyResponse> {
+    return this.call('post', `intent/apply?endpoint_id=${endpointId}`, { json: body, signal }, ApplyResponse, true);
+  }
+
+  endpoint(backendEndpointId: number, signal?: AbortSignal): Promise<ProxmoxEndpointInfo> {
+    return this.call('get', `proxmox/endpoints/${backendEndpointId}`, { signal }, ProxmoxEndpointInfo, false);
+  }
+
+  /** §8.1: the guests (or nodes, storages) of the one cluster behind an endpoint; `[]` is a configuration error. */
+  async clusterResources(backendEndpointId: number, type: 'vm' | 'node' | 'storage', signal?: AbortSignal): Promise<ClusterResource[]> {
+    const clusters = await this.call('get', `proxmox/cluster/resources?type=${type}&endpoint_ids=${backendEndpointId}`, { signal }, ClusterResourcesResponse, false);
+    if (clusters.length === 0) {
+      throw new ProxboxError('rejected', `proxbox-api knows no enabled endpoint ${backendEndpointId} (cluster resources returned [])`, null, 200, false);
+    }
+    return clusters.flatMap((m) => Object.values(m).flat());
+  }
+
+  async findGuest(backendEndpointId: number, vmid: number, signal?: AbortSignal): Promise<ClusterResource | null> {
+    const guests = await this.clusterResources(backendEndpointId, 'vm', signal);
+    return guests.find((g) => g.vmid === vmid && (g.type === 'qemu' || g.type === 'lxc')) ?? null;
+  }
+
+  tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false): Promise<TagResponse> {
+    const path = `intent/${remove ? 'untag' : 'tag'}-pending-deletion?endpoint_id=${backendEndpointId}`;
+    return this.call('put', path, { json: { ...target, tag }, headers: { 'X-Proxbox-Actor': actor } }, TagResponse, false);
+  }
+
+  registerDeletion(body: RegisterDeletionRequest, actor: string): Promise<RegisterDeletionResponse> {
+    return this.call('post', 'intent/deletion-requests', { json: body, headers: { 'X-Proxbox-Actor': actor } }, RegisterDeletionResponse, true);
+  }
+
+  approveDeletion(recordId: number, target: DeletionTarget, actor: string): Promise<DeletionRecord> {
+    return this.call('post', `intent/deletion-requests/${recordId}/approve`, { json: target, headers: { 'X-Proxbox-Actor': actor } }, DeletionRecord, true);
+  }
+
+  rejectDeletion(recordId: number, reason: string, actor: string): Promise<DeletionRecord> {
+    return this.call('post', `intent/deletion-requests/${recordId}/reject`, { json: { reason }, headers: { 'X-Proxbox-Actor': actor } }, DeletionRecord, true);
+  }
+
+  executeDeletion(recordId: number, target: DeletionTarget, actor: string, signal?: AbortSignal): Promise<DeletionExecuteResponse> {
+    return this.call('post', `intent/deletion-requests/${recordId}/execute`, { json: target, headers: { 'X-Proxbox-Actor': actor }, signal }, DeletionExecuteResponse, true);
+  }
+
+  taskStatus(backendEndpointId: number, node: string, upid: string, signal?: AbortSignal): Promise<TaskStatus> {
+    return this.call('get', `intent/tasks/${encodeURIComponent(node)}/${encodeURIComponent(upid)}?endpoint_id=${backendEndpointId}`, { signal }, TaskStatus, false);
+  }
+
+  /** §10 discovery: a capability exists iff /openapi.json lists its path and method. Never probe by calling. */
+  async capabilities(signal?: AbortSignal): Promise<Capabilities> {
+    const doc = await this.call('get', 'openapi.json', { signal }, z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) }), false);
+    const has = (c: CapabilityPath) => Boolean(doc.paths[c.path]?.[c.method]);
+    return { registerDeletion: has(CAPABILITY_REGISTER_DELETION), taskStatus: has(CAPABILITY_TASK_STATUS) };
+  }
+
+  private async call<T>(method: 'get' | 'post' | 'put', path: string,
+    options: { json?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+    schema: z.ZodType<T>, isWrite: boolean): Promise<T> {
+    const what = `${method.toUpperCase()} /${path.split('?')[0]}`;
+    let json: unknown;
+    try {
+      const res = await this.http(path, { method, json: options.json, headers: options.headers, signal: options.signal });
+      json = await res.json();
+    } catch (err) {
+      throw await toProxboxError(err, what, isWrite);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      throw new ProxboxError('unexpected_body', `proxbox-api ${what} returned an unexpected body: ${z.prettifyError(parsed.error).slice(0, 400)}`, null, 200, isWrite);
+    }
+    return parsed.data;
+  }
+}
+
+async function toProxboxError(err: unknown, what: string, isWrite: boolean): Promise<ProxboxError> {
+  if (err instanceof HTTPError) {
+    const status = err.response.status;
+    const body: unknown = await err.response.clone().json().catch(() => null);
+    const c = classifyErrorBody(status, body);
+    const text = describe(c);
+    const retryAfter = Number(err.response.headers.get('retry-after')) || null;
+    if (status === 401) return new ProxboxError('unauthorized', `proxbox-api rejected the API key on ${what}: ${text}`, c, status, false);
+    if (status === 429) {
+      const lockout = /Too many failed authentication/i.test(text);
+      return new ProxboxError(lockout ? 'unauthorized' : 'throttled', `proxbox-api ${lockout ? 'locked this client out' : 'rate-limited'} ${what}: ${text}`, c, status, false, retryAfter);
+    }
+    if (status >= 500) return new ProxboxError('server_error', `proxbox-api failed on ${what} (${status}): ${text}`, c, status, isWrite);
+    if (status === 403) return new ProxboxError('forbidden', `proxbox-api refused ${what} (403): ${text}`, c, status, false);
+    if (status === 404) return new ProxboxError('not_found', `proxbox-api ${what} answered 404: ${text}`, c, status, false);
+    return new ProxboxError('rejected', `proxbox-api rejected ${what} (${status}): ${text}`, c, status, false);
+  }
+  if (err instanceof TimeoutError) return new ProxboxError('timeout', `proxbox-api did not answer ${what} in time`, null, null, isWrite);
+  if (err instanceof Error && err.name === 'AbortError') return new ProxboxError('unreachable', `${what} was cancelled`, null, null, isWrite);
+  const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
+  return new ProxboxError('unreachable', `proxbox-api is unreachable (${what}): ${cause}`, null, null, isWrite);
+}
+
+function describe(c: ClassifiedError): string {
+  const parts: string[] = [];
+  if ('reason' in c && c.reason) parts.push(String(c.reason));
+  if ('message' in c && c.message) parts.push(String(c.message));
+  if ('detail' in c && typeof c.detail === 'string') parts.push(c.detail);
+  if ('errors' in c && Array.isArray(c.errors)) parts.push(c.errors.map((e: { loc?: unknown[]; msg?: string }) => `${(e.loc ?? []).join('.')}: ${e.msg}`).join('; '));
+  return parts.join(' — ') || `status ${c.status}`;
+}

@@ -1,0 +1,330 @@
+import {
+  OBJECT_TYPE, VirtualDiskChangeData, VmChangeData, type ChangeDiff, type VmCustomFields,
+} from '../contracts/netbox';
+import type { z } from 'zod';
+import type { CloudInitPayload as CloudInitSchema, IndexedItem, LxcIntentPayload as LxcSchema, QemuIntentPayload as QemuSchema } from '../contracts/proxbox-api';
+import { detectGuestKind, type NamedRef } from './guest-kind';
+import type { GuestKind, IntentOp } from './permissions';
+
+/** What we send: the schemas' input side (defaults such as `disks: []` stay optional). */
+export type QemuIntentPayload = z.input<typeof QemuSchema>;
+export type LxcIntentPayload = z.input<typeof LxcSchema>;
+export type CloudInitPayload = z.input<typeof CloudInitSchema>;
+
+export type Severity = 'blocked' | 'warning';
+export interface Finding { severity: Severity; reason: string; message: string }
+
+export interface DeletionSnapshot {
+  vmid: number; node: string; kind: GuestKind; name: string;
+  cores: number | null; memoryMib: number | null; cluster: number | null;
+  disks: { name: string; sizeMb: number | null }[];
+  interfaces: { name: string; enabled: boolean | null; mtu: number | null }[];
+  addresses: { primaryIp4: number | null; primaryIp6: number | null };
+  tags: string[];
+  customFields: Record<string, unknown>;
+}
+
+/** One VM ChangeDiff turned into the work it means (netbox.md §8), with the local pre-flight findings. */
+export interface PlannedChange {
+  key: string;
+  changeDiffId: number;
+  netboxId: number;
+  name: string;
+  op: IntentOp;
+  kind: GuestKind;
+  vmid: number | null;
+  node: string | null;
+  clusterId: number | null;
+  /** create/update: the proxbox-api payload (an update carries only changed fields plus vmid and node). */
+  payload: QemuIntentPayload | LxcIntentPayload | null;
+  deletion: DeletionSnapshot | null;
+  /** An update whose desired state equals the pre-change data: nothing to send. */
+  noop: boolean;
+  /** A create that was deleted again inside the branch: it never reached main. */
+  vanished: boolean;
+  findings: Finding[];
+}
+
+export interface PlanLookups {
+  roles: ReadonlyMap<number, NamedRef>;
+  vmTypes: ReadonlyMap<number, NamedRef>;
+}
+
+export interface PlanOptions { warnPlaintextPassword: boolean }
+
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const TAG = /^[a-z0-9_][a-z0-9_+.-]*$/;
+const QEMU_DISK_KEY = /^(scsi|virtio|sata|ide)\d+$/;
+const SNIPPET_REF = /^(user|network|vendor|meta)=[^\s:]+:snippets\/\S+$/;
+
+export const changeKey = (netboxId: number) => `vm-${netboxId}`;
+
+/** Role and VM-type ids the plan needs resolved before kind detection. */
+export function referencedLookups(diffs: readonly ChangeDiff[]): { roleIds: number[]; vmTypeIds: number[] } {
+  const roles = new Set<number>(), types = new Set<number>();
+  for (const d of diffs) {
+    for (const data of [d.modified_data, d.original_data]) {
+      const vm = data ? VmChangeData.safeParse(data) : undefined;
+      if (vm?.success && vm.data.role != null) roles.add(vm.data.role);
+      if (vm?.success && vm.data.virtual_machine_type != null) types.add(vm.data.virtual_machine_type);
+    }
+  }
+  return { roleIds: [...roles].sort((a, b) => a - b), vmTypeIds: [...types].sort((a, b) => a - b) };
+}
+
+/**
+ * Turns a branch's ChangeDiffs (VMs, virtual disks, interfaces) into planned changes, ordered by NetBox id so every
+ * run of the same branch does the same work in the same order.
+ */
+export function planChanges(
+  vmDiffs: readonly ChangeDiff[], diskDiffs: readonly ChangeDiff[], interfaceDiffs: readonly ChangeDiff[],
+  lookups: PlanLookups, opts: PlanOptions,
+): PlannedChange[] {
+  const vms = vmDiffs.filter((d) => d.object_type === OBJECT_TYPE.virtualMachine);
+  const planned = vms.map((d) => planOne(d, childrenOf(diskDiffs, d.object_id), childrenOf(interfaceDiffs, d.object_id), lookups, opts));
+  flagDuplicateVmids(planned);
+  return planned.sort((a, b) => a.netboxId - b.netboxId);
+}
+
+function childrenOf(diffs: readonly ChangeDiff[], vmId: number): ChangeDiff[] {
+  return diffs.filter((d) => {
+    const data = d.modified_data ?? d.original_data;
+    return data !== null && data['virtual_machine'] === vmId;
+  });
+}
+
+function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups: PlanLookups, opts: PlanOptions): PlannedChange {
+  const op = d.action.value;
+  const findings: Finding[] = [];
+  const dataForKind = d.modified_data ?? d.original_data ?? {};
+  const vmParsed = VmChangeData.safeParse(dataForKind);
+  const base = {
+    key: changeKey(d.object_id), changeDiffId: d.id, netboxId: d.object_id, op,
+    payload: null, deletion: null, noop: false, vanished: false, findings,
+  };
+  if (op === 'create' && d.modified_data === null) {
+    return { ...base, name: d.object_repr, kind: 'qemu', vmid: null, node: null, clusterId: null, vanished: true };
+  }
+  if (!vmParsed.success) {
+    findings.push({ severity: 'blocked', reason: 'invalid_change_data', message: `ChangeDiff ${d.id} does not hold VirtualMachine data` });
+    return { ...base, name: d.object_repr, kind: 'qemu', vmid: null, node: null, clusterId: null };
+  }
+  const vm = vmParsed.data;
+  const cf = vm.custom_fields ?? {};
+  const detected = detectGuestKind({
+    proxmoxVmType: cf.proxmox_vm_type,
+    role: vm.role != null ? lookups.roles.get(vm.role) : null,
+    virtualMachineType: vm.virtual_machine_type != null ? lookups.vmTypes.get(vm.virtual_machine_type) : null,
+  });
+  const kind = detected.kind;
+  const vmid = cf.proxmox_vm_id ?? null;
+  const node = cf.proxmox_node?.trim() || null;
+  const common = { ...base, name: vm.name, kind, vmid, node, clusterId: vm.cluster ?? null };
+  if (vmid === null) findings.push({ severity: 'blocked', reason: 'vmid_missing', message: 'proxmox_vm_id is required: v1 does not invent VMIDs' });
+  if (node === null) findings.push({ severity: 'blocked', reason: 'node_missing', message: 'proxmox_node is required' });
+
+  if (op === 'delete') return { ...common, deletion: deletionSnapshot(d, vm, kind, disks, nics, findings) };
+  if (!DNS_NAME.test(vm.name)) findings.push({ severity: 'blocked', reason: 'invalid_name', message: `name '${vm.name}' is not a DNS name` });
+  if (op === 'create' && !detected.explicit) {
+    findings.push({ severity: 'warning', reason: 'kind_guessed', message: 'No proxmox_vm_type, role or VM type marks the kind; creating a QEMU VM' });
+  }
+  const desired = desiredState(vm, kind, disks, findings, opts, op === 'create');
+  if (op === 'create') {
+    return { ...common, payload: vmid !== null && node !== null ? toPayload(kind, vmid, node, desired, true) : null };
+  }
+  return planUpdate(d, common, kind, vmid, node, desired, disks, findings, opts);
+}
+
+interface DesiredState {
+  name: string; cores: number | null; memoryMib: number | null; tags: string[];
+  disks: IndexedItem[]; storage: string | null; ostemplate: string | null; cloudInit: CloudInitPayload | null;
+}
+
+function desiredState(vm: VmChangeData, kind: GuestKind, disks: ChangeDiff[], findings: Finding[], opts: PlanOptions, isCreate: boolean): DesiredState {
+  const cf = vm.custom_fields ?? {};
+  const storage = cf.proxmox_storage?.trim() || null;
+  const tags = (vm.tags ?? []).map((t) => t.toLowerCase());
+  for (const t of tags) if (!TAG.test(t)) findings.push({ severity: 'blocked', reason: 'invalid_tag', message: `tag '${t}' is not a valid Proxmox tag` });
+  if (cf.proxmox_template_vmid != null) {
+    findings.push({ severity: 'blocked', reason: 'template_clone_unsupported', message: 'proxmox_template_vmid is set, but proxbox-api does not implement template clones' });
+  }
+  if (cf.proxmox_swap != null) findings.push({ severity: 'warning', reason: 'swap_ignored', message: 'proxmox_swap has no proxbox-api field and is ignored' });
+  const ostemplate = kind === 'lxc' ? (cf.proxmox_ostemplate?.trim() || cf.proxmox_iso?.trim() || null) : null;
+  if (isCreate && kind === 'lxc' && !ostemplate) {
+    findings.push({ severity: 'blocked', reason: 'ostemplate_missing', message: 'ostemplate required for LXC create (set proxmox_ostemplate)' });
+  }
+  return {
+    name: vm.name,
+    cores: coresOf(vm.vcpus ?? null, findings),
+    memoryMib: vm.memory ?? null,
+    tags,
+    disks: isCreate ? diskItems(vm, kind, storage, disks, findings) : [],
+    storage,
+    ostemplate,
+    cloudInit: kind === 'qemu' ? cloudInitOf(cf, findings, opts) : cloudInitOnLxc(cf, findings),
+  };
+}
+
+/** netbox.md §7.5: integer vCPUs only; "1.50" is blocked, never rounded. */
+export function coresOf(vcpus: string | null, findings: Finding[]): number | null {
+  if (vcpus === null) return null;
+  const n = Number(vcpus);
+  if (!Number.isInteger(n) || n < 1) {
+    findings.push({ severity: 'blocked', reason: 'fractional_vcpus', message: `vcpus ${vcpus} is not a whole number of cores` });
+    return null;
+  }
+  return n;
+}
+
+const gib = (mb: number) => Math.max(1, Math.ceil(mb / 1024));
+
+function diskItems(vm: VmChangeData, kind: GuestKind, storage: string | null, diskDiffs: ChangeDiff[], findings: Finding[]): IndexedItem[] {
+  const cf = vm.custom_fields ?? {};
+  const disks = diskDiffs
+    .filter((d) => d.modified_data !== null)
+    .map((d) => VirtualDiskChangeData.safeParse(d.modified_data))
+    .flatMap((p) => (p.success ? [p.data] : []))
+    .sort((a, b) => a.name.localeCompare(b.name));
+  const sizes = disks.length > 0 ? disks.map((d) => ({ name: d.name, size: d.size ?? 0 })) : vm.disk ? [{ name: '', size: vm.disk }] : [];
+  const items: IndexedItem[] = [];
+  if (kind === 'qemu') {
+    if (sizes.length > 0 && !storage) findings.push({ severity: 'blocked', reason: 'storage_missing', message: 'proxmox_storage is required to create disks' });
+    sizes.forEach((d, i) => items.push({ key: QEMU_DISK_KEY.test(d.name) ? d.name : `scsi${i}`, value: `${storage}:${gib(d.size)}` }));
+    if (cf.proxmox_iso?.trim()) items.push({ key: 'ide2', value: `${cf.proxmox_iso.trim()},media=cdrom` });
+    return items;
+  }
+  const rootfs = cf.proxmox_rootfs?.trim();
+  if (rootfs) items.push({ key: 'rootfs', value: /:/.test(rootfs) ? rootfs : `${storage}:${rootfs}` });
+  else if (sizes[0]) {
+    if (!storage) findings.push({ severity: 'blocked', reason: 'storage_missing', message: 'proxmox_storage is required to create the rootfs' });
+    items.push({ key: 'rootfs', value: `${storage}:${gib(sizes[0].size)}` });
+  }
+  if (sizes.length > (rootfs ? 0 : 1)) {
+    findings.push({ severity: 'blocked', reason: 'lxc_mountpoint_policy_missing', message: 'extra LXC disks need a mount path policy, which v1 does not have' });
+  }
+  return items;
+}
+
+function cloudInitOf(cf: VmCustomFields, findings: Finding[], opts: PlanOptions): CloudInitPayload | null {
+  const ci: CloudInitPayload = {};
+  if (cf.cloud_init_user?.trim()) ci.user = cf.cloud_init_user.trim();
+  const keys = (cf.cloud_init_ssh_keys ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
+  if (keys.length) ci.ssh_keys = keys;
+  const userData = cf.cloud_init_user_data?.trim();
+  if (userData) {
+    if (/password:/i.test(userData) && opts.warnPlaintextPassword) {
+      findings.push({ severity: 'warning', reason: 'plaintext_password', message: 'cloud_init_user_data contains a plaintext password: line' });
+    }
+    if (SNIPPET_REF.test(userData)) ci.user_data = userData;
+    else findings.push({ severity: 'blocked', reason: 'cloud_init_user_data_not_snippet', message: 'cloud_init_user_data must be a snippet reference such as user=local:snippets/vm.yaml' });
+  }
+  const network = cf.cloud_init_network?.trim();
+  if (network) {
+    const parsed = parseCloudInitNetwork(network);
+    if (parsed) ci.network = parsed;
+    else findings.push({ severity: 'blocked', reason: 'cloud_init_network_invalid', message: 'cloud_init_network must be a JSON object ({"ip","cidr","gw"} or {"ipconfig0"}) or ip=...,gw=... text' });
+  }
+  return Object.keys(ci).length ? ci : null;
+}
+
+function cloudInitOnLxc(cf: VmCustomFields, findings: Finding[]): null {
+  if (cf.cloud_init_user || cf.cloud_init_ssh_keys || cf.cloud_init_user_data || cf.cloud_init_network) {
+    findings.push({ severity: 'warning', reason: 'cloud_init_on_lxc', message: 'cloud-init fields are ignored for LXC containers' });
+  }
+  return null;
+}
+
+/** netbox.md §7.2: a JSON object, or raw `ip=...` text which becomes `{ipconfig0: text}`. null when neither. */
+export function parseCloudInitNetwork(text: string): Record<string, unknown> | null {
+  if (text.startsWith('{')) {
+    try {
+      const obj: unknown = JSON.parse(text);
+      if (obj && typeof obj === 'object' && !Array.isArray(obj) && ('ip' in obj || 'ipconfig0' in obj)) return obj as Record<string, unknown>;
+    } catch { /* fall through: not JSON */ }
+    return null;
+  }
+  return /^ip6?=\S+$/.test(text) ? { ipconfig0: text } : null;
+}
+
+function toPayload(kind: GuestKind, vmid: number, node: string, s: DesiredState, isCreate: boolean): QemuIntentPayload | LxcIntentPayload {
+  const common = {
+    vmid, node,
+    ...(s.cores !== null ? { cores: s.cores } : {}),
+    ...(s.memoryMib !== null ? { memory_mib: s.memoryMib } : {}),
+    ...(isCreate && s.disks.length ? { disks: s.disks } : {}),
+    ...(s.tags.length || !isCreate ? { tags: s.tags } : {}),
+  };
+  if (kind === 'qemu') return { ...common, name: s.name, ...(s.cloudInit ? { cloud_init: s.cloudInit } : {}) } as QemuIntentPayload;
+  return {
+    ...common, hostname: s.name,
+    ...(s.ostemplate && isCreate ? { ostemplate: s.ostemplate } : {}),
+    ...(s.storage && isCreate ? { storage: s.storage } : {}),
+  } as LxcIntentPayload;
+}
+
+function planUpdate(
+  d: ChangeDiff, common: Omit<PlannedChange, 'payload' | 'deletion'> & { payload: null; deletion: null },
+  kind: GuestKind, vmid: number | null, node: string | null, desired: DesiredState, disks: ChangeDiff[], findings: Finding[], opts: PlanOptions,
+): PlannedChange {
+  const before = VmChangeData.safeParse(d.original_data ?? {});
+  if (!before.success) {
+    findings.push({ severity: 'blocked', reason: 'invalid_change_data', message: `ChangeDiff ${d.id} has no usable original_data` });
+    return common;
+  }
+  const orig = before.data;
+  const ocf = orig.custom_fields ?? {};
+  if ((ocf.proxmox_vm_id ?? null) !== vmid || (ocf.proxmox_node?.trim() || null) !== node) {
+    findings.push({ severity: 'blocked', reason: 'identity_change_unsupported', message: 'changing proxmox_vm_id or proxmox_node is a migration or renumbering, which is out of scope' });
+  }
+  if (disks.length > 0) findings.push({ severity: 'warning', reason: 'disk_change_unsupported', message: 'disk changes are not supported in updates and are not sent' });
+  const previous = desiredState(orig, kind, [], [], opts, false);
+  if (vmid === null || node === null) return common;
+  const delta: Record<string, unknown> = {};
+  if (previous.name !== desired.name) delta[kind === 'qemu' ? 'name' : 'hostname'] = desired.name;
+  if (previous.cores !== desired.cores && desired.cores !== null) delta.cores = desired.cores;
+  if (previous.memoryMib !== desired.memoryMib && desired.memoryMib !== null) delta.memory_mib = desired.memoryMib;
+  if (JSON.stringify(previous.tags) !== JSON.stringify(desired.tags)) delta.tags = desired.tags;
+  if (kind === 'qemu' && JSON.stringify(previous.cloudInit) !== JSON.stringify(desired.cloudInit) && desired.cloudInit) delta.cloud_init = desired.cloudInit;
+  if (Object.keys(delta).length === 0) return { ...common, noop: true };
+  return { ...common, payload: { vmid, node, ...delta } as QemuIntentPayload | LxcIntentPayload };
+}
+
+function deletionSnapshot(d: ChangeDiff, vm: VmChangeData, kind: GuestKind, disks: ChangeDiff[], nics: ChangeDiff[], findings: Finding[]): DeletionSnapshot | null {
+  const cf = vm.custom_fields ?? {};
+  const vmid = cf.proxmox_vm_id ?? null;
+  const node = cf.proxmox_node?.trim() || null;
+  if (d.current_data) {
+    const cur = VmChangeData.safeParse(d.current_data);
+    const ccf = cur.success ? cur.data.custom_fields ?? {} : {};
+    if (cur.success && ((ccf.proxmox_vm_id ?? null) !== vmid || (ccf.proxmox_node?.trim() || null) !== node)) {
+      findings.push({ severity: 'blocked', reason: 'delete_target_disagrees', message: 'original_data and current_data disagree on the VMID or node; an operator must decide' });
+    }
+  }
+  if (vmid === null || node === null) return null;
+  return {
+    vmid, node, kind, name: vm.name,
+    cores: vm.vcpus != null ? Number(vm.vcpus) : null,
+    memoryMib: vm.memory ?? null,
+    cluster: vm.cluster ?? null,
+    disks: disks.map((x) => x.original_data ?? x.modified_data ?? {}).map((x) => ({ name: String(x['name'] ?? ''), sizeMb: typeof x['size'] === 'number' ? x['size'] : null })),
+    interfaces: nics.map((x) => x.original_data ?? x.modified_data ?? {}).map((x) => ({
+      name: String(x['name'] ?? ''), enabled: typeof x['enabled'] === 'boolean' ? x['enabled'] : null, mtu: typeof x['mtu'] === 'number' ? x['mtu'] : null,
+    })),
+    addresses: { primaryIp4: vm.primary_ip4 ?? null, primaryIp6: vm.primary_ip6 ?? null },
+    tags: vm.tags ?? [],
+    customFields: { ...cf },
+  };
+}
+
+function flagDuplicateVmids(planned: PlannedChange[]): void {
+  const seen = new Map<number, PlannedChange>();
+  for (const p of planned) {
+    if (p.vmid === null || p.vanished) continue;
+    const other = seen.get(p.vmid);
+    if (other) {
+      const msg = `VMID ${p.vmid} is used by more than one VM in this branch (${other.name}, ${p.name})`;
+      p.findings.push({ severity: 'blocked', reason: 'duplicate_vmid', message: msg });
+      other.findings.push({ severity: 'blocked', reason: 'duplicate_vmid', message: msg });
+    } else seen.set(p.vmid, p);
+  }
+}

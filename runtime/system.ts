@@ -1,0 +1,89 @@
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowBundle } from '@temporalio/worker';
+import { createApp } from '../api/app';
+import { ApplyEventHub } from '../api/event-hub';
+import { NetboxClient } from '../clients/netbox';
+import type { ServiceEnv } from '../config/env';
+import { ApplyJobStore } from '../db/apply-jobs';
+import { openDatabase, type Database } from '../db/client';
+import { DeletionRequestStore } from '../db/deletion-requests';
+import { EndpointStore } from '../db/endpoints';
+import { SettingsStore } from '../db/settings';
+import { UserStore } from '../db/users';
+import { ApplyStarter } from '../services/apply-starter';
+import { serveOnLoopback, type RunningServer } from '../simulators/common/serve';
+import { createIntentWorker } from './worker';
+
+export interface SystemOptions {
+  env: ServiceEnv;
+  role: 'api' | 'worker' | 'all';
+  /** Used when DATABASE_URL is unset (the dev stack's embedded PGlite). */
+  pgliteDir?: string;
+  bundle?: WorkflowBundle;
+  hostname?: string;
+  taskPollMs?: number;
+}
+
+export interface RunningSystem {
+  database: Database;
+  temporal: Client;
+  api: RunningServer | null;
+  apiUrl: string | null;
+  stop(): Promise<void>;
+}
+
+/** Wires the API and/or the worker from configuration; used by `npm start`, the dev stack and the e2e tests. */
+export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
+  const { env } = opts;
+  if (!env.APPROVAL_SIGNING_SECRET) throw new Error('APPROVAL_SIGNING_SECRET is required');
+  const database = await openDatabase({ ...(env.DATABASE_URL ? { url: env.DATABASE_URL } : {}), ...(opts.pgliteDir ? { pgliteDir: opts.pgliteDir } : {}) });
+  const db = database.db;
+  const users = new UserStore(db);
+  const endpoints = new EndpointStore(db);
+  await endpoints.seedFromEnvironment(env);
+  if (env.BOOTSTRAP_ADMIN_TOKEN) await users.bootstrapAdmin(env.BOOTSTRAP_ADMIN_TOKEN);
+
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const netbox = new NetboxClient({ baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' });
+  const stoppers: (() => Promise<void>)[] = [];
+
+  let workerRun: Promise<void> | null = null;
+  if (opts.role !== 'api') {
+    const { worker, connection: nativeConnection } = await createIntentWorker({
+      address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
+      deps: {
+        jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
+        approvalSecret: env.APPROVAL_SIGNING_SECRET, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
+      },
+    });
+    workerRun = worker.run();
+    stoppers.push(async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerRun?.catch(() => {});
+      await nativeConnection.close();
+    });
+  }
+
+  let api: RunningServer | null = null;
+  if (opts.role !== 'worker') {
+    const hub = new ApplyEventHub();
+    await hub.start(database);
+    const starter = new ApplyStarter({ netbox, jobs: new ApplyJobStore(db), temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, maxConcurrency: env.APPLY_MAX_CONCURRENCY });
+    const { app } = createApp({
+      database, temporal, starter, hub, links: { uiUrl: env.TEMPORAL_UI_URL, namespace: env.TEMPORAL_NAMESPACE },
+      webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET,
+    });
+    api = await serveOnLoopback(app, env.PORT, opts.hostname ?? '127.0.0.1');
+    stoppers.push(async () => { await api?.close(); await hub.close(); });
+  }
+
+  return {
+    database, temporal, api, apiUrl: api?.url ?? null,
+    async stop() {
+      for (const s of stoppers.reverse()) await s();
+      await connection.close();
+      await database.close();
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import {
+  ActivityFailure, CancellationScope, ParentClosePolicy, isCancellation, proxyActivities, setCurrentDetails, setHandler,
+  startChild, upsertSearchAttributes, workflowInfo,
+} from '@temporalio/workflow';
+import type { ApplyActivities } from '../activities/apply';
+import type { ApplyOutcome, ApplyWorkflowInput, WorkItem } from '../activities/types';
+import { DeletionWorkflow } from './deletion';
+import { SA_STATE, SA_VMIDS, applyStateQuery, cancelRequestedSignal, type ApplyLiveState } from './definitions';
+
+const planning = proxyActivities<ApplyActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 30 },
+});
+const writes = proxyActivities<ApplyActivities>({
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '45s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+});
+const bookkeeping = proxyActivities<ApplyActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '30s' },
+});
+
+const describe = (i: WorkItem) => `${i.op} ${i.kind} ${i.vmid} ${i.name} on ${i.node}`;
+
+/**
+ * One merged, opted-in branch: read its diffs, apply each create and update through proxbox-api with failures
+ * isolated per VM, turn each delete into a DeletionRequest with its own DeletionWorkflow, and close the job.
+ */
+export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOutcome> {
+  const state: ApplyLiveState = { phase: 'planning', total: 0, done: 0, inFlight: [], outcomes: {}, deletionRequestIds: [] };
+  let cancelledBy: string | null = null;
+  setHandler(applyStateQuery, () => state);
+  setHandler(cancelRequestedSignal, ({ by }) => { cancelledBy = by; });
+  const progress = () => setCurrentDetails(
+    `**${state.phase}**: ${state.done}/${state.total} done` + (state.inFlight.length ? `; in flight: ${state.inFlight.join(', ')}` : ''),
+  );
+  const ctx = { jobId: input.jobId, runUuid: workflowInfo().workflowId, branchId: input.branchId, username: input.username };
+
+  try {
+    progress();
+    const plan = await planning.loadApplyPlan(input);
+    if (plan.abort) {
+      state.phase = 'done';
+      const { state: final } = await bookkeeping.finishApplyJob({ jobId: input.jobId, error: plan.abort });
+      upsertSearchAttributes([{ key: SA_STATE, value: final }]);
+      return { state: final as ApplyOutcome['state'], pendingDeletionRequestIds: [] };
+    }
+    state.total = plan.items.length + plan.recorded;
+    state.done = plan.recorded;
+    state.phase = 'applying';
+    upsertSearchAttributes([{ key: SA_STATE, value: 'running' }, { key: SA_VMIDS, value: plan.items.map((i) => String(i.vmid)) }]);
+    progress();
+
+    await runBounded(plan.items, Math.max(1, input.maxConcurrency), async (item) => {
+      state.inFlight.push(item.key);
+      progress();
+      try {
+        if (item.op === 'delete') {
+          const started = await writes.requestDeletion.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `request deletion of ${item.kind} ${item.vmid} ${item.name}` },
+            [item, { ...ctx, schemaId: input.schemaId, mergedTimeMs: input.mergedTimeMs, branchName: plan.branchName }]);
+          if (started) {
+            await startChild(DeletionWorkflow, {
+              workflowId: started.workflowId,
+              parentClosePolicy: ParentClosePolicy.ABANDON,
+              args: [{ requestId: started.requestId, vmid: item.vmid, node: item.node, kind: item.kind, name: item.name,
+                requestedBy: input.username ?? 'unknown', branchSchemaId: input.schemaId, expiresAtMs: started.expiresAtMs }],
+              staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${input.username ?? 'unknown'}`,
+            });
+            state.deletionRequestIds.push(started.requestId);
+          }
+          state.outcomes[item.key] = started ? 'deletion_requested' : 'blocked';
+        } else {
+          const outcome = await writes.applyGuestChange.executeWithOptions({ ...WRITE_OPTIONS, summary: describe(item) }, [item, ctx]);
+          state.outcomes[item.key] = outcome.status;
+        }
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const message = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
+        const outcome = await bookkeeping.recordItemFailure(item, ctx, `Gave up after retries: ${message}`);
+        state.outcomes[item.key] = outcome.status;
+      } finally {
+        state.inFlight = state.inFlight.filter((k) => k !== item.key);
+        state.done += 1;
+        progress();
+      }
+    });
+
+    state.phase = 'finishing';
+    const { state: final } = await bookkeeping.finishApplyJob({ jobId: input.jobId });
+    state.phase = 'done';
+    upsertSearchAttributes([{ key: SA_STATE, value: final }]);
+    progress();
+    return { state: final as ApplyOutcome['state'], pendingDeletionRequestIds: state.deletionRequestIds };
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    state.phase = 'cancelled';
+    await CancellationScope.nonCancellable(async () => {
+      await bookkeeping.recordApplyCancellation({ jobId: input.jobId, by: cancelledBy });
+      upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
+    });
+    progress();
+    throw err;
+  }
+}
+
+const WRITE_OPTIONS = {
+  startToCloseTimeout: '20 minutes',
+  heartbeatTimeout: '45s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+} as const;
+
+/** Runs `work` over `items` with at most `limit` in flight, in item order; deterministic under replay. */
+async function runBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}

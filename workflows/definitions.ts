@@ -1,0 +1,39 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { SignedDeletionDecision } from '../domain/approval-signature';
+
+/** Search attributes operators filter runs by in the Temporal UI; registered by the dev server and compose stack. */
+export const SA_BRANCH = defineSearchAttributeKey('ProxboxBranch', SearchAttributeType.KEYWORD);
+export const SA_STATE = defineSearchAttributeKey('ProxboxState', SearchAttributeType.KEYWORD);
+export const SA_USER = defineSearchAttributeKey('ProxboxUser', SearchAttributeType.KEYWORD);
+export const SA_VMIDS = defineSearchAttributeKey('ProxboxVmids', SearchAttributeType.KEYWORD_LIST);
+export const SA_KIND = defineSearchAttributeKey('ProxboxKind', SearchAttributeType.KEYWORD);
+
+export interface ApplyLiveState {
+  phase: 'planning' | 'applying' | 'finishing' | 'done' | 'cancelled';
+  total: number;
+  done: number;
+  inFlight: string[];
+  outcomes: Record<string, string>;
+  deletionRequestIds: number[];
+}
+
+export interface DeletionLiveState {
+  requestId: number;
+  state: 'pending' | 'approved' | 'executing' | 'succeeded' | 'failed' | 'rejected' | 'expired';
+  vmid: number;
+  node: string;
+  kind: string;
+  requestedBy: string;
+  expiresAt: string;
+  decidedBy: string | null;
+  reason: string | null;
+  refusedAttempts: number;
+}
+
+export const applyStateQuery = defineQuery<ApplyLiveState>('applyState');
+export const cancelRequestedSignal = defineSignal<[{ by: string }]>('cancelRequested');
+
+export const deletionStateQuery = defineQuery<DeletionLiveState>('deletionState');
+/** Approve and reject go through one update so the API gets a synchronous answer; only signed decisions count. */
+export const decideUpdate = defineUpdate<DeletionLiveState, [SignedDeletionDecision]>('decide');

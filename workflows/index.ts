@@ -1,0 +1,2 @@
+export { ApplyWorkflow } from './apply';
+export { DeletionWorkflow } from './deletion';
