@@ -1,0 +1,21 @@
+import 'dotenv/config';
+import { ConfigError, parseEnv, requireForProduction } from '../config/env';
+import { startSystem } from '../runtime/system';
+
+/** Production start: the API, the worker, or both, against the configured systems. */
+async function main() {
+  const role = (process.argv[2] ?? 'all') as 'api' | 'worker' | 'all';
+  if (!['api', 'worker', 'all'].includes(role)) throw new ConfigError(`unknown role '${role}': use api, worker or all`);
+  const env = parseEnv(process.env);
+  requireForProduction(env, role);
+  const system = await startSystem({ env, role, hostname: process.env.HOST ?? '0.0.0.0' });
+  console.log(`proxbox-intent ${role} started${system.apiUrl ? ` (API on port ${env.PORT})` : ''}; Temporal ${env.TEMPORAL_ADDRESS}, task queue ${env.TEMPORAL_TASK_QUEUE}`);
+  const stop = async () => { console.log('stopping…'); await system.stop(); process.exit(0); };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof ConfigError ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ONLY_ACTIVE_JOBS_CANCEL } from '../../domain/messages';
+import { startStack, eventually, type Stack } from '../support/stack';
+
+describe('cancelling an apply job', () => {
+  let s: Stack;
+  beforeAll(async () => { s = await startStack(); });
+  afterAll(async () => { await s?.stop(); });
+
+  it('really cancels the workflow, marks the job failed and records a _cancelled entry', async () => {
+    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 8_000 });
+    const branch = s.netbox.createBranch({ name: 'slow-one', owner: 'bob', customFields: { apply_to_proxmox: true } });
+    s.netbox.createVm(branch.id, {
+      name: 'slow-01', cluster: 5, vcpus: '1.00', memory: 512,
+      custom_fields: { proxmox_vm_id: 401, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' },
+      tags: [],
+    });
+    await s.netbox.mergeBranch(branch.id, 'alice');
+    const job = await eventually(async () => {
+      const items = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branch.id}`)).body.items;
+      return items[0]?.state === 'running' ? items[0] : undefined;
+    }, 'a running job');
+    await eventually(async () => (s.proxbox.control.callsTo('POST', '/intent/apply').length === 1 ? true : undefined), 'the in-flight create');
+
+    const denied = await s.call(s.tokens.carol, 'POST', `/api/v1/apply-jobs/${job.id}/cancel`);
+    expect(denied.status).toBe(403);
+
+    const res = await s.call(s.tokens.admin, 'POST', `/api/v1/apply-jobs/${job.id}/cancel`);
+    expect(res.status).toBe(200);
+    expect(res.body.state).toBe('failed');
+    expect(res.body.perVmResults._cancelled).toMatchObject({ status: 'cancelled', op: 'cancel' });
+    expect(res.body.perVmResults._cancelled.message).toContain('Cancelled by admin');
+    const desc = await s.system.temporal.workflow.getHandle(job.workflowId).describe();
+    expect(desc.status.name).toBe('CANCELLED');
+
+    const again = await s.call(s.tokens.admin, 'POST', `/api/v1/apply-jobs/${job.id}/cancel`);
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toBe(ONLY_ACTIVE_JOBS_CANCEL);
+    expect(s.proxbox.control.callsTo('POST', '/intent/apply')).toHaveLength(1);
+  });
+});

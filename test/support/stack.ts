@@ -1,0 +1,126 @@
+import { inject } from 'vitest';
+import type { WorkflowBundle } from '@temporalio/worker';
+import { parseEnv } from '../../config/env';
+import { startSystem, type RunningSystem } from '../../runtime/system';
+import { bundleWorkflows } from '../../runtime/worker';
+import { UserStore } from '../../db/users';
+import { SettingsStore } from '../../db/settings';
+import { EndpointStore } from '../../db/endpoints';
+import { CONFIRMATION_PHRASE } from '../../domain/settings';
+import { createNetboxSimulator, type NetboxSimulator } from '../../simulators/netbox';
+import { createProxboxSimulator, type ProxboxSimulator } from '../../simulators/proxbox-api';
+import { createFreshDatabase } from './database';
+
+let bundlePromise: Promise<WorkflowBundle> | null = null;
+/** Bundling the workflows takes seconds; do it once per test file. */
+export function sharedBundle(): Promise<WorkflowBundle> {
+  bundlePromise ??= bundleWorkflows();
+  return bundlePromise;
+}
+
+export const WEBHOOK_SECRET = 'e2e-webhook-secret-0123456789';
+export const PROXBOX_KEY = 'sim-proxbox-key';
+export const NETBOX_TOKEN = 'nbt_simkey.simtoken';
+
+export interface Stack {
+  system: RunningSystem;
+  api: string;
+  netbox: NetboxSimulator;
+  proxbox: ProxboxSimulator;
+  tokens: { admin: string; alice: string; bob: string; carol: string };
+  /** JSON over real HTTP to our API with a user's token. */
+  call(token: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  capabilities?: { registerDeletion?: boolean; taskStatus?: boolean };
+  taskDurationMs?: number;
+  enableIntent?: boolean;
+  allowWrites?: boolean;
+}
+
+/**
+ * The whole system on real infrastructure for one test file: a fresh PostgreSQL database, the shared Temporal dev
+ * server with a task queue of its own, our API and worker, and both simulators on loopback ports.
+ */
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const database = await createFreshDatabase('proxbox_e2e');
+  const netbox = createNetboxSimulator({ demo: true, tokens: [NETBOX_TOKEN] });
+  const proxbox = createProxboxSimulator({
+    apiKeys: [PROXBOX_KEY],
+    capabilities: opts.capabilities ?? { registerDeletion: true, taskStatus: true },
+    taskDurationMs: opts.taskDurationMs ?? 50,
+    rateLimitPerMinute: 100_000,
+  });
+  proxbox.cluster.seedDemoCluster();
+  const nb = await netbox.listen(0);
+  const pb = await proxbox.listen(0);
+  const env = parseEnv({
+    PORT: '0',
+    DATABASE_URL: database.url,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_NAMESPACE: inject('temporalNamespace'),
+    TEMPORAL_TASK_QUEUE: `e2e-${Math.random().toString(36).slice(2, 10)}`,
+    TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
+    NETBOX_URL: nb.url,
+    NETBOX_TOKEN,
+    NETBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
+    APPLY_MAX_CONCURRENCY: '4',
+  });
+  const system = await startSystem({ env, role: 'all', bundle: await sharedBundle(), taskPollMs: 50 });
+  const api = system.apiUrl!;
+  const db = system.database.db;
+  const users = new UserStore(db);
+  const intentRequester = ['intent_create_vm', 'intent_update_vm', 'intent_delete_vm', 'intent_create_lxc', 'intent_update_lxc', 'intent_delete_lxc', 'view'];
+  await users.create('admin', ['view', 'trigger_apply', 'cancel_apply_job', 'manage_settings', 'manage_users']);
+  await users.create('alice', [...intentRequester, 'authorize_deletion_request']);
+  await users.create('bob', ['view', 'authorize_deletion_request']);
+  await users.create('carol', ['view']);
+  const tokens = {
+    admin: (await users.createToken('admin'))!.token,
+    alice: (await users.createToken('alice'))!.token,
+    bob: (await users.createToken('bob'))!.token,
+    carol: (await users.createToken('carol'))!.token,
+  };
+  if (opts.enableIntent !== false) {
+    await new SettingsStore(db).update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, 'test');
+  }
+  const endpoints = new EndpointStore(db);
+  await endpoints.putBackend({ url: pb.url, apiKey: PROXBOX_KEY, timeoutMs: 10_000 });
+  await endpoints.create({ name: 'lab', backendEndpointId: 1, allowWrites: opts.allowWrites ?? true, clusters: ['lab-cluster', '5'], isDefault: false });
+  netbox.addWebhookTarget({ url: `${api}/api/v1/hooks/netbox`, secret: WEBHOOK_SECRET });
+
+  return {
+    system, api, netbox, proxbox, tokens,
+    async call(token, method, path, body, headers = {}) {
+      const res = await fetch(`${api}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try { parsed = text ? JSON.parse(text) : null; } catch { /* keep text */ }
+      return { status: res.status, body: parsed, headers: res.headers };
+    },
+    async stop() {
+      await system.stop();
+      await netbox.close();
+      await pb.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails with what it last saw. */
+export async function eventually<T>(check: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
