@@ -189,7 +189,18 @@ function diskItems(vm: VmChangeData, kind: GuestKind, storage: string | null, di
   const items: IndexedItem[] = [];
   if (kind === 'qemu') {
     if (sizes.length > 0 && !storage) findings.push({ severity: 'blocked', reason: 'storage_missing', message: 'proxmox_storage is required to create disks' });
-    sizes.forEach((d, i) => items.push({ key: QEMU_DISK_KEY.test(d.name) ? d.name : `scsi${i}`, value: `${storage}:${gib(d.size)}` }));
+    // Disks named like a Proxmox bus keep their name; the others take the next free scsiN, in name order.
+    const taken = new Set(sizes.filter((d) => QEMU_DISK_KEY.test(d.name)).map((d) => d.name));
+    let free = 0;
+    for (const d of sizes) {
+      let key = d.name;
+      if (!QEMU_DISK_KEY.test(key)) {
+        while (taken.has(`scsi${free}`)) free += 1;
+        key = `scsi${free}`;
+        taken.add(key);
+      }
+      items.push({ key, value: `${storage}:${gib(d.size)}` });
+    }
     if (cf.proxmox_iso?.trim()) items.push({ key: 'ide2', value: `${cf.proxmox_iso.trim()},media=cdrom` });
     return items;
   }
