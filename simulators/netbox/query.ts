@@ -137,8 +137,9 @@ function compareValues(a: unknown, b: unknown): number {
 
 /** `ordering=a,-b`; unknown fields are dropped (DRF OrderingFilter). The pk breaks ties. */
 export function applyOrdering<T>(items: T[], param: string | null, fields: Record<string, (item: T) => unknown>, defaults: string[], pk: (item: T) => number): T[] {
-  let terms = (param ?? '').split(',').map((s) => s.trim()).filter((s) => fields[s.replace(/^-/, '')]);
-  if (!terms.length) terms = defaults;
+  const known = (terms: string[]) => terms.map((s) => s.trim()).filter((s) => fields[s.replace(/^-/, '')]);
+  let terms = known((param ?? '').split(','));
+  if (!terms.length) terms = known(defaults);
   const keys = terms.map((t) => ({ get: fields[t.replace(/^-/, '')]!, desc: t.startsWith('-') }));
   return [...items].sort((x, y) => {
     for (const k of keys) {

@@ -211,8 +211,9 @@ export function apiRoutes(host: ApiHost): Hono {
     },
     ...customFieldFilters<StoredObject>(model.customFieldsFor(OBJECT_KINDS.vm.objectType), (o) => (o.data.custom_fields ?? {}) as Record<string, unknown>),
   }), { id: (o) => o.pk, name: (o) => o.data.name, vcpus: (o) => (o.data.vcpus === null ? null : Number(o.data.vcpus)), memory: (o) => o.data.memory }, ['name']);
-  objectRoutes('virtualization/virtual-disks', 'disk', childSpecs, { id: (o) => o.pk, name: (o) => o.data.name, size: (o) => o.data.size }, ['virtual_machine', 'name']);
-  objectRoutes('virtualization/interfaces', 'interface', childSpecs, { id: (o) => o.pk, name: (o) => o.data.name }, ['virtual_machine', 'name']);
+  const childOrdering = { id: (o: StoredObject) => o.pk, name: (o: StoredObject) => o.data.name, virtual_machine: (o: StoredObject) => o.data.virtual_machine };
+  objectRoutes('virtualization/virtual-disks', 'disk', childSpecs, { ...childOrdering, size: (o) => o.data.size }, ['virtual_machine', 'name']);
+  objectRoutes('virtualization/interfaces', 'interface', childSpecs, childOrdering, ['virtual_machine', 'name']);
 
   /** PATCH on a VM, in main or (with X-NetBox-Branch) in a branch: how the service stamps its custom fields. */
   app.patch('/virtualization/virtual-machines/:id/', async (c) => {
