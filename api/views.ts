@@ -27,6 +27,8 @@ export function jobView(job: JobRow, results: VmResult[] | null, links: Temporal
   };
 }
 
+export type JobView = ReturnType<typeof jobView>;
+
 export function deletionView(row: DeletionRow, links: TemporalLinks) {
   return {
     id: row.id,
