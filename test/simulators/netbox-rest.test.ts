@@ -19,7 +19,6 @@ let sim: NetboxSimulator;
 let base: string;
 
 // Bodies are untyped on purpose: assertions and the contract's zod schemas check them.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Loose = any;
 interface Res<T = Loose> { status: number; body: T; headers: Headers }
 async function api<T = Loose>(path: string, opts: { auth?: string | null; branch?: string; method?: string; body?: unknown } = {}): Promise<Res<T>> {
