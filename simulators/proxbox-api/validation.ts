@@ -24,7 +24,9 @@ export function expectedLiterals(values: readonly unknown[]): string {
 
 const LAX_INT = /^\s*[+-]?\d+\s*$/;
 
-function intError(input: unknown): Omit<E1ErrorItem, 'loc' | 'input'> {
+interface ItemBody { type: string; msg: string; input: unknown; ctx?: Record<string, unknown> }
+
+function intError(input: unknown): Omit<ItemBody, 'input'> {
   if (typeof input === 'string') {
     return LAX_INT.test(input)
       ? { type: 'int_type', msg: 'Input should be a valid integer' }
@@ -56,7 +58,7 @@ export function zodToE1(issues: readonly Issue[], root: unknown, opts: E1Options
   const convert = (issue: Issue, base: PropertyKey[]): void => {
     const path = [...base, ...issue.path];
     const input = valueAt(root, path);
-    const push = (item: Omit<E1ErrorItem, 'loc'>, at: PropertyKey[] = path): void => {
+    const push = (item: ItemBody, at: PropertyKey[] = path): void => {
       const { type, msg, input: value, ctx } = item;
       out.push({ type, loc: locOf(at), msg, input: value, ...(ctx ? { ctx } : {}) });
     };
