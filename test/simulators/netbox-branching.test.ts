@@ -5,6 +5,8 @@ import { verifyWebhookSignature } from '../../domain/webhook-signature';
 import { DEMO, SimulatorError, createNetboxSimulator, type NetboxSimulator } from '../../simulators/netbox';
 import { startCaptureReceiver, type CaptureReceiver } from '../../simulators/netbox/receiver';
 
+// Untyped bodies of /_sim answers; assertions and zod schemas check them.
+type Loose = any;
 const AUTH = { Authorization: 'Token legacy-sim-token', Accept: 'application/json' };
 const SECRET = 'webhook-secret';
 const REST_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
@@ -429,7 +431,7 @@ describe('/_sim routes drive the model from another process', () => {
       method, headers: body === undefined ? {} : { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as Loose };
   };
 
   it('builds, edits, merges and inspects a branch over HTTP', async () => {
@@ -463,7 +465,7 @@ describe('/_sim routes drive the model from another process', () => {
     const url = (await bare.listen(0)).url;
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${url}/_sim${path}`, { method, headers: { 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: res.status, body: res.status === 204 ? null : await res.json() };
+      return { status: res.status, body: (res.status === 204 ? null : await res.json()) as Loose };
     };
     try {
       expect((await call('GET', '/state')).body.main[VM]).toEqual([]);
