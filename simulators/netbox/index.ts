@@ -154,3 +154,5 @@ export {
 } from './model';
 export { pythonJsonDumps } from './pyjson';
 export type { DeliveryOutcome, SendOptions, WebhookDelivery, WebhookTarget, WebhookTargetInput } from './webhooks';
+export { RestRenderer } from './rest';
+export { startCaptureReceiver, type CaptureReceiver, type ReceivedRequest } from './receiver';
