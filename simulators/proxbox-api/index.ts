@@ -52,7 +52,7 @@ export interface ProxboxSimulator {
   listen(port?: number): Promise<RunningServer>;
   /** Closes every server `listen` started. */
   close(): Promise<void>;
-  /** Empties the cluster, the journal, the lockouts and rate counts, and restores the options. */
+  /** Empties the call log, faults, cluster, journal, lockouts and rate counts, and restores the options. */
   reset(): void;
 }
 
@@ -69,6 +69,8 @@ export function createProxboxSimulator(opts: ProxboxSimulatorOptions = {}): Prox
   const rateLimiter = new RateLimiter(opts.rateLimitPerMinute ?? 300);
 
   const reset = () => {
+    control.clearCalls();
+    control.clearFaults();
     cluster.reset();
     cluster.taskDurationMs = opts.taskDurationMs ?? 0;
     auth.reset();
