@@ -4,6 +4,8 @@ const QEMU_DISK_KEY = /^(scsi|virtio|ide|sata|efidisk|tpmstate)\d+$/;
 const LXC_DISK_KEY = /^(rootfs|mp\d+)$/;
 const ALLOCATION = /^([A-Za-z0-9][A-Za-z0-9._-]*):(\d+(?:\.\d+)?)$/;
 
+export const isAllocation = (value: string) => ALLOCATION.test(value.split(',')[0] ?? '');
+
 export const isDiskKey = (type: GuestType, key: string) => (type === 'qemu' ? QEMU_DISK_KEY : LXC_DISK_KEY).test(key);
 
 /** The storage a disk value lives on, e.g. `local-lvm` for `local-lvm:32,ssd=1` or `local-lvm:vm-101-disk-0`. */
@@ -18,11 +20,11 @@ export function storageOf(value: string): string | null {
  * `<storage>:vm-<vmid>-disk-<n>,<options>,size=<size>G`. That is why a re-sent disk spec never
  * compares equal (§5.5). Other values (an existing volume, `local:iso/...,media=cdrom`) are kept.
  */
-export function allocateDisk(value: string, vmid: number, config: Record<string, ConfigValue>): string {
+export function allocateDisk(value: string, vmid: number, existing: ConfigValue[]): string {
   const [first = '', ...options] = value.split(',');
   const m = ALLOCATION.exec(first);
   if (!m) return value;
-  const used = Object.values(config)
+  const used = existing
     .map((v) => new RegExp(`vm-${vmid}-disk-(\\d+)`).exec(String(v))?.[1])
     .filter((n): n is string => n !== undefined)
     .map(Number);

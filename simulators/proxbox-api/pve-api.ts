@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { allocateDisk, diskBytes, isDiskKey, storageOf } from './disk-spec';
+import { allocateDisk, diskBytes, isAllocation, isDiskKey, storageOf } from './disk-spec';
 import type { ConfigValue, FakeEndpoint, FakeGuest, FakeNode, FakeProxmox, GuestType, PveLogEntry } from './fake-proxmox';
 import { errorText, paramError, PveError } from './pve-errors';
 import { parseUpid } from './upid';
@@ -69,15 +69,22 @@ export class PveApi {
     if (Object.keys(errors).length) throw paramError(errors);
   }
 
-  /** Allocates `<storage>:<size>` disk values in place; the storage must exist on the node. */
+  /**
+   * Allocates `<storage>:<size>` disk values in place (the storage must exist on the node). A
+   * replaced volume is kept as `unusedN`, as Proxmox does.
+   */
   private allocateDisks(type: GuestType, node: string, vmid: number, params: Params, current: Record<string, ConfigValue>): void {
     for (const [key, value] of Object.entries(params)) {
-      if (!isDiskKey(type, key) || typeof value !== 'string') continue;
+      if (!isDiskKey(type, key) || typeof value !== 'string' || !isAllocation(value)) continue;
       const storage = storageOf(value);
-      if (storage && /^[^:]+:\d/.test(value) && !this.cluster.findStorage(this.endpoint.id, node, storage)) {
-        throw new PveError(500, `storage '${storage}' does not exist`);
+      if (storage && !this.cluster.findStorage(this.endpoint.id, node, storage)) throw new PveError(500, `storage '${storage}' does not exist`);
+      params[key] = allocateDisk(value, vmid, [...Object.values(current), ...Object.values(params)]);
+      const old = current[key];
+      if (old !== undefined && String(old).includes(`vm-${vmid}-disk-`)) {
+        let n = 0;
+        while (current[`unused${n}`] !== undefined || params[`unused${n}`] !== undefined) n += 1;
+        params[`unused${n}`] = String(old).split(',')[0]!;
       }
-      params[key] = allocateDisk(value, vmid, { ...current, ...params });
     }
   }
 
