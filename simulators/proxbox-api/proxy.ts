@@ -28,11 +28,11 @@ const operationId = (template: string) => `get${template.replace(/[{}]/g, '').re
  * A generated GET operation: resolves the target, calls fake Proxmox and maps its failures to the
  * generic E4 400 of the generated routes.
  */
-function proxied(cluster: FakeProxmox, template: (c: Context) => string, run: (api: PveApi, c: Context) => unknown | Response) {
+function proxied(cluster: FakeProxmox, template: () => string, run: (api: PveApi, c: Context) => unknown | Response) {
   return (c: Context) => {
     const t = target(c, cluster);
     if (!t.ok) return t.response;
-    const path = template(c);
+    const path = template();
     try {
       const out = run(cluster.connect(t.endpoint.id), c);
       return out instanceof Response ? out : c.json(out as object);
@@ -46,7 +46,6 @@ function proxied(cluster: FakeProxmox, template: (c: Context) => string, run: (a
 /** The §8.3 operations the simulator generates; mounted at `/proxmox/api2/latest` and the hidden `/proxmox/api2`. */
 export function proxyRoutes(cluster: FakeProxmox): Hono {
   const app = new Hono();
-  const guestType = (c: Context) => pathParam(c, 'type') as 'qemu' | 'lxc';
   const vmidOr422 = (c: Context, then: (vmid: number) => unknown) => {
     const vmid = intParam(pathParam(c, 'vmid'), 'path', 'vmid', true);
     return vmid.ok ? then(vmid.value!) : e1(c, errorsOf(vmid));
@@ -55,12 +54,13 @@ export function proxyRoutes(cluster: FakeProxmox): Hono {
   app.get('/nodes', proxied(cluster, () => '/nodes', (api) => api.listNodes()));
   app.get('/nodes/:node/tasks/:upid/status', proxied(cluster, () => '/nodes/{node}/tasks/{upid}/status',
     (api, c) => api.taskStatus(pathParam(c, 'node'), pathParam(c, 'upid'))));
-  app.get('/nodes/:node/:type{qemu|lxc}', proxied(cluster, (c) => `/nodes/{node}/${guestType(c)}`,
-    (api, c) => api.listGuests(pathParam(c, 'node'), guestType(c))));
-  app.get('/nodes/:node/:type{qemu|lxc}/:vmid/status/current', proxied(cluster, (c) => `/nodes/{node}/${guestType(c)}/{vmid}/status/current`,
-    (api, c) => vmidOr422(c, (vmid) => api.statusCurrent(pathParam(c, 'node'), guestType(c), vmid))));
-  app.get('/nodes/:node/:type{qemu|lxc}/:vmid/config', proxied(cluster, (c) => `/nodes/{node}/${guestType(c)}/{vmid}/config`,
-    (api, c) => vmidOr422(c, (vmid) => api.getConfig(pathParam(c, 'node'), guestType(c), vmid))));
+  for (const type of ['qemu', 'lxc'] as const) {
+    app.get(`/nodes/:node/${type}`, proxied(cluster, () => `/nodes/{node}/${type}`, (api, c) => api.listGuests(pathParam(c, 'node'), type)));
+    app.get(`/nodes/:node/${type}/:vmid/status/current`, proxied(cluster, () => `/nodes/{node}/${type}/{vmid}/status/current`,
+      (api, c) => vmidOr422(c, (vmid) => api.statusCurrent(pathParam(c, 'node'), type, vmid))));
+    app.get(`/nodes/:node/${type}/:vmid/config`, proxied(cluster, () => `/nodes/{node}/${type}/{vmid}/config`,
+      (api, c) => vmidOr422(c, (vmid) => api.getConfig(pathParam(c, 'node'), type, vmid))));
+  }
   app.get('/nodes/:node/storage/:storage/content', proxied(cluster, () => '/nodes/{node}/storage/{storage}/content',
     (api, c) => api.storageContent(pathParam(c, 'node'), pathParam(c, 'storage'), c.req.query('content'))));
   app.get('/cluster/resources', proxied(cluster, () => '/cluster/resources', (api, c) => api.clusterResources(c.req.query('type'))));
