@@ -4,6 +4,8 @@ import {
   PlanRequest, PlanResponse, QemuIntentPayload, RegisterDeletionRequest, scrubSecrets, TaskStatus,
 } from '../../contracts/proxbox-api';
 import { indexedItemParams, valuesMatch } from '../../simulators/proxbox-api/apply-params';
+import { AuthGuard } from '../../simulators/proxbox-api/auth';
+import { RateLimiter } from '../../simulators/proxbox-api/rate-limit';
 import { cloudInitParams, quoteAll } from '../../simulators/proxbox-api/cloud-init';
 import { formatUpid, parseUpid } from '../../simulators/proxbox-api/upid';
 import { zodToE1 } from '../../simulators/proxbox-api/validation';
@@ -255,5 +257,26 @@ describe('simulator mapping helpers', () => {
     expect(upid).toBe('UPID:pve01:0003A1F2:0C4F5E6D:6A63709F:qmcreate:312:proxbox@pve!api:');
     expect(parseUpid(upid)).toEqual({ node: 'pve01', pid: 0x3a1f2, pstart: 0x0c4f5e6d, starttime: 0x6a63709f, type: 'qmcreate', id: '312', user: 'proxbox@pve!api' });
     expect(parseUpid('UPID:garbage')).toBeNull();
+  });
+});
+
+describe('lockout and rate-limit windows (§1.2, §1.3)', () => {
+  it('locks an IP for 300 s after the first of five failures, then restarts the count', () => {
+    const guard = new AuthGuard(['k']);
+    const t0 = 1_000_000;
+    expect([0, 10, 20, 30, 40].map((dt) => guard.fail('ip', t0 + dt))).toEqual([4, 3, 2, 1, 0]);
+    expect(guard.isLockedOut('ip', t0 + 299_999)).toBe(true);
+    expect(guard.isLockedOut('other', t0 + 1)).toBe(false);
+    expect(guard.isLockedOut('ip', t0 + 300_000)).toBe(false);
+    expect(guard.fail('ip', t0 + 300_001)).toBe(4);
+  });
+
+  it('counts requests over a rolling 60 s window and does not count rejections', () => {
+    const limiter = new RateLimiter(2);
+    expect([0, 1_000, 2_000].map((t) => limiter.allow('ip', t))).toEqual([true, true, false]);
+    expect(limiter.allow('ip', 59_999)).toBe(false);
+    expect(limiter.allow('ip', 60_000)).toBe(true);
+    expect(limiter.allow('ip', 60_500)).toBe(false);
+    expect(limiter.allow('ip', 61_000)).toBe(true);
   });
 });
