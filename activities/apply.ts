@@ -12,6 +12,7 @@ import { routeEndpoint } from '../domain/routing';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
+import { withHeartbeat } from './heartbeat';
 import { waitForTask } from './proxmox-tasks';
 import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, WorkItem } from './types';
 
@@ -132,12 +133,12 @@ export function createApplyActivities(deps: ActivityDeps) {
           const adopted = await checkBeforeCreate(item, client);
           if (adopted) return record(ctx.jobId, adopted);
         }
-        const response = await client.apply(item.backendEndpointId, {
+        const response = await withHeartbeat({ key: item.key, phase: 'apply' }, () => client.apply(item.backendEndpointId, {
           run_uuid: `${ctx.runUuid}:${item.netboxId}`,
           branch_id: ctx.branchId,
           actor: ctx.username,
           diffs: [{ op: item.op, kind: item.kind, netbox_id: item.netboxId, payload: item.payload }],
-        }, activity.cancellationSignal);
+        }, activity.cancellationSignal));
         const r = response.results[0];
         if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
         if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason, r.message));
@@ -205,7 +206,9 @@ export function createApplyActivities(deps: ActivityDeps) {
   };
 
   async function handleApplyError(err: unknown, item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
-    if (Context.current().cancellationSignal.aborted) throw err;
+    // Report a cancel as a cancel (the signal's reason is Temporal's CancelledFailure), not as a failed write.
+    const signal = Context.current().cancellationSignal;
+    if (signal.aborted) throw signal.reason;
     if (!(err instanceof ProxboxError)) throw err;
     const c = err.classified;
     if (c?.shape === 'E3') return record(ctx.jobId, resultOf(item, 'blocked', c.reason, c.reason === 'writes_disabled_for_endpoint' ? 'writes_disabled_for_endpoint' : err.message));

@@ -39,7 +39,8 @@ export async function waitForTask(
     }
     return { done: false, why: `task ${target.upid} still running after ${Math.round(opts.deadlineMs / 1000)} s` };
   }
-  if (target.op === 'update') return { done: false, why: 'proxbox-api cannot report task status' };
+  // An update is a synchronous config PUT (no task): a succeeded item with no UPID has already happened.
+  if (target.op === 'update') return target.upid ? { done: false, why: 'proxbox-api cannot report task status' } : { done: true, ok: true, warnings: null };
   while (Date.now() < deadline) {
     const guest = await client.findGuest(target.backendEndpointId, target.vmid, ctx.cancellationSignal);
     ctx.heartbeat({ vmid: target.vmid, present: guest !== null, lock: guest?.lock ?? null });

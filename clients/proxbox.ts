@@ -110,7 +110,12 @@ export class ProxboxClient {
     const what = `${method.toUpperCase()} /${path.split('?')[0]}`;
     let json: unknown;
     try {
-      const res = await this.http(path, { method, json: options.json, headers: options.headers, signal: options.signal });
+      const res = await this.http(path, {
+        method,
+        ...(options.json !== undefined ? { json: options.json } : {}),
+        ...(options.headers ? { headers: options.headers } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       json = await res.json();
     } catch (err) {
       throw await toProxboxError(err, what, isWrite);

@@ -31,6 +31,8 @@ export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker:
     activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps) },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 64,
+    // Heartbeats carry cancellation: keep them frequent enough that a cancel reaches in-flight HTTP calls in seconds.
+    maxHeartbeatThrottleInterval: '2s',
   });
   return { worker, connection };
 }

@@ -1,11 +1,11 @@
 import {
-  ActivityFailure, CancellationScope, ParentClosePolicy, isCancellation, proxyActivities, setCurrentDetails, setHandler,
+  ActivityCancellationType, ActivityFailure, CancellationScope, ParentClosePolicy, isCancellation, proxyActivities, setCurrentDetails, setHandler,
   startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApplyActivities } from '../activities/apply';
 import type { ApplyOutcome, ApplyWorkflowInput, WorkItem } from '../activities/types';
 import { DeletionWorkflow } from './deletion';
-import { SA_STATE, SA_VMIDS, applyStateQuery, cancelRequestedSignal, type ApplyLiveState } from './definitions';
+import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS, applyStateQuery, cancelRequestedSignal, type ApplyLiveState } from './definitions';
 
 const planning = proxyActivities<ApplyActivities>({
   startToCloseTimeout: '2 minutes',
@@ -65,6 +65,10 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
               parentClosePolicy: ParentClosePolicy.ABANDON,
               args: [{ requestId: started.requestId, vmid: item.vmid, node: item.node, kind: item.kind, name: item.name,
                 requestedBy: input.username ?? 'unknown', branchSchemaId: input.schemaId, expiresAtMs: started.expiresAtMs }],
+              typedSearchAttributes: [
+                { key: SA_BRANCH, value: input.schemaId }, { key: SA_STATE, value: 'pending' }, { key: SA_KIND, value: item.kind },
+                { key: SA_VMIDS, value: [String(item.vmid)] }, ...(input.username ? [{ key: SA_USER, value: input.username }] : []),
+              ],
               staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${input.username ?? 'unknown'}`,
             });
             state.deletionRequestIds.push(started.requestId);
@@ -106,6 +110,8 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
 
 const WRITE_OPTIONS = {
   startToCloseTimeout: '20 minutes',
+  // A cancel waits until the in-flight write has really stopped, so the job's results never change after it.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   heartbeatTimeout: '45s',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
 } as const;

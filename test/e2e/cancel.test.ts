@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ONLY_ACTIVE_JOBS_CANCEL } from '../../domain/messages';
 import { startStack, eventually, type Stack } from '../support/stack';
+import { recordHistoryIfAsked } from '../support/histories';
 
 describe('cancelling an apply job', () => {
   let s: Stack;
@@ -30,12 +31,17 @@ describe('cancelling an apply job', () => {
     expect(res.body.state).toBe('failed');
     expect(res.body.perVmResults._cancelled).toMatchObject({ status: 'cancelled', op: 'cancel' });
     expect(res.body.perVmResults._cancelled.message).toContain('Cancelled by admin');
-    const desc = await s.system.temporal.workflow.getHandle(job.workflowId).describe();
-    expect(desc.status.name).toBe('CANCELLED');
+    const handle = s.system.temporal.workflow.getHandle(job.workflowId);
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+    const events = (await handle.fetchHistory()).events ?? [];
+    const canceled = events.filter((e) => e.activityTaskCanceledEventAttributes);
+    expect(canceled, 'the in-flight create acknowledged the cancel').toHaveLength(1);
+    expect(Object.keys(res.body.perVmResults)).toEqual(['_cancelled']);
 
     const again = await s.call(s.tokens.admin, 'POST', `/api/v1/apply-jobs/${job.id}/cancel`);
     expect(again.status).toBe(409);
     expect(again.body.detail).toBe(ONLY_ACTIVE_JOBS_CANCEL);
     expect(s.proxbox.control.callsTo('POST', '/intent/apply')).toHaveLength(1);
+    await recordHistoryIfAsked(s.system.temporal, job.workflowId, 'apply-cancelled');
   });
 });

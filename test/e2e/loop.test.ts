@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signWebhookBody } from '../../domain/webhook-signature';
 import { SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from '../../domain/messages';
 import { startStack, eventually, WEBHOOK_SECRET, type Stack } from '../support/stack';
+import { recordHistoryIfAsked } from '../support/histories';
 
 const SSH_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyOnly ops@example.com';
 
@@ -39,7 +40,7 @@ describe('the whole loop: merge → apply → deletion request → four-eyes app
       return ['succeeded', 'partial', 'failed'].includes(j.state) ? j : undefined;
     }, 'the apply job to finish');
 
-    expect(done.state).toBe('succeeded');
+    expect(done.state, JSON.stringify(done.perVmResults, null, 1)).toBe('succeeded');
     expect(done.user).toBe('alice');
     expect(done.workflowId).toMatch(/^apply:[a-z0-9]{8}:\d{13}$/);
     expect(done.runUuid).toBe(done.workflowId);
@@ -148,7 +149,7 @@ describe('the whole loop: merge → apply → deletion request → four-eyes app
       const d = (await s.call(s.tokens.carol, 'GET', `/api/v1/deletion-requests/${dr.id}`)).body;
       return ['succeeded', 'failed'].includes(d.state) ? d : undefined;
     }, 'the deletion to finish');
-    expect(final.state).toBe('succeeded');
+    expect(final.state, JSON.stringify(final.history, null, 1)).toBe('succeeded');
     expect(final.proxmoxUpid).toMatch(/^UPID:pve02:/);
     const executes = s.proxbox.control.callsTo('POST', /^\/intent\/deletion-requests\/\d+\/execute$/);
     expect(executes).toHaveLength(1);
@@ -167,7 +168,10 @@ describe('the whole loop: merge → apply → deletion request → four-eyes app
     const desc = await s.system.temporal.workflow.getHandle(j.workflowId).describe();
     expect(desc.status.name).toBe('COMPLETED');
     expect(desc.type).toBe('ApplyWorkflow');
-    const sa = Object.fromEntries(desc.typedSearchAttributes.map((p) => [p.key.name, p.value]));
+    const sa = Object.fromEntries(desc.typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]));
     expect(sa).toMatchObject({ ProxboxBranch: j.branch.schemaId, ProxboxUser: 'alice', ProxboxState: 'succeeded' });
+    const dr = (await s.call(s.tokens.carol, 'GET', '/api/v1/deletion-requests')).body.items[0];
+    await recordHistoryIfAsked(s.system.temporal, j.workflowId, 'apply-create-update-delete');
+    await recordHistoryIfAsked(s.system.temporal, dr.workflowId, 'deletion-approved-destroyed');
   });
 });
