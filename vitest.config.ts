@@ -7,7 +7,7 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/simulators/**/*.test.ts'] },
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts', 'test/simulators/**/*.test.ts'], sequence: { groupOrder: 0 } },
       },
       {
         extends: true,
@@ -17,6 +17,7 @@ export default defineConfig({
           // One Temporal dev server and one fresh PostgreSQL database for the whole run.
           globalSetup: ['test/support/global-setup.ts'],
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

@@ -13,7 +13,7 @@ py_rc=0
 py_passed=0
 py_failed=0
 if [ -d contrib/netbox/tests ] && [ $# -eq 0 ]; then
-  py_out=$(python3 -m unittest discover -s contrib/netbox/tests -t contrib/netbox 2>&1); py_rc=$?
+  py_out=$(python3 -m unittest discover contrib/netbox/tests 2>&1); py_rc=$?
   echo "$py_out" | tail -n 5
   py_total=$(echo "$py_out" | sed -n 's/^Ran \([0-9]*\) tests\{0,1\}.*/\1/p')
   py_bad=$(echo "$py_out" | sed -n 's/^FAILED (\(.*\))/\1/p' | grep -o '[0-9]\+' | awk '{s+=$1} END {print s+0}')
