@@ -12,7 +12,7 @@ import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { ApplyStarter } from '../services/apply-starter';
 import { serveOnLoopback, type RunningServer } from '../simulators/common/serve';
-import { createIntentWorker } from './worker';
+import { createIntentWorker, installWorkerRuntime } from './worker';
 
 export interface SystemOptions {
   env: ServiceEnv;
@@ -50,6 +50,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   let workerRun: Promise<void> | null = null;
   if (opts.role !== 'api') {
+    installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
     const { worker, connection: nativeConnection } = await createIntentWorker({
       address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
       deps: {

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
 import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
@@ -19,6 +19,15 @@ export interface WorkerOptions {
   /** Workflows waiting for days (pending deletions) leave the cache; they are replayed when something happens. */
   maxCachedWorkflows?: number;
   maxConcurrentActivityTaskExecutions?: number;
+}
+
+let runtimeInstalled = false;
+
+/** The SDK's own logging (bundling, state changes) at the configured level; installed once per process. */
+export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error'): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger(level.toUpperCase() as LogLevel) });
 }
 
 export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {

@@ -109,7 +109,7 @@ async function main() {
     say(`  pending deletion: request ${r.deletionRequestId} (${r.kind} ${r.vmid} ${r.name}) waits for a second user. Approve it as bob:`);
     say(`    curl -s -X POST -H "Authorization: Bearer $(node -p "require('./.data/dev-secrets.json').tokens.bob")" -H 'content-type: application/json' \\`);
     say(`      -d '{"vmid": ${r.vmid}}' ${api}/api/v1/deletion-requests/${r.deletionRequestId}/approve`);
-    say(`    (alice merged the branch, so her approval is refused: four eyes)`);
+    say(`    (alice holds authorize_deletion_request too, but she merged the branch: her approval is refused, four eyes)`);
   }
   say(`\nTokens for admin, alice, bob and carol are in .data/dev-secrets.json. Ctrl-C stops everything.`);
 }
@@ -117,7 +117,8 @@ async function main() {
 async function seedDevData(db: Db, secrets: DevSecrets, proxboxUrl: string) {
   const users = new UserStore(db);
   const people: Record<string, string[]> = {
-    alice: [...INTENT_PERMISSIONS.filter((p) => p !== 'authorize_deletion_request'), 'view', 'trigger_apply'],
+    // alice may authorise deletions too, so the demo shows the four-eyes rule refusing her own request.
+    alice: [...INTENT_PERMISSIONS, 'view', 'trigger_apply'],
     bob: ['authorize_deletion_request', 'view'],
     carol: ['view'],
   };
