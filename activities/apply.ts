@@ -14,6 +14,7 @@ import type { IntentSettings } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
 import { withHeartbeat } from './heartbeat';
 import { waitForTask } from './proxmox-tasks';
+import { acquireWriteSlot } from './write-slots';
 import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, WorkItem } from './types';
 
 const optedIn = (b: Branch) => b.custom_fields.apply_to_proxmox === true;
@@ -117,42 +118,13 @@ export function createApplyActivities(deps: ActivityDeps) {
       return { branchName: branch.name, abort: null, items, recorded };
     },
 
-    /** One create or update against proxbox-api, with every gate re-checked right before the write. */
+    /** One create or update against proxbox-api, writing only while it holds the guest's write slot. */
     async applyGuestChange(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
-      const activity = Context.current();
-      const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
-      const closed = await gateNow(item, ctx.username, branch);
-      if (closed) return record(ctx.jobId, resultOf(item, 'blocked', closed.reason, closed.message));
-      const backend = await backendClient(deps);
-      if (!backend || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
-      const { client, baseUrl } = backend;
-      await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
-
+      const lease = await acquireWriteSlot(deps.locks, item, deps.maxWritesPerNode ?? 4);
       try {
-        if (item.op === 'create' && activity.info.attempt > 1) {
-          const adopted = await checkBeforeCreate(item, client);
-          if (adopted) return record(ctx.jobId, adopted);
-        }
-        const response = await withHeartbeat({ key: item.key, phase: 'apply' }, () => client.apply(item.backendEndpointId, {
-          run_uuid: `${ctx.runUuid}:${item.netboxId}`,
-          branch_id: ctx.branchId,
-          actor: ctx.username,
-          diffs: [{ op: item.op, kind: item.kind, netbox_id: item.netboxId, payload: item.payload }],
-        }, activity.cancellationSignal));
-        const r = response.results[0];
-        if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
-        if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason, r.message));
-        if (r.status === 'not_implemented') return record(ctx.jobId, resultOf(item, 'not_implemented', r.reason, r.message));
-        if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', r.reason ?? failureReason(r.message), r.message));
-        const caps = await capabilitiesOf(client, baseUrl);
-        const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid: r.proxmox_upid, vmid: item.vmid, op: item.op as 'create' | 'update' },
-          { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
-        const upid = { proxmoxUpid: r.proxmox_upid };
-        if (!task.done) return record(ctx.jobId, resultOf(item, 'accepted', null, r.message || `accepted by proxbox-api (${task.why})`, upid));
-        if (!task.ok) return record(ctx.jobId, resultOf(item, 'failed', 'proxmox_task_failed', `Proxmox task failed: ${task.reason}`, upid));
-        return record(ctx.jobId, resultOf(item, 'succeeded', null, task.warnings ? `${r.message} (${task.warnings})`.trim() : r.message, upid));
-      } catch (err) {
-        return handleApplyError(err, item, ctx);
+        return await applyHoldingSlot(item, ctx);
+      } finally {
+        await lease.release();
       }
     },
 
@@ -204,6 +176,45 @@ export function createApplyActivities(deps: ActivityDeps) {
       return { pendingDeletionRequestIds: pending };
     },
   };
+
+  /** One create or update, with every gate re-checked right before the write (the caller holds the write slot). */
+  async function applyHoldingSlot(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
+    const activity = Context.current();
+    const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
+    const closed = await gateNow(item, ctx.username, branch);
+    if (closed) return record(ctx.jobId, resultOf(item, 'blocked', closed.reason, closed.message));
+    const backend = await backendClient(deps);
+    if (!backend || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
+    const { client, baseUrl } = backend;
+    await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
+
+    try {
+      if (item.op === 'create' && activity.info.attempt > 1) {
+        const adopted = await checkBeforeCreate(item, client);
+        if (adopted) return record(ctx.jobId, adopted);
+      }
+      const response = await withHeartbeat({ key: item.key, phase: 'apply' }, () => client.apply(item.backendEndpointId, {
+        run_uuid: `${ctx.runUuid}:${item.netboxId}`,
+        branch_id: ctx.branchId,
+        actor: ctx.username,
+        diffs: [{ op: item.op, kind: item.kind, netbox_id: item.netboxId, payload: item.payload }],
+      }, activity.cancellationSignal));
+      const r = response.results[0];
+      if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
+      if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason, r.message));
+      if (r.status === 'not_implemented') return record(ctx.jobId, resultOf(item, 'not_implemented', r.reason, r.message));
+      if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', r.reason ?? failureReason(r.message), r.message));
+      const caps = await capabilitiesOf(client, baseUrl);
+      const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid: r.proxmox_upid, vmid: item.vmid, op: item.op as 'create' | 'update' },
+        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
+      const upid = { proxmoxUpid: r.proxmox_upid };
+      if (!task.done) return record(ctx.jobId, resultOf(item, 'accepted', null, r.message || `accepted by proxbox-api (${task.why})`, upid));
+      if (!task.ok) return record(ctx.jobId, resultOf(item, 'failed', 'proxmox_task_failed', `Proxmox task failed: ${task.reason}`, upid));
+      return record(ctx.jobId, resultOf(item, 'succeeded', null, task.warnings ? `${r.message} (${task.warnings})`.trim() : r.message, upid));
+    } catch (err) {
+      return handleApplyError(err, item, ctx);
+    }
+  }
 
   async function handleApplyError(err: unknown, item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
     // Report a cancel as a cancel (the signal's reason is Temporal's CancelledFailure), not as a failed write.

@@ -4,6 +4,7 @@ import type { EndpointStore } from '../db/endpoints';
 import type { SettingsStore } from '../db/settings';
 import type { UserStore } from '../db/users';
 import type { NetboxClient } from '../clients/netbox';
+import type { WriteLocks } from '../db/locks';
 import { ProxboxClient, type Capabilities } from '../clients/proxbox';
 
 /** What activities need from the outside world, injected so tests and the dev stack wire real adapters. */
@@ -15,6 +16,9 @@ export interface ActivityDeps {
   users: UserStore;
   netbox: NetboxClient;
   approvalSecret: string;
+  locks: WriteLocks;
+  /** How many writes may run against one Proxmox node at once (APPLY_MAX_PER_NODE). */
+  maxWritesPerNode?: number;
   /** Interval between task-status polls; tests shorten it. */
   taskPollMs?: number;
   taskDeadlineMs?: number;

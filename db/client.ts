@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema';
+import { inProcessLocks, postgresLocks, type WriteLocks } from './locks';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -11,6 +12,7 @@ export interface Database {
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
   kind: 'postgres' | 'pglite';
+  locks: WriteLocks;
 }
 
 const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url));
@@ -35,6 +37,7 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   return {
     db: db as unknown as Db,
     kind: 'postgres',
+    locks: postgresLocks(sql),
     async listen(channel, onPayload) {
       const sub = await sql.listen(channel, onPayload);
       return () => sub.unlisten();
@@ -62,6 +65,7 @@ async function openPglite(dir: string): Promise<Database> {
   return {
     db: db as unknown as Db,
     kind: 'pglite',
+    locks: inProcessLocks(),
     async listen(channel, onPayload) {
       const unsub = await client.listen(channel, onPayload);
       return () => unsub();
