@@ -112,6 +112,8 @@ export interface DeletionHistoryEntry {
   action: string;
   outcome: 'ok' | 'refused' | 'error';
   detail?: string;
+  /** The nonce of the signed decision this entry records, so a retried decision is recognised as already applied. */
+  ref?: string;
 }
 
 export const deletionRequests = pgTable('deletion_requests', {
@@ -140,6 +142,8 @@ export const deletionRequests = pgTable('deletion_requests', {
   executedAt: timestamp('executed_at', { withTimezone: true }),
   finishedAt: timestamp('finished_at', { withTimezone: true }),
   reason: text('reason'),
+  /** Stable snake_case code beside `reason` (for example `backend_cannot_register_deletion`, `expired`). */
+  reasonCode: text('reason_code'),
   backendRecordId: integer('backend_record_id'),
   proxmoxUpid: text('proxmox_upid'),
   taggedPendingDeletion: boolean('tagged_pending_deletion').notNull().default(false),
