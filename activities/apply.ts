@@ -9,6 +9,7 @@ import { firstClosedGate, type ClosedGate } from '../domain/gates';
 import type { NamedRef } from '../domain/guest-kind';
 import type { ResultStatus } from '../domain/job-state';
 import { routeEndpoint } from '../domain/routing';
+import { driftOf } from '../domain/drift';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
@@ -154,6 +155,42 @@ export function createApplyActivities(deps: ActivityDeps) {
     /** An item whose activity gave up (retries exhausted): its result says why, the rest of the run goes on. */
     async recordItemFailure(item: WorkItem, ctx: ApplyContext, message: string): Promise<ItemOutcome> {
       return record(ctx.jobId, resultOf(item, 'failed', 'activity_failed', message));
+    },
+
+    /**
+     * Reads back every guest this run changed and records per-field drift on the job (empty when everything
+     * converged). Reported, never remediated.
+     */
+    async verifyDrift(items: WorkItem[], ctx: ApplyContext): Promise<{ checked: number; drifted: number; unverified: number }> {
+      const backend = await backendClient(deps);
+      const drift: Record<string, unknown> = {};
+      let checked = 0;
+      if (backend) {
+        const caps = await capabilitiesOf(backend.client, backend.baseUrl);
+        const names = new Map<number, string>();
+        for (const item of items) {
+          if (!item.payload) continue;
+          Context.current().heartbeat(item.key);
+          try {
+            if (item.kind === 'lxc' && !caps.lxcConfigProxy) throw new Error('proxbox-api offers no way to read an LXC config');
+            if (!names.has(item.backendEndpointId)) names.set(item.backendEndpointId, (await backend.client.endpoint(item.backendEndpointId)).name);
+            const config = await backend.client.guestConfig(item.backendEndpointId, { node: item.node, kind: item.kind, vmid: item.vmid, endpointName: names.get(item.backendEndpointId)! });
+            checked += 1;
+            const fields = driftOf(item.kind, item.payload, config);
+            if (fields.length) drift[item.key] = { vmid: item.vmid, fields };
+          } catch (err) {
+            drift[item.key] = { vmid: item.vmid, unverified: err instanceof Error ? err.message : String(err) };
+          }
+        }
+      }
+      await deps.jobs.setDrift(ctx.jobId, drift);
+      const drifted = Object.values(drift).filter((d) => (d as { fields?: unknown }).fields).length;
+      const unverified = Object.keys(drift).length - drifted;
+      await deps.jobs.appendEvent(ctx.jobId, 'log', {
+        level: drifted || unverified ? 'warn' : 'info',
+        message: `Drift check: ${checked} guest(s) read back, ${drifted} with drift, ${unverified} not verifiable`,
+      }, 'drift');
+      return { checked, drifted, unverified };
     },
 
     async finishApplyJob(args: { jobId: string; error?: string }): Promise<{ state: string }> {

@@ -2,7 +2,7 @@ import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
   ApplyResponse, CAPABILITY_REGISTER_DELETION, CAPABILITY_TASK_STATUS, ClusterResource, ClusterResourcesResponse,
-  DeletionExecuteResponse, DeletionRecord, PlanResponse, ProxmoxEndpointInfo, RegisterDeletionResponse, TagResponse,
+  DeletionExecuteResponse, DeletionRecord, GuestConfig, PlanResponse, ProxmoxEndpointInfo, RegisterDeletionResponse, TagResponse,
   TaskStatus, classifyErrorBody, type ApplyRequest, type ClassifiedError, type DeletionTarget, type PlanRequest,
   type RegisterDeletionRequest, type CapabilityPath,
 } from '../contracts/proxbox-api';
@@ -24,7 +24,9 @@ export class ProxboxError extends UpstreamError {
   }
 }
 
-export interface Capabilities { registerDeletion: boolean; taskStatus: boolean }
+export interface Capabilities { registerDeletion: boolean; taskStatus: boolean; lxcConfigProxy: boolean }
+
+const LXC_CONFIG_PROXY = { method: 'get', path: '/proxmox/api2/latest/nodes/{node}/lxc/{vmid}/config' } as const;
 
 type ApplyBody = Omit<ApplyRequest, 'diffs'> & { diffs: unknown[] };
 
@@ -72,6 +74,14 @@ export class ProxboxClient {
     return guests.find((g) => g.vmid === vmid && (g.type === 'qemu' || g.type === 'lxc')) ?? null;
   }
 
+  /** A guest's config: §8.2 for QEMU; §8.3's generated proxy for LXC, whose §8.2 answer can fail validation. */
+  guestConfig(backendEndpointId: number, target: { node: string; kind: 'qemu' | 'lxc'; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<GuestConfig> {
+    const path = target.kind === 'qemu'
+      ? `proxmox/${encodeURIComponent(target.node)}/qemu/${target.vmid}/config?endpoint_ids=${backendEndpointId}`
+      : `proxmox/api2/latest/nodes/${encodeURIComponent(target.node)}/lxc/${target.vmid}/config?target_name=${encodeURIComponent(target.endpointName)}`;
+    return this.call('get', path, { signal }, GuestConfig, false);
+  }
+
   tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false): Promise<TagResponse> {
     const path = `intent/${remove ? 'untag' : 'tag'}-pending-deletion?endpoint_id=${backendEndpointId}`;
     return this.call('put', path, { json: { ...target, tag }, headers: { 'X-Proxbox-Actor': actor } }, TagResponse, false);
@@ -101,7 +111,7 @@ export class ProxboxClient {
   async capabilities(signal?: AbortSignal): Promise<Capabilities> {
     const doc = await this.call('get', 'openapi.json', { signal }, z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) }), false);
     const has = (c: CapabilityPath) => Boolean(doc.paths[c.path]?.[c.method]);
-    return { registerDeletion: has(CAPABILITY_REGISTER_DELETION), taskStatus: has(CAPABILITY_TASK_STATUS) };
+    return { registerDeletion: has(CAPABILITY_REGISTER_DELETION), taskStatus: has(CAPABILITY_TASK_STATUS), lxcConfigProxy: has(LXC_CONFIG_PROXY) };
   }
 
   private async call<T>(method: 'get' | 'post' | 'put', path: string,

@@ -85,6 +85,10 @@ export class ApplyJobStore {
       .where(and(eq(applyJobs.id, jobId), eq(applyJobs.state, 'queued')));
   }
 
+  async setDrift(jobId: string, drift: Record<string, unknown>): Promise<void> {
+    await this.db.update(applyJobs).set({ drift }).where(eq(applyJobs.id, jobId));
+  }
+
   async setError(jobId: string, error: string | null): Promise<void> {
     await this.db.update(applyJobs).set({ error }).where(eq(applyJobs.id, jobId));
   }

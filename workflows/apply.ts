@@ -91,6 +91,9 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     });
 
     state.phase = 'finishing';
+    progress();
+    const changed = plan.items.filter((i) => i.op !== 'delete' && ['succeeded', 'accepted'].includes(state.outcomes[i.key] ?? ''));
+    await bookkeeping.verifyDrift.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', summary: `read back ${changed.length} guest(s) for drift` }, [changed, ctx]);
     const { state: final } = await bookkeeping.finishApplyJob({ jobId: input.jobId });
     state.phase = 'done';
     upsertSearchAttributes([{ key: SA_STATE, value: final }]);

@@ -54,6 +54,7 @@ describe('the whole loop: merge → apply → deletion request → four-eyes app
     expect(r['vm-813']).toMatchObject({ vmid: 320, name: 'cache-01', op: 'create', kind: 'lxc', status: 'succeeded' });
     expect(r['vm-790']).toMatchObject({ vmid: 190, name: 'old-app-02', op: 'delete', kind: 'lxc', status: 'deletion_requested' });
     expect(r['vm-790'].deletionRequestId).toEqual(expect.any(Number));
+    expect(done.drift, 'every applied guest read back as asked').toEqual({});
   });
 
   it('sent proxbox-api one diff per apply request, with exact payloads, and never a destroy', () => {
