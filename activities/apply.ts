@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { OBJECT_TYPE, toEpochMs, type Branch } from '../contracts/netbox';
-import { ProxboxError } from '../clients/proxbox';
+import { ProxboxError, type ProxboxClient } from '../clients/proxbox';
+import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
 import { CANCELLED_KEY } from '../db/apply-jobs';
@@ -9,7 +10,7 @@ import { firstClosedGate, type ClosedGate } from '../domain/gates';
 import type { NamedRef } from '../domain/guest-kind';
 import type { ResultStatus } from '../domain/job-state';
 import { routeEndpoint } from '../domain/routing';
-import { driftOf } from '../domain/drift';
+import { driftOf, tagSet } from '../domain/drift';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
@@ -230,11 +231,12 @@ export function createApplyActivities(deps: ActivityDeps) {
         const adopted = await checkBeforeCreate(item, client);
         if (adopted) return record(ctx.jobId, adopted);
       }
+      const payload = item.op === 'update' ? await keepPendingDeletionTag(item, client) : item.payload;
       const response = await withHeartbeat({ key: item.key, phase: 'apply' }, () => client.apply(item.backendEndpointId, {
         run_uuid: `${ctx.runUuid}:${item.netboxId}`,
         branch_id: ctx.branchId,
         actor: ctx.username,
-        diffs: [{ op: item.op, kind: item.kind, netbox_id: item.netboxId, payload: item.payload }],
+        diffs: [{ op: item.op, kind: item.kind, netbox_id: item.netboxId, payload }],
       }, activity.cancellationSignal));
       const r = response.results[0];
       if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
@@ -322,10 +324,22 @@ async function clusterNamesFor(deps: ActivityDeps, planned: PlannedChange[], end
 }
 
 /**
+ * A tags update replaces every Proxmox tag (contract §5.5); a guest marked for deletion keeps its mark.
+ */
+async function keepPendingDeletionTag(item: WorkItem, client: ProxboxClient): Promise<WorkItem['payload']> {
+  const tags = item.payload?.tags;
+  if (!item.payload || tags === undefined) return item.payload;
+  const guest = await client.findGuest(item.backendEndpointId, item.vmid, Context.current().cancellationSignal);
+  const live = tagSet(guest?.tags ?? null);
+  if (!live.includes(PENDING_DELETION_TAG) || tags.includes(PENDING_DELETION_TAG)) return item.payload;
+  return { ...item.payload, tags: [...tags, PENDING_DELETION_TAG] };
+}
+
+/**
  * §8.5 after an unknown outcome: an absent guest may be created again; one that carries our marker (name, node,
  * kind) is adopted; anything else is a VMID collision that must not be retried.
  */
-async function checkBeforeCreate(item: WorkItem, client: import('../clients/proxbox').ProxboxClient): Promise<VmResult | null> {
+async function checkBeforeCreate(item: WorkItem, client: ProxboxClient): Promise<VmResult | null> {
   const guest = await client.findGuest(item.backendEndpointId, item.vmid, Context.current().cancellationSignal);
   if (!guest) return null;
   if (guest.name === item.name && guest.node === item.node && guest.type === item.kind) {
