@@ -2,7 +2,7 @@ import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
   ApplyResponse, CAPABILITY_REGISTER_DELETION, CAPABILITY_TASK_STATUS, ClusterResource, ClusterResourcesResponse,
-  DeletionExecuteResponse, DeletionRecord, GuestConfig, PlanResponse, ProxmoxEndpointInfo, RegisterDeletionResponse, TagResponse,
+  DeletionExecuteResponse, DeletionRecord, GuestConfig, PlanResponse, ProxmoxEndpointInfo, RegisterDeletionResponse, StorageContentItem, TagResponse,
   TaskStatus, classifyErrorBody, type ApplyRequest, type ClassifiedError, type DeletionTarget, type PlanRequest,
   type RegisterDeletionRequest, type CapabilityPath,
 } from '../contracts/proxbox-api';
@@ -80,6 +80,12 @@ export class ProxboxClient {
       ? `proxmox/${encodeURIComponent(target.node)}/qemu/${target.vmid}/config?endpoint_ids=${backendEndpointId}`
       : `proxmox/api2/latest/nodes/${encodeURIComponent(target.node)}/lxc/${target.vmid}/config?target_name=${encodeURIComponent(target.endpointName)}`;
     return this.call('get', path, { signal }, GuestConfig, false);
+  }
+
+  /** §8.4 the volumes of one storage on one node; 404 `Node or Storage not found` when either is unknown. */
+  storageContent(backendEndpointId: number, node: string, storage: string, content: string, signal?: AbortSignal): Promise<StorageContentItem[]> {
+    const path = `proxmox/nodes/${encodeURIComponent(node)}/storage/${encodeURIComponent(storage)}/content?content=${encodeURIComponent(content)}&endpoint_ids=${backendEndpointId}`;
+    return this.call('get', path, { signal }, z.array(StorageContentItem), false);
   }
 
   tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false): Promise<TagResponse> {

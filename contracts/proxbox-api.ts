@@ -368,6 +368,15 @@ export type ClusterResource = z.infer<typeof ClusterResource>;
 export const ClusterResourcesResponse = z.array(z.record(z.string(), z.array(ClusterResource)));
 export type ClusterResourcesResponse = z.infer<typeof ClusterResourcesResponse>;
 
+/** §8.4 one volume of `GET /proxmox/nodes/{node}/storage/{storage}/content` (ostemplate and ISO checks). */
+export const StorageContentItem = z.looseObject({
+  volid: z.string(),
+  content: z.string().nullish(),
+  format: z.string().nullish(),
+  size: z.number().nullish(),
+});
+export type StorageContentItem = z.infer<typeof StorageContentItem>;
+
 const NumberOrString = z.union([z.number(), z.string()]);
 
 /** §8.2 / §8.3 guest config; every Proxmox key passes through. */
