@@ -15,6 +15,7 @@ export interface NetboxClientOptions {
 }
 
 const PAGE_MAX = 1000;
+export const DEFAULT_TIMEOUT_MS = 15_000;
 
 /**
  * Reads NetBox and netbox-branching. Retries belong to Temporal, so this client makes exactly one attempt
@@ -23,12 +24,14 @@ const PAGE_MAX = 1000;
 export class NetboxClient {
   private readonly http: KyInstance;
   private readonly pageSize: number;
+  private readonly timeoutMs: number;
 
   constructor(opts: NetboxClientOptions) {
-    this.pageSize = Math.min(opts.pageSize ?? PAGE_MAX, PAGE_MAX);
+    this.pageSize = Math.max(1, Math.min(opts.pageSize ?? PAGE_MAX, PAGE_MAX));
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.http = ky.create({
       prefixUrl: opts.baseUrl.replace(/\/+$/, ''),
-      timeout: opts.timeoutMs ?? 15_000,
+      timeout: this.timeoutMs,
       retry: 0,
       headers: { Authorization: netboxAuthHeader(opts.token), Accept: 'application/json' },
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
@@ -68,29 +71,40 @@ export class NetboxClient {
     return this.get(`api/virtualization/clusters/${id}/`, Cluster);
   }
 
-  /** Advances `offset` itself rather than following `next`, whose host may be wrong behind a proxy. */
-  private async all<T>(path: string, filter: Record<string, string | string[]>, item: z.ZodType<T>): Promise<T[]> {
+  /**
+   * Advances `offset` itself rather than following `next`, whose host may be wrong behind a proxy, and by the number
+   * of results actually returned: NetBox caps `limit` at its MAX_PAGE_SIZE, which may be lower than ours.
+   */
+  private async all<T extends { id: number }>(path: string, filter: Record<string, string | string[]>, item: z.ZodType<T>): Promise<T[]> {
     const seen = new Map<number, T>();
     const page = Paginated(item);
-    for (let offset = 0; ; offset += this.pageSize) {
+    for (let offset = 0; ;) {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(filter)) for (const one of [v].flat()) params.append(k, one);
       params.set('limit', String(this.pageSize));
       params.set('offset', String(offset));
       const body = await this.get(`${path}?${params}`, page);
-      for (const r of body.results) seen.set((r as { id: number }).id, r);
-      if (body.results.length === 0 || body.next === null || offset + this.pageSize >= body.count) break;
+      // Page boundaries shift while data changes; the same object may come twice.
+      for (const r of body.results) seen.set(r.id, r);
+      offset += body.results.length;
+      if (body.results.length === 0 || body.next === null || offset >= body.count) break;
     }
     return [...seen.values()];
   }
 
   private async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
     const what = `GET /${path.split('?')[0]}`;
+    let text: string;
+    try {
+      text = await this.http.get(path).text();
+    } catch (err) {
+      throw await toUpstreamError(err, what, this.timeoutMs);
+    }
     let json: unknown;
     try {
-      json = await this.http.get(path).json();
-    } catch (err) {
-      throw await toUpstreamError(err, what);
+      json = JSON.parse(text);
+    } catch {
+      throw new UpstreamError('netbox', 'unexpected_body', `NetBox ${what} did not return JSON (is NETBOX_URL the NetBox root?): ${printable(text)}`);
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
@@ -100,7 +114,13 @@ export class NetboxClient {
   }
 }
 
-async function toUpstreamError(err: unknown, what: string): Promise<UpstreamError> {
+/** The start of a body, on one line, for an error message. */
+function printable(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat || '(empty body)';
+}
+
+async function toUpstreamError(err: unknown, what: string, timeoutMs: number): Promise<UpstreamError> {
   if (err instanceof HTTPError) {
     const status = err.response.status;
     const body = await err.response.clone().json().catch(() => null) as { detail?: unknown } | null;
@@ -112,7 +132,7 @@ async function toUpstreamError(err: unknown, what: string): Promise<UpstreamErro
     if (status >= 500) return new UpstreamError('netbox', 'server_error', `NetBox failed on ${what} (${status})`, status);
     return new UpstreamError('netbox', 'rejected', `NetBox answered ${status} to ${what}${detail}`, status);
   }
-  if (err instanceof TimeoutError) return new UpstreamError('netbox', 'timeout', `NetBox did not answer ${what} in time`);
+  if (err instanceof TimeoutError) return new UpstreamError('netbox', 'timeout', `NetBox did not answer ${what} within ${timeoutMs} ms`);
   const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
   return new UpstreamError('netbox', 'unreachable', `NetBox is unreachable (${what}): ${cause}`);
 }

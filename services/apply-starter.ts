@@ -2,8 +2,8 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { toEpochMs, type Branch } from '../contracts/netbox';
 import type { NetboxClient } from '../clients/netbox';
 import type { ApplyJobStore, JobRow } from '../db/apply-jobs';
+import { startDecision } from '../domain/merge-eligibility';
 import { applyRunId } from '../domain/run-identity';
-import { MESSAGES } from '../domain/messages';
 import type { ApplyWorkflowInput } from '../activities/types';
 import { SA_BRANCH, SA_STATE, SA_USER } from '../workflows/definitions';
 
@@ -19,14 +19,6 @@ export interface ApplyStarterDeps {
   maxConcurrency: number;
 }
 
-/** Only merges of opted-in branches start anything; a webhook is a hint and the branch is re-read from NetBox. */
-export function startDecision(branch: Branch): { start: true } | { start: false; reason: string } {
-  if (branch.custom_fields.apply_to_proxmox !== true) return { start: false, reason: MESSAGES.notOptedIn };
-  if (branch.status.value !== 'merged' && branch.status.value !== 'archived') return { start: false, reason: `Branch is ${branch.status.value}, not merged` };
-  if (branch.merged_time === null) return { start: false, reason: 'Branch has no merge time (it was reverted)' };
-  return { start: true };
-}
-
 /**
  * Starts the ApplyWorkflow of one merge exactly once. The workflow id is derived from the branch and its merge
  * time, so webhook redeliveries, concurrent deliveries, the manual API and the reconciler all converge on one run.
@@ -34,8 +26,13 @@ export function startDecision(branch: Branch): { start: true } | { start: false;
 export class ApplyStarter {
   constructor(private readonly deps: ApplyStarterDeps) {}
 
+  /** Re-reads the branch from NetBox (a webhook is only a hint) and starts the apply of its current merge. */
   async startForBranch(branchId: number, source: JobRow['source'], mergedBy?: string | null): Promise<StartOutcome> {
-    const branch = await this.deps.netbox.branch(branchId);
+    return this.startForMerge(await this.deps.netbox.branch(branchId), source, mergedBy);
+  }
+
+  /** Starts the apply of a branch's merge from a branch just read from NetBox's REST API. */
+  async startForMerge(branch: Branch, source: JobRow['source'], mergedBy?: string | null): Promise<StartOutcome> {
     const decision = startDecision(branch);
     if (!decision.start) return { outcome: 'ignored', reason: decision.reason };
     const workflowId = applyRunId(branch.schema_id, branch.merged_time!);

@@ -1,0 +1,85 @@
+import { Context } from '@temporalio/activity';
+import type { Branch } from '../contracts/netbox';
+import type { NetboxClient } from '../clients/netbox';
+import { UpstreamError } from '../clients/errors';
+import { lookbackStartMs, reconcileCandidates, reconcileDecision } from '../domain/merge-eligibility';
+import type { ApplyStarter } from '../services/apply-starter';
+
+export interface ReconcilerDeps {
+  netbox: NetboxClient;
+  starter: ApplyStarter;
+  now?: () => number;
+}
+
+/** Serialisable input and result of a reconciler run (they land in workflow history and show in the Temporal UI). */
+export interface ReconcileInput {
+  lookbackHours: number;
+}
+
+export interface ReconcileResult {
+  /** Merges at or after this time were examined. */
+  windowStart: string;
+  examined: number;
+  /** Applies this run started: their webhook was lost (or not delivered yet). */
+  started: { branchId: number; branchName: string; workflowId: string; jobId: string }[];
+  /** Merges whose apply already exists, started by the webhook, the API or an earlier reconciler run. */
+  existing: { branchId: number; workflowId: string }[];
+  skipped: { branchId: number; reason: string }[];
+  /** Branches that could not be examined or started this time; the next run tries again. */
+  failed: { branchId: number; error: string }[];
+}
+
+/**
+ * The reconciler's work (netbox.md §3): the `merged` events of the look-back window plus the sweep of merged,
+ * opted-in branches, each branch re-read, and a start through the ApplyStarter (the same workflow ids as the
+ * webhook), so a lost delivery is applied and a delivered one is not applied twice.
+ */
+export function createReconcilerActivities(deps: ReconcilerDeps) {
+  return {
+    async reconcileMergedBranches(input: ReconcileInput): Promise<ReconcileResult> {
+      const windowStartMs = lookbackStartMs((deps.now ?? Date.now)(), input.lookbackHours);
+      const since = new Date(windowStartMs).toISOString();
+      // A merge also sets last_updated and an archive keeps it, so this filter keeps every merge in the window.
+      const [events, swept] = await Promise.all([
+        deps.netbox.branchEvents({ type: 'merged', time__gte: since }),
+        deps.netbox.branches({ status: ['merged', 'archived'], cf_apply_to_proxmox: 'true', last_updated__gte: since }),
+      ]);
+      const known = new Map<number, Branch>(swept.map((b) => [b.id, b]));
+      const result: ReconcileResult = { windowStart: since, examined: 0, started: [], existing: [], skipped: [], failed: [] };
+
+      for (const branchId of reconcileCandidates(events, swept)) {
+        Context.current().heartbeat({ branchId });
+        result.examined += 1;
+        let branch = known.get(branchId);
+        try {
+          branch ??= await deps.netbox.branch(branchId);
+        } catch (err) {
+          if (err instanceof UpstreamError && err.kind === 'not_found') result.skipped.push({ branchId, reason: 'Branch no longer exists in NetBox' });
+          else result.failed.push({ branchId, error: errorMessage(err) });
+          continue;
+        }
+        const decision = reconcileDecision(branch, windowStartMs);
+        if (!decision.start) {
+          result.skipped.push({ branchId, reason: decision.reason });
+          continue;
+        }
+        try {
+          const outcome = await deps.starter.startForMerge(branch, 'reconciler');
+          if (outcome.outcome === 'ignored') result.skipped.push({ branchId, reason: outcome.reason });
+          else if (outcome.outcome === 'started') {
+            result.started.push({ branchId, branchName: branch.name, workflowId: outcome.job.workflowId, jobId: outcome.job.id });
+          } else result.existing.push({ branchId, workflowId: outcome.job.workflowId });
+        } catch (err) {
+          result.failed.push({ branchId, error: errorMessage(err) });
+        }
+      }
+      return result;
+    },
+  };
+}
+
+export type ReconcilerActivities = ReturnType<typeof createReconcilerActivities>;
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
