@@ -16,6 +16,8 @@ export const ServiceEnv = z.object({
   TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
   NETBOX_URL: optionalUrl,
   NETBOX_TOKEN: z.string().min(1).optional(),
+  NETBOX_TIMEOUT_MS: positiveInt(15_000),
+  NETBOX_PAGE_SIZE: z.coerce.number().int().min(1).max(1000).default(1000),
   NETBOX_WEBHOOK_SECRET: z.string().min(8, 'must be at least 8 characters').optional(),
   PROXBOX_API_URL: optionalUrl,
   PROXBOX_API_KEY: z.string().min(1).optional(),

@@ -11,8 +11,11 @@ import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { ApplyStarter } from '../services/apply-starter';
+import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
 import { serveOnLoopback, type RunningServer } from '../simulators/common/serve';
 import { createIntentWorker, installWorkerRuntime } from './worker';
+
+const HOOK_NETBOX_TIMEOUT_MS = 5_000;
 
 export interface SystemOptions {
   env: ServiceEnv;
@@ -45,7 +48,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-  const netbox = new NetboxClient({ baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' });
+  const netboxOptions = { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset', pageSize: env.NETBOX_PAGE_SIZE };
+  const netbox = new NetboxClient({ ...netboxOptions, timeoutMs: env.NETBOX_TIMEOUT_MS });
+  const starterFor = (client: NetboxClient) => new ApplyStarter({
+    netbox: client, jobs: new ApplyJobStore(db), temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, maxConcurrency: env.APPLY_MAX_CONCURRENCY,
+  });
   const stoppers: (() => Promise<void>)[] = [];
 
   let workerRun: Promise<void> | null = null;
@@ -57,7 +64,9 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, locks: database.locks, maxWritesPerNode: env.APPLY_MAX_PER_NODE, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
       },
+      reconciler: { netbox, starter: starterFor(netbox) },
     });
+    await ensureReconcilerSchedule(temporal, { taskQueue: env.TEMPORAL_TASK_QUEUE, intervalS: env.RECONCILE_INTERVAL_S, lookbackHours: env.RECONCILE_LOOKBACK_H });
     workerRun = worker.run();
     stoppers.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -70,7 +79,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   if (opts.role !== 'worker') {
     const hub = new ApplyEventHub();
     await hub.start(database);
-    const starter = new ApplyStarter({ netbox, jobs: new ApplyJobStore(db), temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, maxConcurrency: env.APPLY_MAX_CONCURRENCY });
+    // The merge hook must answer NetBox within a few seconds: its confirming read of the branch is bounded tighter.
+    const starter = starterFor(new NetboxClient({ ...netboxOptions, timeoutMs: Math.min(env.NETBOX_TIMEOUT_MS, HOOK_NETBOX_TIMEOUT_MS) }));
     const { app } = createApp({
       database, temporal, starter, hub, links: { uiUrl: env.TEMPORAL_UI_URL, namespace: env.TEMPORAL_NAMESPACE },
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET,

@@ -1,2 +1,3 @@
 export { ApplyWorkflow } from './apply';
 export { DeletionWorkflow } from './deletion';
+export { ReconcilerWorkflow } from './reconciler';
