@@ -1,7 +1,10 @@
 import { hasPermission } from './permissions';
-import { SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from './messages';
+import type { ClosedGate } from './gates';
+import type { GuestKind } from './permissions';
+import { MESSAGES, SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from './messages';
 
-export type DeletionState = 'pending' | 'approved' | 'executing' | 'succeeded' | 'failed' | 'rejected' | 'expired';
+export const DELETION_STATES = ['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired'] as const;
+export type DeletionState = (typeof DELETION_STATES)[number];
 
 export type DecisionRefusal =
   | { code: 'permission_denied'; status: 403; detail: string }
@@ -22,14 +25,23 @@ export interface DecisionInput {
   reason?: string;
 }
 
+const PERMISSION_DENIED = `${MESSAGES.permissionDenied}: authorize_deletion_request is required to decide deletion requests.`;
+
+function permissionRefusal(permissions: readonly string[]): DecisionRefusal | null {
+  return hasPermission(permissions, 'authorize_deletion_request') ? null : { code: 'permission_denied', status: 403, detail: PERMISSION_DENIED };
+}
+
+function selfApprovalRefusal(actor: string, requestedBy: string, selfApproveAllowed: boolean): DecisionRefusal | null {
+  return actor === requestedBy && !selfApproveAllowed ? { code: 'self_approval_blocked', status: 403, detail: SELF_APPROVAL_BLOCKED } : null;
+}
+
 /**
  * The four-eyes rules, in the order users meet them: permission, state, typed VMID, then requester ≠ approver.
  * Shared by the API (for an immediate answer) and the DeletionWorkflow (which re-checks before acting).
  */
 export function checkDecision(input: DecisionInput): DecisionRefusal | null {
-  if (!hasPermission(input.actorPermissions, 'authorize_deletion_request')) {
-    return { code: 'permission_denied', status: 403, detail: 'permission denied: authorize_deletion_request is required to decide deletion requests.' };
-  }
+  const denied = permissionRefusal(input.actorPermissions);
+  if (denied) return denied;
   if (input.state !== 'pending') {
     return { code: 'invalid_state', status: 409, detail: `Deletion request is ${input.state}; only pending requests can be ${input.action === 'approve' ? 'approved' : 'rejected'}.` };
   }
@@ -39,8 +51,66 @@ export function checkDecision(input: DecisionInput): DecisionRefusal | null {
     return null;
   }
   if (input.typedVmid !== input.requestVmid) return { code: 'vmid_mismatch', status: 422, detail: VMID_MISMATCH };
-  if (input.actor === input.requestedBy && !input.selfApproveAllowed) {
-    return { code: 'self_approval_blocked', status: 403, detail: SELF_APPROVAL_BLOCKED };
-  }
+  return selfApprovalRefusal(input.actor, input.requestedBy, input.selfApproveAllowed);
+}
+
+/** Why an approved request may not be destroyed now; `code` is stored beside the sentence as `reasonCode`. */
+export interface ExecutionRefusal { code: string; message: string }
+
+export interface ExecutionCheckInput {
+  /** `firstClosedGate` for a delete, evaluated right now (master flag, backend, endpoint, allow_writes). */
+  closedGate: ClosedGate | null;
+  approver: string | null;
+  approverPermissions: readonly string[];
+  requestedBy: string;
+  selfApproveAllowed: boolean;
+}
+
+/**
+ * Checked right before the destroy (and again right before the irreversible call): the gates must still be open, and
+ * the approver must still hold `authorize_deletion_request` and still be someone other than the requester.
+ */
+export function executionRefusal(input: ExecutionCheckInput): ExecutionRefusal | null {
+  if (input.closedGate) return { code: input.closedGate.reason, message: input.closedGate.message };
+  if (!input.approver) return { code: 'not_approved', message: 'The request has no approver; nothing was destroyed.' };
+  const denied = permissionRefusal(input.approverPermissions);
+  if (denied) return { code: denied.code, message: `${MESSAGES.permissionDenied}: ${input.approver} no longer holds authorize_deletion_request; nothing was destroyed.` };
+  const self = selfApprovalRefusal(input.approver, input.requestedBy, input.selfApproveAllowed);
+  if (self) return { code: self.code, message: self.detail };
   return null;
+}
+
+export interface GuestIdentity { vmid: number; node: string; kind: GuestKind; name: string }
+
+/** What proxbox-api lists for the guest now (§8.1), or null when the vmid is not on the cluster. */
+export interface ListedGuest { node?: string | null; type: string; name?: string | null }
+
+/** Compares the guest as listed now with the request's snapshot: the destroy only goes ahead on an exact match. */
+export function snapshotMismatch(snapshot: GuestIdentity, guest: ListedGuest | null): ExecutionRefusal | null {
+  const what = `${snapshot.kind} ${snapshot.vmid} ${snapshot.name}`;
+  if (!guest) return { code: 'guest_missing', message: `Guest ${what} no longer exists on the cluster; nothing was destroyed.` };
+  const changes: string[] = [];
+  if ((guest.node ?? null) !== snapshot.node) changes.push(`it is on node ${guest.node ?? '(unknown)'}, not ${snapshot.node}`);
+  if (guest.type !== snapshot.kind) changes.push(`it is a ${guest.type}, not a ${snapshot.kind}`);
+  if ((guest.name ?? null) !== snapshot.name) changes.push(`it is named ${guest.name ?? '(no name)'}, not ${snapshot.name}`);
+  if (changes.length === 0) return null;
+  return { code: 'guest_changed', message: `Guest ${what} no longer matches the deletion request: ${changes.join('; ')}. Refusing to destroy it; nothing was destroyed.` };
+}
+
+/** Contract §10 (a): the exact sentence when proxbox-api cannot register a deletion record. */
+export function backendCannotRegisterDeletion(target: { kind: GuestKind; vmid: number; node: string }): ExecutionRefusal {
+  return {
+    code: 'backend_cannot_register_deletion',
+    message: `proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of ${target.kind} ${target.vmid} on ${target.node} cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api.`,
+  };
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * When a new request expires: `deletionRequestTtlDays` whole days after creation. `overrideMs` is a test hook wired
+ * only programmatically (startSystem's `deletionTtlOverrideMs`), never from the environment or the API.
+ */
+export function deletionExpiresAt(now: Date, ttlDays: number, overrideMs?: number): Date {
+  return new Date(now.getTime() + (overrideMs !== undefined && overrideMs > 0 ? overrideMs : ttlDays * DAY_MS));
 }
