@@ -6,6 +6,7 @@ import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
 import { CANCELLED_KEY } from '../db/apply-jobs';
 import { planChanges, referencedLookups, type PlannedChange } from '../domain/change-plan';
+import { deletionExpiresAt } from '../domain/deletion-rules';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
 import type { NamedRef } from '../domain/guest-kind';
 import type { ResultStatus } from '../domain/job-state';
@@ -145,7 +146,7 @@ export function createApplyActivities(deps: ActivityDeps) {
         changeDiffId: item.changeDiffId, clusterKey: item.clusterId !== null ? String(item.clusterId) : null,
         endpointId: item.endpointId, branchId: ctx.branchId, branchSchemaId: ctx.schemaId, branchName: ctx.branchName,
         applyJobId: ctx.jobId, requestedBy: ctx.username ?? 'unknown',
-        expiresAt: new Date(Date.now() + settings.deletionRequestTtlDays * 86_400_000),
+        expiresAt: deletionExpiresAt(new Date(), settings.deletionRequestTtlDays, deps.deletionTtlOverrideMs),
         metadataSnapshot: item.deletion as unknown as Record<string, unknown>,
       }, ctx.username ?? 'unknown');
       await record(ctx.jobId, resultOf(item, 'deletion_requested', null,

@@ -69,7 +69,7 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
                 { key: SA_BRANCH, value: input.schemaId }, { key: SA_STATE, value: 'pending' }, { key: SA_KIND, value: item.kind },
                 { key: SA_VMIDS, value: [String(item.vmid)] }, ...(input.username ? [{ key: SA_USER, value: input.username }] : []),
               ],
-              staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${input.username ?? 'unknown'}`,
+              staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${input.username ?? 'unknown'}, expires ${new Date(started.expiresAtMs).toISOString()}`,
             });
             state.deletionRequestIds.push(started.requestId);
           }
