@@ -25,6 +25,8 @@ export interface SystemOptions {
   bundle?: WorkflowBundle;
   hostname?: string;
   taskPollMs?: number;
+  /** Test hook (see ActivityDeps.deletionTtlOverrideMs): deliberately not read from the environment. */
+  deletionTtlOverrideMs?: number;
 }
 
 export interface RunningSystem {
@@ -63,6 +65,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       deps: {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, locks: database.locks, maxWritesPerNode: env.APPLY_MAX_PER_NODE, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
+        ...(opts.deletionTtlOverrideMs ? { deletionTtlOverrideMs: opts.deletionTtlOverrideMs } : {}),
       },
       reconciler: { netbox, starter: starterFor(netbox) },
     });
