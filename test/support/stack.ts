@@ -38,6 +38,8 @@ export interface StackOptions {
   taskDurationMs?: number;
   enableIntent?: boolean;
   allowWrites?: boolean;
+  /** New deletion requests expire after this many ms instead of days (the code-only TTL test hook). */
+  deletionTtlMs?: number;
 }
 
 /**
@@ -69,7 +71,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
     APPLY_MAX_CONCURRENCY: '4',
   });
-  const system = await startSystem({ env, role: 'all', bundle: await sharedBundle(), taskPollMs: 50 });
+  const system = await startSystem({ env, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
   const api = system.apiUrl!;
   const db = system.database.db;
   const users = new UserStore(db);
