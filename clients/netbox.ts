@@ -108,10 +108,17 @@ export class NetboxClient {
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
-      throw new UpstreamError('netbox', 'unexpected_body', `NetBox ${what} returned an unexpected body: ${z.prettifyError(parsed.error).slice(0, 500)}`);
+      throw new UpstreamError('netbox', 'unexpected_body', `NetBox ${what} returned an unexpected body: ${issueSummary(parsed.error)}`);
     }
     return parsed.data;
   }
+}
+
+/** The first few schema violations, by field path, for an error message. */
+function issueSummary(error: z.ZodError): string {
+  const lines = error.issues.slice(0, 6).map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`);
+  const more = error.issues.length - lines.length;
+  return lines.join('; ') + (more > 0 ? `; and ${more} more` : '');
 }
 
 /** The start of a body, on one line, for an error message. */
