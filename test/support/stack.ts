@@ -24,6 +24,8 @@ export const NETBOX_TOKEN = 'nbt_simkey.simtoken';
 
 export interface Stack {
   system: RunningSystem;
+  /** Stops the API and worker (as a crash or a deploy would) and starts fresh ones on the same database and queue. */
+  restart(): Promise<void>;
   api: string;
   netbox: NetboxSimulator;
   proxbox: ProxboxSimulator;
@@ -71,8 +73,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
     APPLY_MAX_CONCURRENCY: '4',
   });
-  const system = await startSystem({ env, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
+  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
+  let apiPort = 0;
+  let system = await boot();
   const api = system.apiUrl!;
+  apiPort = system.api!.port;
   const db = system.database.db;
   const users = new UserStore(db);
   const intentRequester = ['intent_create_vm', 'intent_update_vm', 'intent_delete_vm', 'intent_create_lxc', 'intent_update_lxc', 'intent_delete_lxc', 'view'];
@@ -95,7 +100,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   netbox.addWebhookTarget({ url: `${api}/api/v1/hooks/netbox`, secret: WEBHOOK_SECRET });
 
   return {
-    system, api, netbox, proxbox, tokens,
+    get system() { return system; },
+    async restart() {
+      await system.stop();
+      system = await boot();
+    },
+    api, netbox, proxbox, tokens,
     async call(token, method, path, body, headers = {}) {
       const res = await fetch(`${api}${path}`, {
         method,
