@@ -48,6 +48,7 @@ export function deletionView(row: DeletionRow, links: TemporalLinks) {
     executedAt: row.executedAt?.toISOString() ?? null,
     finishedAt: row.finishedAt?.toISOString() ?? null,
     reason: row.reason,
+    reasonCode: row.reasonCode,
     proxmoxUpid: row.proxmoxUpid,
     taggedPendingDeletion: row.taggedPendingDeletion,
     metadataSnapshot: row.metadataSnapshot,
