@@ -1,5 +1,5 @@
 import {
-  ActivityCancellationType, ActivityFailure, CancellationScope, ParentClosePolicy, isCancellation, proxyActivities, setCurrentDetails, setHandler,
+  ActivityCancellationType, ActivityFailure, CancellationScope, ChildWorkflowCancellationType, ParentClosePolicy, isCancellation, proxyActivities, setCurrentDetails, setHandler,
   startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApplyActivities } from '../activities/apply';
@@ -63,6 +63,8 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
             await startChild(DeletionWorkflow, {
               workflowId: started.workflowId,
               parentClosePolicy: ParentClosePolicy.ABANDON,
+              // Cancelling the apply must not cancel pending deletions: they follow their own lifecycle.
+              cancellationType: ChildWorkflowCancellationType.ABANDON,
               args: [{ requestId: started.requestId, vmid: item.vmid, node: item.node, kind: item.kind, name: item.name,
                 requestedBy: input.username ?? 'unknown', branchSchemaId: input.schemaId, expiresAtMs: started.expiresAtMs }],
               typedSearchAttributes: [
