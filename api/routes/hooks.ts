@@ -14,7 +14,14 @@ export const WEBHOOK_MAX_BYTES = 256 * 1024;
 /** NetBox's event-rule webhook: the signature over the raw bytes is checked before anything is parsed. */
 export function hookRoutes(deps: { secret: string | undefined; starter: ApplyStarter; links: TemporalLinks }) {
   return new Hono().post('/netbox',
-    bodyLimit({ maxSize: WEBHOOK_MAX_BYTES, onError: (c) => problem(c, 413, 'payload_too_large', `Webhook bodies are limited to ${WEBHOOK_MAX_BYTES} bytes.`) }),
+    bodyLimit({
+      maxSize: WEBHOOK_MAX_BYTES,
+      onError: (c) => {
+        // The rest of the body is never read: the connection cannot carry another request.
+        c.header('Connection', 'close');
+        return problem(c, 413, 'payload_too_large', `Webhook bodies are limited to ${WEBHOOK_MAX_BYTES} bytes.`);
+      },
+    }),
     async (c) => {
       if (!deps.secret) return problem(c, 503, 'webhook_not_configured', 'NETBOX_WEBHOOK_SECRET is not configured; webhooks are refused.');
       const raw = new Uint8Array(await c.req.arrayBuffer());
@@ -39,8 +46,11 @@ export function hookRoutes(deps: { secret: string | undefined; starter: ApplySta
         if (result.outcome === 'ignored') return c.json({ ignored: result.reason }, 202);
         return c.json({ outcome: result.outcome, job: jobView(result.job, null, deps.links) }, 202);
       } catch (err) {
-        if (err instanceof UpstreamError) return problem(c, 502, 'netbox_unavailable', `Could not confirm the merge with NetBox: ${err.message}`);
-        throw err;
+        if (!(err instanceof UpstreamError)) throw err;
+        // A deleted branch took its ChangeDiffs with it: there is nothing left to apply, and asking again will not help.
+        if (err.kind === 'not_found') return c.json({ ignored: `Branch ${merged.data.data.id} no longer exists in NetBox` }, 202);
+        // Any other failure is NetBox's to retry (or the reconciler's to catch): nothing has started.
+        return problem(c, 502, 'netbox_unavailable', `Could not confirm the merge with NetBox: ${err.message}`);
       }
     });
 }
