@@ -7,7 +7,8 @@ import { UserStore } from '../../db/users';
 import { SettingsStore } from '../../db/settings';
 import { EndpointStore } from '../../db/endpoints';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
-import { createNetboxSimulator, type NetboxSimulator } from '../../simulators/netbox';
+import { createNetboxSimulator, type NetboxSimulator, type NetboxVersion } from '../../simulators/netbox';
+import { reconcilerScheduleId } from '../../services/reconciler-schedule';
 import { createProxboxSimulator, type ProxboxSimulator } from '../../simulators/proxbox-api';
 import { createFreshDatabase } from './database';
 
@@ -27,6 +28,8 @@ export interface Stack {
   /** Stops the API and worker (as a crash or a deploy would) and starts fresh ones on the same database and queue. */
   restart(): Promise<void>;
   api: string;
+  /** This stack's Temporal task queue (the reconciler Schedule's id derives from it). */
+  taskQueue: string;
   netbox: NetboxSimulator;
   proxbox: ProxboxSimulator;
   tokens: { admin: string; alice: string; bob: string; carol: string };
@@ -42,6 +45,10 @@ export interface StackOptions {
   allowWrites?: boolean;
   /** New deletion requests expire after this many ms instead of days (the code-only TTL test hook). */
   deletionTtlMs?: number;
+  /** The NetBox version the simulator imitates (webhook body and VM data shapes); default 4.5. */
+  netboxVersion?: NetboxVersion;
+  /** Extra service configuration, for example RECONCILE_INTERVAL_S or NETBOX_PAGE_SIZE. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -50,7 +57,7 @@ export interface StackOptions {
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const database = await createFreshDatabase('proxbox_e2e');
-  const netbox = createNetboxSimulator({ demo: true, tokens: [NETBOX_TOKEN] });
+  const netbox = createNetboxSimulator({ demo: true, tokens: [NETBOX_TOKEN], ...(opts.netboxVersion ? { version: opts.netboxVersion } : {}) });
   const proxbox = createProxboxSimulator({
     apiKeys: [PROXBOX_KEY],
     capabilities: opts.capabilities ?? { registerDeletion: true, taskStatus: true },
@@ -72,6 +79,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NETBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
     APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
     APPLY_MAX_CONCURRENCY: '4',
+    ...opts.env,
   });
   const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
   let apiPort = 0;
@@ -105,7 +113,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await system.stop();
       system = await boot();
     },
-    api, netbox, proxbox, tokens,
+    api, taskQueue: env.TEMPORAL_TASK_QUEUE, netbox, proxbox, tokens,
     async call(token, method, path, body, headers = {}) {
       const res = await fetch(`${api}${path}`, {
         method,
@@ -118,6 +126,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return { status: res.status, body: parsed, headers: res.headers };
     },
     async stop() {
+      // The Schedule outlives workers in production; a test's would keep firing at a queue nobody serves.
+      await system.temporal.schedule.getHandle(reconcilerScheduleId(env.TEMPORAL_TASK_QUEUE)).delete().catch(() => {});
       await system.stop();
       await netbox.close();
       await pb.close();
