@@ -80,7 +80,7 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
 
     const ok = await post(body);
     expect(ok.status).toBe(202);
-    const started = await ok.json();
+    const started = await ok.json() as any;
     expect(started).toMatchObject({ outcome: 'started', job: { workflowId: runId(branch), user: 'alice', branch: { id: branch.id, schemaId: branch.schemaId } } });
     expect((await finished(started.job.id)).state).toBe('succeeded');
     expect(appliesTo(vmid)).toHaveLength(1);
@@ -121,7 +121,7 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
     ] as const) {
       const res = await post(body);
       expect(res.status, body).toBe(400);
-      const problem = await res.json();
+      const problem = await res.json() as any;
       expect(problem.code).toBe('malformed_body');
       expect(problem.detail).toContain(detail);
     }
@@ -175,7 +175,7 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
   it('applies deliveries that arrive at the same moment exactly once', async () => {
     const { branch, vmid } = guestBranch();
     const body = await mergeUndelivered(branch.id);
-    const answers = await Promise.all(Array.from({ length: 4 }, () => post(body).then(async (r) => ({ status: r.status, body: await r.json() }))));
+    const answers = await Promise.all(Array.from({ length: 4 }, () => post(body).then(async (r) => ({ status: r.status, body: await r.json() as any }))));
     expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202]);
     expect(answers.map((a) => a.body.outcome).sort()).toEqual(['existing', 'existing', 'existing', 'started']);
     expect(new Set(answers.map((a) => a.body.job.id)).size).toBe(1);
