@@ -1,0 +1,148 @@
+import type { Branch } from '../contracts/netbox';
+import type { ClusterResource } from '../contracts/proxbox-api';
+import { NetboxClient, type NetboxClientOptions } from '../clients/netbox';
+import { ProxboxClient } from '../clients/proxbox';
+import { UpstreamError } from '../clients/errors';
+import type { EndpointStore } from '../db/endpoints';
+import type { SettingsStore } from '../db/settings';
+import type { UserStore } from '../db/users';
+import { planChanges } from '../domain/change-plan';
+import {
+  backendPlanRequest, branchingMissingPlan, decidePlan, localPlan, netboxUnavailablePlan,
+  type BranchFacts, type EndpointLive, type LocalPlan, type PlanResult, type Read,
+} from '../domain/plan';
+import { clusterNamesFor, readBranchChanges } from './branch-changes';
+
+export interface PlanServiceDeps {
+  /** How to reach NetBox; the plan builds its own client so every request shares the plan's deadline. */
+  netbox: Pick<NetboxClientOptions, 'baseUrl' | 'token'> & { fetch?: typeof fetch };
+  settings: SettingsStore;
+  endpoints: EndpointStore;
+  users: UserStore;
+  /** The whole plan's time budget; the NetBox shim waits 8 s, so the default leaves it room. */
+  budgetMs?: number;
+}
+
+export const PLAN_BUDGET_MS = 4_500;
+
+const branchFacts = (b: Branch): BranchFacts => ({
+  id: b.id, schemaId: b.schema_id, name: b.name, status: b.status.value,
+  optedIn: b.custom_fields.apply_to_proxmox === true, destroyConfirmed: b.custom_fields.apply_destroy_confirmed === true,
+});
+
+/** Wraps fetch so each request also aborts when the plan's deadline passes. */
+function deadlineFetch(deadline: AbortSignal, base: typeof fetch = fetch): typeof fetch {
+  return (input, init) => {
+    const own = input instanceof Request ? input.signal : init?.signal;
+    return base(input, { ...init, signal: own ? AbortSignal.any([own, deadline]) : deadline });
+  };
+}
+
+/**
+ * The read-only plan of a branch (the merge validator, api.md "Plan"): reads NetBox, our settings and endpoints, and
+ * proxbox-api's read routes and `/intent/plan`, never anything that writes. Decisions live in `domain/plan.ts`.
+ * Answers within `budgetMs`: a slow or unreachable upstream makes the plan fail closed (`permitted: false`).
+ */
+export class PlanService {
+  private readonly budgetMs: number;
+
+  constructor(private readonly deps: PlanServiceDeps) {
+    this.budgetMs = deps.budgetMs ?? PLAN_BUDGET_MS;
+  }
+
+  /** The plan, or null when NetBox has no such branch. */
+  async plan(branchId: number, actor: string | null): Promise<PlanResult | null> {
+    const deadline = AbortSignal.timeout(this.budgetMs);
+    const startedAt = Date.now();
+    const settings = await this.deps.settings.get();
+    let guard: NodeJS.Timeout | undefined;
+    // Every upstream call honours the deadline; this guard also bounds anything that might not.
+    const late = new Promise<PlanResult>((resolve) => {
+      guard = setTimeout(() => resolve(netboxUnavailablePlan(branchId, settings, null, actor, `the plan did not finish within ${this.seconds()}`)), this.budgetMs + 250);
+    });
+    try {
+      return await Promise.race([this.compute(branchId, actor, settings, deadline, startedAt), late]);
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
+  private seconds(): string {
+    return `${this.budgetMs / 1000} s`;
+  }
+
+  private async compute(branchId: number, actor: string | null, settings: Awaited<ReturnType<SettingsStore['get']>>,
+    deadline: AbortSignal, startedAt: number): Promise<PlanResult | null> {
+    const netbox = new NetboxClient({ ...this.deps.netbox, timeoutMs: this.budgetMs, fetch: deadlineFetch(deadline, this.deps.netbox.fetch) });
+    const netboxDown = (err: unknown, branch: BranchFacts | null) => {
+      if (!(err instanceof UpstreamError)) throw err;
+      const detail = deadline.aborted ? `NetBox did not answer within ${this.seconds()}` : err.message;
+      return netboxUnavailablePlan(branchId, settings, branch, actor, detail);
+    };
+
+    const [status, branchRead] = await Promise.allSettled([netbox.status(), netbox.branch(branchId)]);
+    if (status.status === 'rejected') return netboxDown(status.reason, null);
+    if (!('netbox_branching' in status.value.plugins)) return branchingMissingPlan(branchId, settings, actor);
+    if (branchRead.status === 'rejected') {
+      if (branchRead.reason instanceof UpstreamError && branchRead.reason.kind === 'not_found') return null;
+      return netboxDown(branchRead.reason, null);
+    }
+    const branch = branchFacts(branchRead.value);
+
+    const [endpoints, backend, permissions] = await Promise.all([
+      this.deps.endpoints.list(), this.deps.endpoints.getBackend(),
+      actor !== null ? this.deps.users.permissionsOf(actor) : Promise.resolve(null),
+    ]);
+    let local: LocalPlan;
+    try {
+      const read = await readBranchChanges(netbox, branch.id);
+      const changes = planChanges(read.vmDiffs, read.diskDiffs, read.nicDiffs, read.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword });
+      const clusterNames = await clusterNamesFor(netbox, changes, endpoints);
+      local = localPlan({
+        branch, settings, actor, actorPermissions: permissions, backendConfigured: Boolean(backend), endpoints, clusterNames, changes,
+      });
+    } catch (err) {
+      return netboxDown(err, branch);
+    }
+    if (local.stop || local.backendReads.length === 0 || !backend) return decidePlan(local, new Map());
+
+    const remaining = Math.max(100, this.budgetMs - (Date.now() - startedAt));
+    const client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: Math.min(backend.timeoutMs, remaining) });
+    const live = new Map<number, EndpointLive>();
+    await Promise.all(local.backendReads.map(async (read) => {
+      live.set(read.backendEndpointId, await this.readEndpoint(client, local, read, deadline));
+    }));
+    return decidePlan(local, live);
+  }
+
+  /** Every proxbox-api read for one endpoint, in parallel; each failure is kept as a fact, never thrown. */
+  private async readEndpoint(client: ProxboxClient, local: LocalPlan, read: LocalPlan['backendReads'][number], deadline: AbortSignal): Promise<EndpointLive> {
+    const id = read.backendEndpointId;
+    const attempt = async <T>(what: string, call: () => Promise<T>): Promise<Read<T>> => {
+      try {
+        return { ok: true, value: await call() };
+      } catch (err) {
+        if (deadline.aborted) return { ok: false, reason: 'backend_timeout', unavailable: true, message: `proxbox-api did not answer ${what} within ${this.seconds()}` };
+        if (!(err instanceof UpstreamError)) throw err;
+        const configuration = err.kind === 'not_found' || err.kind === 'rejected' || err.isConfiguration;
+        return { ok: false, reason: configuration ? `backend_${err.kind}` : 'backend_unavailable', unavailable: !configuration, message: err.message };
+      }
+    };
+    const resources = (type: 'vm' | 'node' | 'storage') =>
+      attempt<ClusterResource[]>(`GET /proxmox/cluster/resources?type=${type}`, () => client.clusterResources(id, type, deadline));
+    const [info, guests, nodes, storages, plan, templates] = await Promise.all([
+      attempt(`GET /proxmox/endpoints/${id}`, async () => {
+        const e = await client.endpoint(id, deadline);
+        return { name: e.name, enabled: e.enabled, allowWrites: e.allow_writes };
+      }),
+      resources('vm'), resources('node'), resources('storage'),
+      attempt('POST /intent/plan', async () => (await client.plan(backendPlanRequest(local, read), deadline)).verdicts),
+      Promise.all(read.templates.map(async (t) => [`${t.node}/${t.storage}`,
+        await attempt(`GET storage ${t.storage} content on ${t.node}`, async () => (await client.storageContent(id, t.node, t.storage, 'vztmpl', deadline)).map((v) => v.volid))] as const)),
+    ]);
+    const endpointInfo: EndpointLive['info'] = !info.ok && info.reason === 'backend_not_found'
+      ? { ...info, reason: 'endpoint_not_found', message: `proxbox-api has no Proxmox endpoint ${id}` }
+      : info;
+    return { info: endpointInfo, guests, nodes, storages, plan, templates: new Map(templates) };
+  }
+}
