@@ -7,6 +7,7 @@ import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import type { ApplyStarter } from '../services/apply-starter';
+import { PlanService } from '../services/plan';
 import { authenticate, type AuthEnv } from './auth';
 import type { ApplyEventHub } from './event-hub';
 import { docsPage, openApiDocument } from './openapi';
@@ -15,6 +16,7 @@ import { applyJobRoutes } from './routes/apply-jobs';
 import { deletionRequestRoutes } from './routes/deletion-requests';
 import { backendRoutes, proxmoxEndpointRoutes } from './routes/endpoints';
 import { hookRoutes } from './routes/hooks';
+import { planRoutes } from './routes/plan';
 import { settingsRoutes } from './routes/settings';
 import { userRoutes } from './routes/users';
 import type { TemporalLinks } from './views';
@@ -28,6 +30,8 @@ export interface AppDeps {
   links: TemporalLinks;
   webhookSecret: string | undefined;
   approvalSecret: string;
+  /** NetBox as the plan reads it (it builds its own client with the plan's deadline). */
+  netbox: { baseUrl: string; token: string };
   log?: (msg: string, err?: unknown) => void;
 }
 
@@ -49,6 +53,7 @@ export function createApp(deps: AppDeps) {
     .route('/backend', backendRoutes(stores.endpoints))
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
+    .route('/branches', planRoutes(new PlanService({ netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users })))
     .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub }))
     .route('/deletion-requests', deletionRequestRoutes({
       deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, links: deps.links, approvalSecret: deps.approvalSecret,

@@ -4,6 +4,7 @@ import { BackendInput, EndpointInput, EndpointPatch } from './routes/endpoints';
 import { ApproveBody, DeletionListQuery, RejectBody } from './routes/deletion-requests';
 import { JobListQuery, StartApplyBody } from './routes/apply-jobs';
 import { NewToken, NewUser, UserPatch } from './routes/users';
+import { PlanBody, PlanSummaryQuery } from './routes/plan';
 
 interface RouteDoc { method: 'get' | 'post' | 'put' | 'patch' | 'delete'; path: string; summary: string; permission?: string; body?: z.ZodType; query?: z.ZodObject }
 
@@ -18,6 +19,8 @@ const ROUTES: RouteDoc[] = [
   { method: 'get', path: '/api/v1/deletion-requests/{id}', summary: 'A deletion request with its history', permission: 'view' },
   { method: 'post', path: '/api/v1/deletion-requests/{id}/approve', summary: 'Approve (four eyes; type the VMID)', permission: 'authorize_deletion_request', body: ApproveBody },
   { method: 'post', path: '/api/v1/deletion-requests/{id}/reject', summary: 'Reject with a reason', permission: 'authorize_deletion_request', body: RejectBody },
+  { method: 'post', path: '/api/v1/branches/{branchId}/plan', summary: 'Read-only plan of a branch: the merge validator (answers within 4.5 s, fails closed)', permission: 'view', body: PlanBody },
+  { method: 'get', path: '/api/v1/branches/{branchId}/plan-summary', summary: 'The same plan for people (HTML with Accept: text/html)', permission: 'view', query: PlanSummaryQuery },
   { method: 'get', path: '/api/v1/settings', summary: 'Intent settings', permission: 'view' },
   { method: 'put', path: '/api/v1/settings', summary: 'Change settings (the master flag needs the typed phrase)', permission: 'manage_settings', body: SettingsChange },
   { method: 'get', path: '/api/v1/backend', summary: 'The proxbox-api backend (API key never returned)', permission: 'view' },

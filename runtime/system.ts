@@ -87,6 +87,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     const { app } = createApp({
       database, temporal, starter, hub, links: { uiUrl: env.TEMPORAL_UI_URL, namespace: env.TEMPORAL_NAMESPACE },
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET,
+      netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
     });
     api = await serveOnLoopback(app, env.PORT, opts.hostname ?? '127.0.0.1');
     stoppers.push(async () => { await api?.close(); await hub.close(); });
