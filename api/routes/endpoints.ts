@@ -11,14 +11,21 @@ export const BackendInput = z.strictObject({
   timeoutMs: z.number().int().min(100).max(600_000).optional(),
 });
 
-export const EndpointInput = z.strictObject({
+const endpointFields = {
   name: z.string().trim().min(1).max(100),
   backendEndpointId: z.number().int().positive(),
-  allowWrites: z.boolean().default(false),
-  clusters: z.array(z.string().trim().min(1).max(100)).max(500).default([]),
-  isDefault: z.boolean().default(false),
+  allowWrites: z.boolean(),
+  clusters: z.array(z.string().trim().min(1).max(100)).max(500),
+  isDefault: z.boolean(),
+};
+export const EndpointInput = z.strictObject({
+  ...endpointFields,
+  allowWrites: endpointFields.allowWrites.default(false),
+  clusters: endpointFields.clusters.default([]),
+  isDefault: endpointFields.isDefault.default(false),
 });
-export const EndpointPatch = EndpointInput.partial().refine((p) => Object.keys(p).length > 0, 'at least one field is required');
+// No defaults here: a PATCH changes only the fields it names (`{allowWrites: false}` must not empty `clusters`).
+export const EndpointPatch = z.strictObject(endpointFields).partial().refine((p) => Object.keys(p).length > 0, 'at least one field is required');
 
 const IdParam = z.object({ id: z.coerce.number().int().positive() });
 
