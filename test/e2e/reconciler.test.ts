@@ -6,6 +6,7 @@ import { MESSAGES } from '../../domain/messages';
 import { ensureReconcilerSchedule, reconcilerScheduleId } from '../../services/reconciler-schedule';
 import { DEMO } from '../../simulators/netbox';
 import { startStack, eventually, type Stack } from '../support/stack';
+import { recordHistoryIfAsked } from '../support/histories';
 
 describe('the reconciler: a Temporal Schedule that applies merges whose webhook was lost', () => {
   let s: Stack;
@@ -106,6 +107,7 @@ describe('the reconciler: a Temporal Schedule that applies merges whose webhook 
     const run = await s.system.temporal.workflow.getHandle(workflowId).describe();
     expect(run.type).toBe('ReconcilerWorkflow');
     expect(await run.staticSummary()).toBe('Reconcile merged NetBox branches: start any missing apply (look-back 6 h)');
+    await recordHistoryIfAsked(s.system.temporal, workflowId, 'reconciler-started-one');
 
     const again = await triggerSchedule();
     expect(again.result.started.map((x) => x.branchId)).not.toContain(branch.id);
