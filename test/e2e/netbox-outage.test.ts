@@ -4,6 +4,7 @@ import { NetboxClient } from '../../clients/netbox';
 import { ApplyJobStore } from '../../db/apply-jobs';
 import { ApplyStarter } from '../../services/apply-starter';
 import { DEMO } from '../../simulators/netbox';
+import { finishedJob } from '../support/merges';
 import { startStack, eventually, NETBOX_TOKEN, type Stack } from '../support/stack';
 
 const CHANGES = '/api/plugins/branching/changes/';
@@ -33,10 +34,7 @@ describe('NetBox during an apply: pages of ChangeDiffs, and failures that heal',
   }
 
   const job = async (id: string) => (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${id}`)).body;
-  const finished = (id: string) => eventually(async () => {
-    const j = await job(id);
-    return ['succeeded', 'partial', 'failed'].includes(j.state) ? j : undefined;
-  }, `job ${id} to finish`);
+  const finished = (id: string) => finishedJob(s, id);
   const jobOfBranch = (branchId: number) => eventually(async () => {
     return (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branchId}`)).body.items[0] as any;
   }, `the job of branch ${branchId}`);

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { ReconcileResult } from '../../activities/reconciler';
-import { applyRunId } from '../../domain/run-identity';
 import { MESSAGES } from '../../domain/messages';
 import { ensureReconcilerSchedule, reconcilerScheduleId } from '../../services/reconciler-schedule';
-import { DEMO } from '../../simulators/netbox';
+import * as m from '../support/merges';
 import { startStack, eventually, type Stack } from '../support/stack';
 import { recordHistoryIfAsked } from '../support/histories';
 
@@ -16,30 +15,12 @@ describe('the reconciler: a Temporal Schedule that applies merges whose webhook 
 
   const schedule = () => s.system.temporal.schedule.getHandle(reconcilerScheduleId(s.taskQueue));
 
-  function guestBranch(opts: { optIn?: boolean } = {}) {
-    seq += 1;
-    const vmid = 600 + seq;
-    const branch = s.netbox.createBranch({ name: `rec-${seq}`, owner: 'bob', customFields: opts.optIn === false ? {} : { apply_to_proxmox: true } });
-    s.netbox.createVm(branch.id, {
-      name: `rec-vm-${seq}`, cluster: DEMO.clusterId, vcpus: '1.00', memory: 512,
-      custom_fields: { proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' },
-    });
-    return { branch, vmid };
-  }
-
-  async function mergeUndelivered(branchId: number) {
-    s.netbox.dropNextDeliveries(1);
-    const merged = await s.netbox.mergeBranch(branchId, 'alice');
-    expect(merged.deliveries.map((d) => d.outcome)).toEqual(['dropped']);
-  }
-
-  const runId = (branch: { id: number; schemaId: string }) => applyRunId(branch.schemaId, s.netbox.branchJson(branch.id).merged_time!);
-  const jobsOf = async (branchId: number) => (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branchId}`)).body.items as any[];
-  const appliesTo = (vmid: number) => s.proxbox.control.callsTo('POST', '/intent/apply').filter((c) => (c.body as any).diffs[0].payload.vmid === vmid);
-  const finished = (jobId: string) => eventually(async () => {
-    const j = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${jobId}`)).body;
-    return ['succeeded', 'partial', 'failed'].includes(j.state) ? j : undefined;
-  }, `job ${jobId} to finish`);
+  const guestBranch = (opts: { optIn?: boolean } = {}) => { seq += 1; return m.guestBranch(s, `rec-${seq}`, 600 + seq, opts); };
+  const mergeUndelivered = (branchId: number) => m.mergeUndelivered(s, branchId);
+  const runId = (branch: { id: number; schemaId: string }) => m.currentRunId(s, branch);
+  const jobsOf = (branchId: number) => m.jobsOfBranch(s, branchId);
+  const appliesTo = (vmid: number) => m.appliesTo(s, vmid);
+  const finished = (jobId: string) => m.finishedJob(s, jobId);
 
   /** Triggers the Schedule (as an operator would in the Temporal UI) and returns the run it started and its result. */
   async function triggerSchedule(): Promise<{ workflowId: string; result: ReconcileResult }> {

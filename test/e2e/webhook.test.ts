@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { signWebhookBody } from '../../domain/webhook-signature';
-import { applyRunId } from '../../domain/run-identity';
 import { MESSAGES } from '../../domain/messages';
 import { DEMO, pythonJsonDumps } from '../../simulators/netbox';
+import * as m from '../support/merges';
 import { startStack, eventually, WEBHOOK_SECRET, type Stack } from '../support/stack';
 
 describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
@@ -13,24 +13,8 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
   afterAll(async () => { await s?.stop(); });
 
   /** A branch that creates one qemu guest with its own VMID. */
-  function guestBranch(opts: { optIn?: boolean } = {}) {
-    seq += 1;
-    const vmid = 500 + seq;
-    const branch = s.netbox.createBranch({ name: `hook-${seq}`, owner: 'bob', customFields: opts.optIn === false ? {} : { apply_to_proxmox: true } });
-    s.netbox.createVm(branch.id, {
-      name: `hook-vm-${seq}`, cluster: DEMO.clusterId, vcpus: '1.00', memory: 512,
-      custom_fields: { proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' },
-    });
-    return { branch, vmid };
-  }
-
-  /** Merges with the delivery lost, and returns the exact body NetBox would have sent. */
-  async function mergeUndelivered(branchId: number): Promise<string> {
-    s.netbox.dropNextDeliveries(1);
-    const merged = await s.netbox.mergeBranch(branchId, 'alice');
-    expect(merged.deliveries.map((d) => d.outcome)).toEqual(['dropped']);
-    return merged.deliveries[0]!.body;
-  }
+  const guestBranch = (opts: { optIn?: boolean } = {}) => { seq += 1; return m.guestBranch(s, `hook-${seq}`, 500 + seq, opts); };
+  const mergeUndelivered = (branchId: number) => m.mergeUndelivered(s, branchId);
 
   function post(body: string | Uint8Array, signature: string | null = signWebhookBody(WEBHOOK_SECRET, body)) {
     return fetch(`${s.api}/api/v1/hooks/netbox`, {
@@ -40,13 +24,10 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
     });
   }
 
-  const runId = (branch: { id: number; schemaId: string }) => applyRunId(branch.schemaId, s.netbox.branchJson(branch.id).merged_time!);
-  const jobsOf = async (branchId: number) => (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branchId}`)).body.items as any[];
-  const appliesTo = (vmid: number) => s.proxbox.control.callsTo('POST', '/intent/apply').filter((c) => (c.body as any).diffs[0].payload.vmid === vmid);
-  const finished = (jobId: string) => eventually(async () => {
-    const j = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${jobId}`)).body;
-    return ['succeeded', 'partial', 'failed'].includes(j.state) ? j : undefined;
-  }, `job ${jobId} to finish`);
+  const runId = (branch: { id: number; schemaId: string }) => m.currentRunId(s, branch);
+  const jobsOf = (branchId: number) => m.jobsOfBranch(s, branchId);
+  const appliesTo = (vmid: number) => m.appliesTo(s, vmid);
+  const finished = (jobId: string) => m.finishedJob(s, jobId);
   /** Runs of a workflow id as the Temporal UI lists them (visibility lags a little behind the start). */
   function runsOf(workflowId: string): Promise<number> {
     return eventually(async () => {
