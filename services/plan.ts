@@ -53,7 +53,6 @@ export class PlanService {
   /** The plan, or null when NetBox has no such branch. */
   async plan(branchId: number, actor: string | null): Promise<PlanResult | null> {
     const deadline = AbortSignal.timeout(this.budgetMs);
-    const startedAt = Date.now();
     const settings = await this.deps.settings.get();
     let guard: NodeJS.Timeout | undefined;
     // Every upstream call honours the deadline; this guard also bounds anything that might not.
@@ -61,7 +60,7 @@ export class PlanService {
       guard = setTimeout(() => resolve(netboxUnavailablePlan(branchId, settings, null, actor, `the plan did not finish within ${this.seconds()}`)), this.budgetMs + 250);
     });
     try {
-      return await Promise.race([this.compute(branchId, actor, settings, deadline, startedAt), late]);
+      return await Promise.race([this.compute(branchId, actor, settings, deadline), late]);
     } finally {
       clearTimeout(guard);
     }
@@ -72,7 +71,7 @@ export class PlanService {
   }
 
   private async compute(branchId: number, actor: string | null, settings: Awaited<ReturnType<SettingsStore['get']>>,
-    deadline: AbortSignal, startedAt: number): Promise<PlanResult | null> {
+    deadline: AbortSignal): Promise<PlanResult | null> {
     const netbox = new NetboxClient({ ...this.deps.netbox, timeoutMs: this.budgetMs, fetch: deadlineFetch(deadline, this.deps.netbox.fetch) });
     const netboxDown = (err: unknown, branch: BranchFacts | null) => {
       if (!(err instanceof UpstreamError)) throw err;
@@ -106,8 +105,8 @@ export class PlanService {
     }
     if (local.stop || local.backendReads.length === 0 || !backend) return decidePlan(local, new Map());
 
-    const remaining = Math.max(100, this.budgetMs - (Date.now() - startedAt));
-    const client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: Math.min(backend.timeoutMs, remaining) });
+    // The deadline bounds every call; the backend's own timeout still applies when it is shorter.
+    const client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
     const live = new Map<number, EndpointLive>();
     await Promise.all(local.backendReads.map(async (read) => {
       live.set(read.backendEndpointId, await this.readEndpoint(client, local, read, deadline));
