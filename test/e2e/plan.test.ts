@@ -1,10 +1,22 @@
+import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backend } from '../../db/schema';
 import { EndpointStore } from '../../db/endpoints';
 import { MESSAGES } from '../../domain/messages';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
 import { PROXBOX_KEY, startStack, type Stack } from '../support/stack';
+
+const SHIM_RUNNER = fileURLToPath(new URL('../../contrib/netbox/tests/validate_branch.py', import.meta.url));
+
+/** The NetBox shim's merge validator (Python), run against our API for an opted-in branch: what the merge page shows. */
+function runShim(api: string, token: string, branchId: number): Promise<{ permitted: boolean; message: string }> {
+  return new Promise((resolve, reject) => {
+    execFile('python3', [SHIM_RUNNER, String(branchId)], { env: { ...process.env, PROXBOX_INTENT_URL: api, PROXBOX_INTENT_TOKEN: token }, timeout: 20_000 },
+      (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
+  });
+}
 
 /** A loopback port nothing listens on (connections are refused at once). */
 async function closedPort(): Promise<number> {
@@ -292,6 +304,18 @@ describe('the plan (merge validator)', () => {
     expect(bad.body.code).toBe('validation_failed');
     const empty = await s.call(s.tokens.carol, 'POST', `/api/v1/branches/${b.id}/plan`);
     expect(empty.status).toBe(200);
+  });
+
+  it('is what the NetBox shim expects: it shows our verdict and message, and fails closed on our errors', async () => {
+    const b = branch();
+    s.netbox.createVm(b.id, qemu('shim-01', 537));
+    expect(await runShim(s.api, s.tokens.carol, b.id)).toEqual({ permitted: true, message: 'Plan permitted: every check passed' });
+    s.netbox.createVm(b.id, qemu('shim-02', 538, {}, { vcpus: '0.50' }));
+    expect(await runShim(s.api, s.tokens.carol, b.id)).toEqual({ permitted: false, message: 'vcpus 0.50 is not a whole number of cores (shim-02)' });
+    expect(await runShim(s.api, s.tokens.carol, 999_999)).toEqual({
+      permitted: false, message: 'proxbox-intent preflight unavailable: HTTP 404: NetBox has no branch 999999. Retry, or clear apply_to_proxmox.',
+    });
+    expect((await runShim(s.api, 'not-a-token', b.id)).message).toMatch(/^proxbox-intent preflight unavailable: HTTP 401: /);
   });
 
   it('never wrote anywhere: across every plan above NetBox saw only GETs and proxbox-api only reads and /intent/plan', () => {
