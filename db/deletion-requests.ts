@@ -1,4 +1,4 @@
-import { and, desc, eq, lt, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { deletionRequests, type DeletionHistoryEntry } from './schema';
 import type { DeletionState } from '../domain/deletion-rules';
@@ -36,11 +36,16 @@ export class DeletionRequestStore {
     return this.db.select().from(deletionRequests).where(and(...where)).orderBy(desc(deletionRequests.id)).limit(filter.limit);
   }
 
-  /** Writes a transition and its history entry in one statement. */
-  async transition(id: number, patch: Partial<Omit<DeletionRow, 'id' | 'history'>>, entry: DeletionHistoryEntry): Promise<DeletionRow | undefined> {
+  /**
+   * Writes a transition and its history entry in one statement. With `from`, only while the request is in one of
+   * those states (compare-and-set across processes); undefined when it was not.
+   */
+  async transition(id: number, patch: Partial<Omit<DeletionRow, 'id' | 'history'>>, entry: DeletionHistoryEntry,
+    from?: readonly DeletionState[]): Promise<DeletionRow | undefined> {
+    const where = from ? and(eq(deletionRequests.id, id), inArray(deletionRequests.state, [...from])) : eq(deletionRequests.id, id);
     const [row] = await this.db.update(deletionRequests)
       .set({ ...patch, history: sql`${deletionRequests.history} || ${JSON.stringify([entry])}::jsonb` })
-      .where(eq(deletionRequests.id, id)).returning();
+      .where(where).returning();
     return row;
   }
 

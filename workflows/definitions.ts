@@ -28,6 +28,8 @@ export interface DeletionLiveState {
   expiresAt: string;
   decidedBy: string | null;
   reason: string | null;
+  reasonCode: string | null;
+  /** Decisions the workflow refused (unsigned, forged, for another request, or breaking the four-eyes rules). */
   refusedAttempts: number;
 }
 
@@ -37,3 +39,8 @@ export const cancelRequestedSignal = defineSignal<[{ by: string }]>('cancelReque
 export const deletionStateQuery = defineQuery<DeletionLiveState>('deletionState');
 /** Approve and reject go through one update so the API gets a synchronous answer; only signed decisions count. */
 export const decideUpdate = defineUpdate<DeletionLiveState, [SignedDeletionDecision]>('decide');
+/**
+ * The same decision as a signal, for tooling that cannot wait for an answer. Same rules: only a decision our API
+ * signed for this request counts, and every refused one is recorded in the request's history.
+ */
+export const decideSignal = defineSignal<[SignedDeletionDecision]>('decide');
