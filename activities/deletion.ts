@@ -1,24 +1,42 @@
 import { Context } from '@temporalio/activity';
 import { PENDING_DELETION_TAG, type DeletionTarget } from '../contracts/proxbox-api';
-import { ProxboxError } from '../clients/proxbox';
+import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import type { DeletionRow } from '../db/deletion-requests';
+import type { DeletionHistoryEntry } from '../db/schema';
 import { verifyDecision, type SignedDeletionDecision } from '../domain/approval-signature';
-import { checkDecision, type DecisionRefusal } from '../domain/deletion-rules';
+import {
+  backendCannotRegisterDeletion, checkDecision, executionRefusal, snapshotMismatch, type DecisionRefusal, type ExecutionRefusal,
+} from '../domain/deletion-rules';
+import { firstClosedGate } from '../domain/gates';
 import { MESSAGES } from '../domain/messages';
 import { intentEnabled } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
 import { waitForTask } from './proxmox-tasks';
 
-export type DecisionOutcome =
-  | { ok: true; action: 'approve' | 'reject'; actor: string; state: string }
-  | { ok: false; refusal: DecisionRefusal | { code: 'forged_decision'; status: 403; detail: string } };
+export type ForgedDecision = { code: 'forged_decision'; status: 403; detail: string };
 
-export type ExecutionOutcome = { state: 'succeeded' | 'failed'; reason: string | null; upid: string | null };
+export type DecisionOutcome =
+  | { ok: true; action: 'approve' | 'reject'; actor: string; state: 'approved' | 'rejected'; reason: string | null }
+  | { ok: false; refusal: DecisionRefusal | ForgedDecision };
+
+/** How a decision reached the workflow: the API sends updates; a signal can only come from someone else's tooling. */
+export type DecisionChannel = 'update' | 'signal';
+
+export type ExecutionOutcome =
+  | { state: 'succeeded'; reason: null; reasonCode: null; upid: string | null }
+  | { state: 'failed'; reason: string; reasonCode: string; upid: string | null };
 
 const SYSTEM = 'proxbox-intent';
+type Step = 'read' | 'register' | 'approve' | 'execute' | 'task';
+const STEP_WORDS: Record<Step, string> = {
+  read: 'read the guest', register: 'register the deletion', approve: 'approve the deletion record',
+  execute: 'execute the deletion', task: 'follow the destroy task',
+};
 const targetOf = (r: DeletionRow): DeletionTarget => ({ vmid: r.vmid, node: r.node, kind: r.kind });
-const entry = (actor: string, action: string, outcome: 'ok' | 'refused' | 'error', detail?: string) =>
-  ({ at: new Date().toISOString(), actor, action, outcome, ...(detail ? { detail } : {}) });
+const entry = (actor: string, action: string, outcome: DeletionHistoryEntry['outcome'], detail?: string | null, ref?: string): DeletionHistoryEntry =>
+  ({ at: new Date().toISOString(), actor, action, outcome, ...(detail ? { detail } : {}), ...(ref ? { ref } : {}) });
+/** What an unverified message claims, cut short: it lands in history, and anyone who reaches Temporal can write it. */
+const claimed = (value: unknown, fallback: string) => (typeof value === 'string' && value.length > 0 ? value.slice(0, 100) : fallback);
 
 export function createDeletionActivities(deps: ActivityDeps) {
   async function load(requestId: number): Promise<DeletionRow> {
@@ -27,18 +45,219 @@ export function createDeletionActivities(deps: ActivityDeps) {
     return row;
   }
 
-  /** Best effort: the request stands whether or not the tag could be written; history says which. */
+  /** The gates of a delete and the approver's entitlement, read from PostgreSQL now. */
+  async function refusalNow(row: DeletionRow): Promise<ExecutionRefusal | null> {
+    const [settings, endpoint, backend, approverPermissions] = await Promise.all([
+      deps.settings.get(), deps.endpoints.get(row.endpointId), deps.endpoints.getBackend(),
+      row.authorizer ? deps.users.permissionsOf(row.authorizer) : Promise.resolve([]),
+    ]);
+    const closedGate = firstClosedGate({
+      // Opt-in and destroy confirmation belong to the merged branch and were checked when the request was made.
+      settings, optedIn: true, destroyConfirmed: true, backendConfigured: Boolean(backend), endpoint: endpoint ?? null,
+      permissions: null, op: 'delete', kind: row.kind,
+    });
+    return executionRefusal({
+      closedGate, approver: row.authorizer, approverPermissions, requestedBy: row.requestedBy, selfApproveAllowed: settings.selfApproveAllowed,
+    });
+  }
+
+  /** Ends an approved or executing request `failed` with its reason; a request already finished stays as it is. */
+  async function finishFailed(requestId: number, refusal: ExecutionRefusal, upid: string | null = null): Promise<ExecutionOutcome> {
+    await deps.deletions.transition(requestId, { state: 'failed', finishedAt: new Date(), reason: refusal.message, reasonCode: refusal.code },
+      entry(SYSTEM, 'failed', 'error', refusal.message), ['approved', 'executing']);
+    return { state: 'failed', reason: refusal.message, reasonCode: refusal.code, upid };
+  }
+
+  return {
+    /** Best effort, recorded either way: the request stands whether or not the guest could be tagged. */
+    async markPendingDeletion(requestId: number): Promise<{ tagged: boolean }> {
+      const row = await load(requestId);
+      if (row.taggedPendingDeletion) return { tagged: true };
+      const [settings, endpoint] = await Promise.all([deps.settings.get(), deps.endpoints.get(row.endpointId)]);
+      const closed = !intentEnabled(settings) ? MESSAGES.masterFlagDisabled : !endpoint?.allowWrites ? MESSAGES.writesDisabled : null;
+      if (closed) {
+        await deps.deletions.appendHistory(row.id, entry(SYSTEM, 'tag_pending_deletion', 'refused', `not written: ${closed}`));
+        return { tagged: false };
+      }
+      return { tagged: await setTag(row, false, row.requestedBy) };
+    },
+
+    /**
+     * Removes our own pending-deletion marker after a rejection, expiry or failed execution. It restores the guest's
+     * state from before the request, so it is not held back by the master flag or our `allow_writes` (proxbox-api
+     * still applies its own endpoint gate, and a refusal is recorded).
+     */
+    async untagPendingDeletion(requestId: number): Promise<{ untagged: boolean }> {
+      const row = await load(requestId);
+      return { untagged: await setTag(row, true, row.authorizer ?? SYSTEM) };
+    },
+
+    /**
+     * The workflow's own check of an approval or rejection: the decision must carry our API's signature for this very
+     * request, and the four-eyes rules are evaluated again against the current state, permissions and settings.
+     * Every refusal is recorded in the request's history. A retried activity recognises its own decision (nonce).
+     */
+    async decideDeletion(requestId: number, signed: SignedDeletionDecision, channel: DecisionChannel = 'update'): Promise<DecisionOutcome> {
+      const row = await load(requestId);
+      const unverified = (signed as { decision?: Record<string, unknown> } | null)?.decision ?? {};
+      const actor = claimed(unverified.actor, 'unknown');
+      const action = unverified.action === 'approve' || unverified.action === 'reject' ? unverified.action : 'decide';
+      const via = channel === 'signal' ? ' (sent as a Temporal signal)' : '';
+      const check = verifyDecision(deps.approvalSecret, signed, new Date());
+      const why = !check.ok ? check.why
+        : signed.decision.requestId !== requestId || signed.decision.workflowId !== row.workflowId ? 'the decision was issued for another deletion request' : null;
+      if (why) {
+        await deps.deletions.appendHistory(requestId, entry(actor, action, 'refused', `Decision refused${via}: ${why}.`));
+        return { ok: false, refusal: { code: 'forged_decision', status: 403, detail: `Decision refused: ${why}.` } };
+      }
+      const d = signed.decision;
+      const state: 'approved' | 'rejected' = d.action === 'approve' ? 'approved' : 'rejected';
+      const reason = d.action === 'reject' ? d.reason?.trim() ?? null : null;
+      const done = { ok: true as const, action: d.action, actor: d.actor, state, reason };
+      if (row.history.some((h) => h.ref === d.nonce && h.outcome === 'ok')) return done;
+
+      const [settings, permissions] = await Promise.all([deps.settings.get(), deps.users.permissionsOf(d.actor)]);
+      const refusal = checkDecision({
+        action: d.action, state: row.state, requestVmid: row.vmid, requestedBy: row.requestedBy, actor: d.actor,
+        actorPermissions: permissions, selfApproveAllowed: settings.selfApproveAllowed,
+        ...(d.typedVmid !== undefined ? { typedVmid: d.typedVmid } : {}), ...(d.reason !== undefined ? { reason: d.reason } : {}),
+      });
+      if (refusal) {
+        await deps.deletions.appendHistory(requestId, entry(d.actor, d.action, 'refused', `${refusal.detail}${via}`, d.nonce));
+        return { ok: false, refusal };
+      }
+      const now = new Date();
+      const written = await deps.deletions.transition(requestId, {
+        state, authorizer: d.actor, decidedAt: now,
+        ...(d.action === 'reject' ? { reason, reasonCode: 'rejected', finishedAt: now } : {}),
+      }, entry(d.actor, d.action, 'ok', reason ? `${reason}${via}` : via.trim() || null, d.nonce), ['pending']);
+      if (!written) {
+        const current = await load(requestId);
+        const lost: DecisionRefusal = { code: 'invalid_state', status: 409, detail: `Deletion request is ${current.state}; only pending requests can be decided.` };
+        await deps.deletions.appendHistory(requestId, entry(d.actor, d.action, 'refused', lost.detail, d.nonce));
+        return { ok: false, refusal: lost };
+      }
+      return done;
+    },
+
+    async expireDeletion(requestId: number): Promise<{ expired: boolean }> {
+      const row = await load(requestId);
+      const reason = `The request expired at ${row.expiresAt.toISOString()} before anyone approved it; nothing was destroyed.`;
+      const written = await deps.deletions.transition(requestId, { state: 'expired', finishedAt: new Date(), reason, reasonCode: 'expired' },
+        entry(SYSTEM, 'expire', 'ok', reason), ['pending']);
+      return { expired: Boolean(written) || row.state === 'expired' };
+    },
+
+    /** When the execution activity itself failed (lost worker, timeout): the request still ends `failed`, with why. */
+    async recordDeletionFailure(requestId: number, message: string): Promise<ExecutionOutcome> {
+      return finishFailed(requestId, { code: 'execution_interrupted', message });
+    },
+
+    /**
+     * After approval: re-check the gates and the approver, confirm the guest still matches the snapshot, then register,
+     * approve and execute the deletion in proxbox-api (§10 a, §6) and wait for the destroy task. The workflow runs this
+     * once: any failure ends the request `failed` and nothing is retried, because a destroy is irreversible.
+     */
+    async executeDeletion(requestId: number): Promise<ExecutionOutcome> {
+      const ctx = Context.current();
+      const approved = await load(requestId);
+      const row = await deps.deletions.transition(requestId, { state: 'executing', executedAt: new Date() },
+        entry(approved.authorizer ?? SYSTEM, 'executing', 'ok'), ['approved']);
+      if (!row) {
+        if (approved.state === 'succeeded' || approved.state === 'failed') {
+          return approved.state === 'succeeded' ? { state: 'succeeded', reason: null, reasonCode: null, upid: approved.proxmoxUpid }
+            : { state: 'failed', reason: approved.reason ?? '', reasonCode: approved.reasonCode ?? 'failed', upid: approved.proxmoxUpid };
+        }
+        return finishFailed(requestId, {
+          code: 'execution_interrupted',
+          message: `The execution was interrupted while the request was ${approved.state}; it is not started again. Check the guest in Proxmox.`,
+        });
+      }
+      const before = await refusalNow(row);
+      if (before) return finishFailed(requestId, before);
+      const backend = await backendClient(deps);
+      const endpoint = await deps.endpoints.get(row.endpointId);
+      if (!backend || !endpoint) return finishFailed(requestId, { code: 'no_backend', message: MESSAGES.noBackend });
+      const { client, baseUrl } = backend;
+      const target = targetOf(row);
+      const approver = row.authorizer!;
+      const signal = ctx.cancellationSignal;
+      let step: Step = 'read';
+      let upid: string | null = null;
+      let caps: Capabilities | null = null;
+      try {
+        const changed = snapshotMismatch(row, await client.findGuest(endpoint.backendEndpointId, row.vmid, signal));
+        if (changed) return finishFailed(requestId, changed);
+        caps = await capabilitiesOf(client, baseUrl, true);
+        // §10 (a): without the registration route there is no record id we may use; never guess one.
+        if (!caps.registerDeletion) return finishFailed(requestId, backendCannotRegisterDeletion(row));
+
+        step = 'register';
+        ctx.heartbeat(step);
+        const record = await client.registerDeletion({
+          ...target, endpoint_id: endpoint.backendEndpointId, requested_by: row.requestedBy, client_ref: row.workflowId,
+        }, row.requestedBy);
+        await deps.deletions.transition(requestId, { backendRecordId: record.id },
+          entry(SYSTEM, 'register_backend_record', 'ok', `proxbox-api deletion record ${record.id} (${record.state})`));
+        step = 'approve';
+        ctx.heartbeat(step);
+        if (record.state === 'pending') await client.approveDeletion(record.id, target, approver);
+        else if (record.state !== 'approved') {
+          return finishFailed(requestId, {
+            code: 'backend_record_state',
+            message: `proxbox-api deletion record ${record.id} is ${record.state}; refusing to execute it. Nothing was destroyed by this request.`,
+          });
+        }
+
+        // The last moment before the irreversible call: settings may have changed while proxbox-api answered.
+        const late = await refusalNow(row);
+        if (late) {
+          await withdrawBackendRecord(client, requestId, record.id, approver, late.message);
+          return finishFailed(requestId, late);
+        }
+        step = 'execute';
+        ctx.heartbeat(step);
+        const res = await client.executeDeletion(record.id, target, approver, signal);
+        upid = res.upid;
+        await deps.deletions.transition(requestId, { proxmoxUpid: upid },
+          entry(approver, 'destroy_requested', 'ok', upid ? `Proxmox task ${upid}` : 'proxbox-api accepted the destroy without a task id'));
+
+        step = 'task';
+        const task = await waitForTask(client, caps, { backendEndpointId: endpoint.backendEndpointId, node: row.node, upid, vmid: row.vmid, op: 'destroy' },
+          { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
+        if (task.done && !task.ok) {
+          return finishFailed(requestId, { code: 'destroy_task_failed', message: `The Proxmox destroy task failed: ${task.reason}` }, upid);
+        }
+        const note = task.done ? `destroy task finished ${task.warnings ?? 'OK'}` : `destroy accepted; ${task.why}`;
+        await deps.deletions.transition(requestId, { state: 'succeeded', finishedAt: new Date(), proxmoxUpid: upid, taggedPendingDeletion: !task.done },
+          entry(SYSTEM, 'succeeded', 'ok', note), ['executing']);
+        return { state: 'succeeded', reason: null, reasonCode: null, upid };
+      } catch (err) {
+        if (signal.aborted) throw err;
+        return finishFailed(requestId, await failureOf(err, step, { client, caps, backendEndpointId: endpoint.backendEndpointId }, row), upid);
+      }
+    },
+  };
+
   async function setTag(row: DeletionRow, remove: boolean, actor: string): Promise<boolean> {
     const action = remove ? 'untag_pending_deletion' : 'tag_pending_deletion';
-    const [settings, endpoint, backend] = await Promise.all([deps.settings.get(), deps.endpoints.get(row.endpointId), backendClient(deps)]);
-    const closed = !intentEnabled(settings) ? MESSAGES.masterFlagDisabled : !backend ? MESSAGES.noBackend
-      : !endpoint?.allowWrites ? MESSAGES.writesDisabled : null;
-    if (closed || !backend || !endpoint) {
-      await deps.deletions.appendHistory(row.id, entry(SYSTEM, action, 'refused', `not written: ${closed}`));
+    const [endpoint, backend] = await Promise.all([deps.endpoints.get(row.endpointId), backendClient(deps)]);
+    if (!backend || !endpoint) {
+      await deps.deletions.appendHistory(row.id, entry(SYSTEM, action, 'refused', `not written: ${!backend ? MESSAGES.noBackend : 'the endpoint no longer exists'}`));
       return false;
     }
     try {
-      const res = await backend.client.tag(endpoint.backendEndpointId, targetOf(row), PENDING_DELETION_TAG, actor, remove);
+      let target = targetOf(row);
+      if (remove) {
+        // The tag travels with the guest: untag it where it is now (proxbox-api does not check the node, §7).
+        const guest = await backend.client.findGuest(endpoint.backendEndpointId, row.vmid);
+        if (!guest) {
+          await deps.deletions.transition(row.id, { taggedPendingDeletion: false }, entry(SYSTEM, action, 'ok', 'the guest no longer exists; nothing to untag'));
+          return true;
+        }
+        target = { vmid: row.vmid, node: guest.node ?? row.node, kind: guest.type === 'lxc' ? 'lxc' : 'qemu' };
+      }
+      const res = await backend.client.tag(endpoint.backendEndpointId, target, PENDING_DELETION_TAG, actor, remove);
       await deps.deletions.transition(row.id, { taggedPendingDeletion: res.tags_after.includes(PENDING_DELETION_TAG) },
         entry(SYSTEM, action, 'ok', `tags now: ${res.tags_after.join(';') || '(none)'}`));
       return true;
@@ -48,106 +267,39 @@ export function createDeletionActivities(deps: ActivityDeps) {
     }
   }
 
-  return {
-    async markPendingDeletion(requestId: number): Promise<{ tagged: boolean }> {
-      const row = await load(requestId);
-      if (row.taggedPendingDeletion) return { tagged: true };
-      return { tagged: await setTag(row, false, row.requestedBy) };
-    },
+  /** Best effort: a registered record we will not execute is rejected in proxbox-api too, so nobody executes it later. */
+  async function withdrawBackendRecord(client: ProxboxClient, requestId: number, recordId: number, actor: string, why: string): Promise<void> {
+    try {
+      await client.rejectDeletion(recordId, why.slice(0, 255), actor);
+      await deps.deletions.appendHistory(requestId, entry(SYSTEM, 'reject_backend_record', 'ok', `proxbox-api deletion record ${recordId} rejected`));
+    } catch (err) {
+      await deps.deletions.appendHistory(requestId, entry(SYSTEM, 'reject_backend_record', 'error', err instanceof Error ? err.message : String(err)));
+    }
+  }
 
-    async untagPendingDeletion(requestId: number): Promise<{ untagged: boolean }> {
-      const row = await load(requestId);
-      return { untagged: await setTag(row, true, row.authorizer ?? SYSTEM) };
-    },
-
-    /**
-     * The workflow's own check of an approval or rejection: the decision must carry our API's signature, and the
-     * four-eyes rules are evaluated again against the current state, permissions and settings. Refusals are
-     * recorded in the request's history.
-     */
-    async decideDeletion(requestId: number, signed: SignedDeletionDecision): Promise<DecisionOutcome> {
-      const row = await load(requestId);
-      const check = verifyDecision(deps.approvalSecret, signed, new Date());
-      const claimed = typeof signed?.decision?.actor === 'string' ? signed.decision.actor : 'unknown';
-      if (!check.ok || signed.decision.requestId !== requestId || signed.decision.workflowId !== row.workflowId) {
-        const detail = check.ok ? 'the decision names another deletion request' : check.why;
-        await deps.deletions.appendHistory(requestId, entry(claimed, `${signed?.decision?.action ?? 'decide'} (unsigned)`, 'refused', detail));
-        return { ok: false, refusal: { code: 'forged_decision', status: 403, detail: `Decision refused: ${detail}.` } };
-      }
-      const d = signed.decision;
-      const [settings, permissions] = await Promise.all([deps.settings.get(), deps.users.permissionsOf(d.actor)]);
-      const refusal = checkDecision({
-        action: d.action, state: row.state, requestVmid: row.vmid, requestedBy: row.requestedBy, actor: d.actor,
-        actorPermissions: permissions, selfApproveAllowed: settings.selfApproveAllowed,
-        ...(d.typedVmid !== undefined ? { typedVmid: d.typedVmid } : {}), ...(d.reason !== undefined ? { reason: d.reason } : {}),
-      });
-      if (refusal) {
-        await deps.deletions.appendHistory(requestId, entry(d.actor, d.action, 'refused', refusal.detail));
-        return { ok: false, refusal };
-      }
-      const state = d.action === 'approve' ? 'approved' : 'rejected';
-      await deps.deletions.transition(requestId, {
-        state, authorizer: d.actor, decidedAt: new Date(), ...(d.action === 'reject' ? { reason: d.reason ?? null } : {}),
-      }, entry(d.actor, d.action, 'ok', d.reason));
-      return { ok: true, action: d.action, actor: d.actor, state };
-    },
-
-    async expireDeletion(requestId: number): Promise<void> {
-      await deps.deletions.transition(requestId, { state: 'expired', finishedAt: new Date(), reason: 'The request expired before anyone approved it' },
-        entry(SYSTEM, 'expire', 'ok'));
-    },
-
-    /**
-     * After approval: re-check the gates, confirm the guest still matches the snapshot, then register, approve and
-     * execute the deletion in proxbox-api and wait for the destroy task. Never retried blindly: the workflow runs
-     * this activity once and any failure ends the request `failed`.
-     */
-    async executeDeletion(requestId: number): Promise<ExecutionOutcome> {
-      const row = await load(requestId);
-      const fail = async (reason: string): Promise<ExecutionOutcome> => {
-        await deps.deletions.transition(requestId, { state: 'failed', finishedAt: new Date(), reason }, entry(SYSTEM, 'execute', 'error', reason));
-        return { state: 'failed', reason, upid: null };
+  /** Words a failed proxbox-api call for the operator; a failed destroy call is checked against §8.1, never retried. */
+  async function failureOf(err: unknown, step: Step, backend: { client: ProxboxClient; caps: Capabilities | null; backendEndpointId: number },
+    row: DeletionRow): Promise<ExecutionRefusal> {
+    const { client, caps, backendEndpointId } = backend;
+    const message = err instanceof Error ? err.message : String(err);
+    if (!(err instanceof ProxboxError)) return { code: 'execution_error', message: `${message}. Nothing is retried.` };
+    if (step === 'execute' && err.kind === 'not_found') {
+      return { code: 'backend_record_not_found', message: `${message}. proxbox-api holds no such deletion record; nothing was destroyed and nothing is retried.` };
+    }
+    if (caps && ((step === 'execute' && err.unknownOutcome) || step === 'task')) {
+      // §6: a 5xx can follow a destroy that happened. Watch the guest for a short while (§8.1) to say which is likelier.
+      const pollMs = deps.taskPollMs ?? 2000;
+      const seen = await waitForTask(client, caps, { backendEndpointId, node: row.node, upid: null, vmid: row.vmid, op: 'destroy' },
+        { pollMs, deadlineMs: 10 * pollMs })
+        .then((t) => (t.done ? 'the guest is no longer listed, so the destroy most likely happened' : `the guest is still listed ${Math.round(10 * pollMs / 1000)} s later`))
+        .catch(() => 'the guest could not be read back either');
+      return {
+        code: 'unknown_outcome',
+        message: `${message}. The outcome is unknown (${seen}): check ${row.kind} ${row.vmid} in Proxmox before doing anything else; the destroy is not retried.`,
       };
-      const [settings, endpoint, backend] = await Promise.all([deps.settings.get(), deps.endpoints.get(row.endpointId), backendClient(deps)]);
-      if (!intentEnabled(settings)) return fail(MESSAGES.masterFlagDisabled);
-      if (!backend) return fail(MESSAGES.noBackend);
-      if (!endpoint?.allowWrites) return fail(MESSAGES.writesDisabled);
-      const { client, baseUrl } = backend;
-      const signal = Context.current().cancellationSignal;
-      const target = targetOf(row);
-      const approver = row.authorizer ?? SYSTEM;
-      try {
-        const guest = await client.findGuest(endpoint.backendEndpointId, row.vmid, signal);
-        if (!guest) return fail(`Guest ${row.kind} ${row.vmid} no longer exists on the cluster; nothing was destroyed`);
-        const moved = guest.node !== row.node ? `node ${guest.node} (snapshot: ${row.node})`
-          : guest.type !== row.kind ? `kind ${guest.type} (snapshot: ${row.kind})`
-            : (guest.name ?? null) !== row.name ? `name ${guest.name ?? '(none)'} (snapshot: ${row.name})` : null;
-        if (moved) return fail(`Guest ${row.vmid} no longer matches the snapshot: ${moved}; refusing to destroy`);
-        const caps = await capabilitiesOf(client, baseUrl, true);
-        if (!caps.registerDeletion) {
-          return fail(`backend_cannot_register_deletion: proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of ${row.kind} ${row.vmid} on ${row.node} cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api.`);
-        }
-        const record = await client.registerDeletion({
-          ...target, endpoint_id: endpoint.backendEndpointId, requested_by: row.requestedBy, client_ref: row.workflowId,
-        }, row.requestedBy);
-        await deps.deletions.transition(requestId, { backendRecordId: record.id }, entry(SYSTEM, 'register_backend_record', 'ok', `proxbox-api record ${record.id}`));
-        if (record.state === 'pending') await client.approveDeletion(record.id, target, approver);
-        await deps.deletions.transition(requestId, { state: 'executing', executedAt: new Date() }, entry(approver, 'execute', 'ok'));
-        const res = await client.executeDeletion(record.id, target, approver, signal);
-        const task = await waitForTask(client, caps, { backendEndpointId: endpoint.backendEndpointId, node: row.node, upid: res.upid, vmid: row.vmid, op: 'destroy' },
-          { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
-        if (task.done && !task.ok) return { ...(await fail(`Proxmox destroy task failed: ${task.reason}`)), upid: res.upid };
-        const note = task.done ? 'destroy task finished OK' : `destroy accepted; ${task.why}`;
-        await deps.deletions.transition(requestId, { state: 'succeeded', finishedAt: new Date(), proxmoxUpid: res.upid }, entry(SYSTEM, 'destroyed', 'ok', note));
-        return { state: 'succeeded', reason: null, upid: res.upid };
-      } catch (err) {
-        const message = err instanceof ProxboxError && err.unknownOutcome
-          ? `${err.message}. The outcome is unknown: check the guest in Proxmox before doing anything else`
-          : err instanceof Error ? err.message : String(err);
-        return fail(message);
-      }
-    },
-  };
+    }
+    return { code: `backend_${err.kind}`, message: `${message} (while trying to ${STEP_WORDS[step]}). Nothing was destroyed and nothing is retried.` };
+  }
 }
 
 export type DeletionActivities = ReturnType<typeof createDeletionActivities>;

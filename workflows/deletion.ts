@@ -1,9 +1,10 @@
 import {
-  ApplicationFailure, condition, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
+  ApplicationFailure, allHandlersFinished, condition, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { DeletionActivities } from '../activities/deletion';
+import type { DecisionChannel, DecisionOutcome, DeletionActivities, ExecutionOutcome } from '../activities/deletion';
 import type { DeletionWorkflowInput } from '../activities/types';
-import { SA_STATE, decideUpdate, deletionStateQuery, type DeletionLiveState } from './definitions';
+import type { SignedDeletionDecision } from '../domain/approval-signature';
+import { SA_STATE, decideSignal, decideUpdate, deletionStateQuery, type DeletionLiveState } from './definitions';
 
 const acts = proxyActivities<DeletionActivities>({
   startToCloseTimeout: '1 minute',
@@ -17,69 +18,90 @@ const destroy = proxyActivities<DeletionActivities>({
 });
 
 /**
- * One DeletionRequest: tag the guest pending-deletion, wait (durably, up to the TTL) for a signed decision by a
- * different authorised user, then destroy through proxbox-api, or untag on rejection and expiry.
+ * One DeletionRequest: tag the guest pending-deletion, wait (durably, up to the TTL) for a decision our API signed
+ * for a different authorised user, then destroy through proxbox-api, or untag on rejection, expiry and failure.
+ * Decisions and the expiry run one at a time, so the first one to land wins and the others are refused and recorded.
  */
 export async function DeletionWorkflow(input: DeletionWorkflowInput): Promise<DeletionLiveState> {
   const state: DeletionLiveState = {
     requestId: input.requestId, state: 'pending', vmid: input.vmid, node: input.node, kind: input.kind,
-    requestedBy: input.requestedBy, expiresAt: new Date(input.expiresAtMs).toISOString(), decidedBy: null, reason: null, refusedAttempts: 0,
+    requestedBy: input.requestedBy, expiresAt: new Date(input.expiresAtMs).toISOString(), decidedBy: null,
+    reason: null, reasonCode: null, refusedAttempts: 0,
   };
-  let deciding = false;
   const show = () => {
-    setCurrentDetails(`**${state.state}** — ${input.kind} ${input.vmid} ${input.name} on ${input.node}; requested by ${input.requestedBy}` +
-      (state.state === 'pending' ? `; expires ${state.expiresAt}` : '') + (state.decidedBy ? `; decided by ${state.decidedBy}` : '') +
-      (state.reason ? `; ${state.reason}` : ''));
+    setCurrentDetails(`**${state.state}** — ${input.kind} ${input.vmid} ${input.name} on ${input.node}\n\n` +
+      `requested by ${input.requestedBy}; ${state.state === 'pending' ? 'expires' : 'deadline was'} ${state.expiresAt}` +
+      (state.decidedBy ? `; decided by ${state.decidedBy}` : '') + (state.reason ? `\n\n${state.reason}` : ''));
     upsertSearchAttributes([{ key: SA_STATE, value: state.state }]);
   };
+
+  let turn: Promise<unknown> = Promise.resolve();
+  /** Runs `work` after everything queued before it: decisions and the expiry never interleave. */
+  const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = turn.then(work);
+    turn = run.catch(() => undefined);
+    return run;
+  };
+  const decide = (signed: SignedDeletionDecision, channel: DecisionChannel): Promise<DecisionOutcome> => oneAtATime(async () => {
+    // The activity verifies the signature and re-checks the rules against PostgreSQL; it records every refusal.
+    const outcome = await acts.decideDeletion(input.requestId, signed, channel);
+    if (!outcome.ok) {
+      state.refusedAttempts += 1;
+      return outcome;
+    }
+    state.state = outcome.state;
+    state.decidedBy = outcome.actor;
+    if (outcome.state === 'rejected') {
+      state.reason = outcome.reason;
+      state.reasonCode = 'rejected';
+    }
+    show();
+    return outcome;
+  });
+
   setHandler(deletionStateQuery, () => state);
   setHandler(decideUpdate, async (signed) => {
-    deciding = true;
-    try {
-      const outcome = await acts.decideDeletion(input.requestId, signed);
-      if (!outcome.ok) {
-        state.refusedAttempts += 1;
-        throw ApplicationFailure.create({ message: outcome.refusal.detail, type: outcome.refusal.code, nonRetryable: true, details: [outcome.refusal.status] });
-      }
-      state.state = outcome.action === 'approve' ? 'approved' : 'rejected';
-      state.decidedBy = outcome.actor;
-      if (outcome.action === 'reject') state.reason = signed.decision.reason ?? null;
-      show();
-      return state;
-    } finally {
-      deciding = false;
+    const outcome = await decide(signed, 'update');
+    if (!outcome.ok) {
+      const { code, detail, status } = outcome.refusal;
+      throw ApplicationFailure.create({ message: detail, type: code, nonRetryable: true, details: [status] });
     }
-  }, {
-    validator: (_signed) => {
-      if (state.state !== 'pending' || deciding) throw new Error(`Deletion request is ${deciding ? 'being decided' : state.state}; only pending requests can be decided.`);
-    },
+    return { ...state };
+  });
+  setHandler(decideSignal, async (signed) => {
+    // A signal has nobody to answer: the outcome is in the request's history. Never let it fail the workflow.
+    await decide(signed, 'signal').catch((err: unknown) => log.warn('decision by signal could not be processed', { error: String(err) }));
   });
 
   show();
   await acts.markPendingDeletion(input.requestId);
-  const decided = await condition(() => state.state !== 'pending' && !deciding, Math.max(0, input.expiresAtMs - Date.now()));
+  const decided = await condition(() => state.state !== 'pending', Math.max(1, input.expiresAtMs - Date.now()));
   if (!decided) {
-    // The TTL passed with no decision: wait for an in-flight decision to settle before expiring.
-    await condition(() => !deciding);
+    await oneAtATime(async () => {
+      if (state.state !== 'pending') return;
+      state.state = 'expired';
+      state.reasonCode = 'expired';
+      state.reason = `The request expired at ${state.expiresAt} before anyone approved it; nothing was destroyed.`;
+      show();
+      await acts.expireDeletion(input.requestId);
+    });
   }
-  if (state.state === 'pending') {
-    state.state = 'expired';
-    state.reason = 'expired before anyone approved it';
-    await acts.expireDeletion(input.requestId);
-    await acts.untagPendingDeletion(input.requestId);
-  } else if (state.state === 'rejected') {
-    await acts.untagPendingDeletion(input.requestId);
-  } else {
+
+  if (state.state === 'approved') {
     state.state = 'executing';
     show();
-    const result = await destroy.executeDeletion(input.requestId).catch((err: unknown) => {
-      log.error('executeDeletion failed', { error: String(err) });
-      return { state: 'failed' as const, reason: String(err), upid: null };
+    const result: ExecutionOutcome = await destroy.executeDeletion(input.requestId).catch((err: unknown) => {
+      const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
+      return acts.recordDeletionFailure(input.requestId,
+        `The execution stopped without an answer (${cause}). The outcome is unknown: check ${input.kind} ${input.vmid} in Proxmox; it is not retried.`);
     });
     state.state = result.state;
     state.reason = result.reason;
-    if (result.state === 'failed') await acts.untagPendingDeletion(input.requestId);
+    state.reasonCode = result.reasonCode;
+    show();
   }
-  show();
+  if (state.state !== 'succeeded') await acts.untagPendingDeletion(input.requestId);
+  // Decisions that arrive late are still answered (refused) and recorded before the run closes.
+  await condition(allHandlersFinished);
   return state;
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import type { DeletionRequestStore } from '../../db/deletion-requests';
 import type { SettingsStore } from '../../db/settings';
 import { signDecision, type DeletionDecision } from '../../domain/approval-signature';
-import { checkDecision } from '../../domain/deletion-rules';
+import { DELETION_STATES, checkDecision } from '../../domain/deletion-rules';
 import { decideUpdate } from '../../workflows/definitions';
 import { requirePermission, type AuthEnv } from '../auth';
 import { ListQuery, decodeCursor, page } from '../pagination';
@@ -15,7 +15,7 @@ import { validate } from '../validation';
 import { deletionView, type TemporalLinks } from '../views';
 
 export const DeletionListQuery = ListQuery.extend({
-  state: z.enum(['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired']).optional(),
+  state: z.enum(DELETION_STATES).optional(),
   branchId: z.coerce.number().int().positive().optional(),
   vmid: z.coerce.number().int().positive().optional(),
 });
@@ -31,11 +31,28 @@ export interface DeletionRouteDeps {
   approvalSecret: string;
 }
 
+/** The workflow's refusal (or why it could not answer) as the problem the approver sees. */
+function updateProblem(err: unknown, state: string): { status: number; code: string; detail: string } | null {
+  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type) {
+    return { status: Number(err.cause.details?.[0]) || 409, code: err.cause.type, detail: err.cause.message };
+  }
+  if (err instanceof WorkflowUpdateFailedError) {
+    return { status: 503, code: 'decision_not_recorded', detail: 'The deletion workflow could not record the decision; nothing changed. Try again.' };
+  }
+  if (err instanceof WorkflowNotFoundError) {
+    return { status: 409, code: 'invalid_state', detail: `The deletion workflow of this request is not running (the request is ${state}); it can no longer be decided.` };
+  }
+  if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+    return { status: 504, code: 'decision_timeout', detail: 'The deletion workflow did not answer in time; check the request before trying again.' };
+  }
+  return null;
+}
+
 export function deletionRequestRoutes(deps: DeletionRouteDeps) {
   const { deletions, links } = deps;
 
   /** Checks the rules for an immediate answer, then hands a signed decision to the workflow, which checks again. */
-  async function decide(c: import('hono').Context<AuthEnv>, id: number, action: 'approve' | 'reject', extra: { typedVmid?: number; reason?: string }) {
+  async function decide(c: Context<AuthEnv>, id: number, action: 'approve' | 'reject', extra: { typedVmid?: number; reason?: string }) {
     const row = await deletions.get(id);
     if (!row) return problem(c, 404, 'not_found', 'No deletion request with this id.');
     const user = c.get('user');
@@ -54,13 +71,9 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
     try {
       await deps.temporal.workflow.getHandle(row.workflowId).executeUpdate(decideUpdate, { args: [signDecision(deps.approvalSecret, decision)] });
     } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
-        const status = Number(err.cause.details?.[0]) || 409;
-        return problem(c, status, err.cause.type ?? 'invalid_state', err.cause.message);
-      }
-      if (err instanceof WorkflowUpdateFailedError) return problem(c, 409, 'invalid_state', err.cause?.message ?? 'The deletion request cannot be decided now.');
-      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) return problem(c, 504, 'decision_timeout', 'The deletion workflow did not answer in time; try again.');
-      throw err;
+      const answer = updateProblem(err, row.state);
+      if (!answer) throw err;
+      return problem(c, answer.status, answer.code, answer.detail);
     }
     return c.json(deletionView((await deletions.get(row.id))!, links));
   }
