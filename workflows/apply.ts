@@ -5,7 +5,7 @@ import {
 import type { ApplyActivities } from '../activities/apply';
 import type { ApplyOutcome, ApplyWorkflowInput, WorkItem } from '../activities/types';
 import { DeletionWorkflow } from './deletion';
-import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS, applyStateQuery, cancelRequestedSignal, type ApplyLiveState } from './definitions';
+import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS, applyStateQuery, cancelRequestedSignal, vmidSearchValues, type ApplyLiveState } from './definitions';
 
 const planning = proxyActivities<ApplyActivities>({
   startToCloseTimeout: '2 minutes',
@@ -49,7 +49,7 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     state.total = plan.items.length + plan.recorded;
     state.done = plan.recorded;
     state.phase = 'applying';
-    upsertSearchAttributes([{ key: SA_STATE, value: 'running' }, { key: SA_VMIDS, value: plan.items.map((i) => String(i.vmid)) }]);
+    upsertSearchAttributes([{ key: SA_STATE, value: 'running' }, { key: SA_VMIDS, value: vmidSearchValues(plan.items.map((i) => i.vmid)) }]);
     progress();
 
     await runBounded(plan.items, Math.max(1, input.maxConcurrency), async (item) => {

@@ -9,6 +9,21 @@ export const SA_USER = defineSearchAttributeKey('ProxboxUser', SearchAttributeTy
 export const SA_VMIDS = defineSearchAttributeKey('ProxboxVmids', SearchAttributeType.KEYWORD_LIST);
 export const SA_KIND = defineSearchAttributeKey('ProxboxKind', SearchAttributeType.KEYWORD);
 
+/** Temporal limits one search attribute value to 2 KiB; a big branch lists its first VMIDs and says how many more. */
+export const VMID_ATTRIBUTE_BUDGET = 1800;
+
+export function vmidSearchValues(vmids: readonly number[], budget = VMID_ATTRIBUTE_BUDGET): string[] {
+  const out: string[] = [];
+  let size = 2;
+  for (const v of [...new Set(vmids)].sort((a, b) => a - b)) {
+    const s = String(v);
+    if (size + s.length + 3 > budget) break;
+    out.push(s);
+    size += s.length + 3;
+  }
+  return out;
+}
+
 export interface ApplyLiveState {
   phase: 'planning' | 'applying' | 'finishing' | 'done' | 'cancelled';
   total: number;

@@ -116,3 +116,14 @@ describe('guest kind, routing, gates and permissions', () => {
     expect(() => normalizePermissions(['root'])).toThrow(/unknown permission/);
   });
 });
+
+describe('VMID search attribute', () => {
+  it('stays under Temporal\'s 2 KiB value limit for big branches, sorted and without duplicates', async () => {
+    const { vmidSearchValues, VMID_ATTRIBUTE_BUDGET } = await import('../../workflows/definitions');
+    expect(vmidSearchValues([312, 105, 312])).toEqual(['105', '312']);
+    const many = vmidSearchValues(Array.from({ length: 500 }, (_, i) => 10_000 + i));
+    expect(JSON.stringify(many).length).toBeLessThanOrEqual(VMID_ATTRIBUTE_BUDGET);
+    expect(many.length).toBeGreaterThan(100);
+    expect(many[0]).toBe('10000');
+  });
+});
