@@ -160,19 +160,8 @@ export function createDeletionActivities(deps: ActivityDeps) {
      */
     async executeDeletion(requestId: number): Promise<ExecutionOutcome> {
       const ctx = Context.current();
-      const approved = await load(requestId);
-      const row = await deps.deletions.transition(requestId, { state: 'executing', executedAt: new Date() },
-        entry(approved.authorizer ?? SYSTEM, 'executing', 'ok'), ['approved']);
-      if (!row) {
-        if (approved.state === 'succeeded' || approved.state === 'failed') {
-          return approved.state === 'succeeded' ? { state: 'succeeded', reason: null, reasonCode: null, upid: approved.proxmoxUpid }
-            : { state: 'failed', reason: approved.reason ?? '', reasonCode: approved.reasonCode ?? 'failed', upid: approved.proxmoxUpid };
-        }
-        return finishFailed(requestId, {
-          code: 'execution_interrupted',
-          message: `The execution was interrupted while the request was ${approved.state}; it is not started again. Check the guest in Proxmox.`,
-        });
-      }
+      const row = await load(requestId);
+      if (row.state !== 'approved') return alreadyHandled(row);
       const before = await refusalNow(row);
       if (before) return finishFailed(requestId, before);
       const backend = await backendClient(deps);
@@ -192,6 +181,10 @@ export function createDeletionActivities(deps: ActivityDeps) {
         // §10 (a): without the registration route there is no record id we may use; never guess one.
         if (!caps.registerDeletion) return finishFailed(requestId, backendCannotRegisterDeletion(row));
 
+        // Every check passed: the destroy sequence starts here, and only once.
+        if (!(await deps.deletions.transition(requestId, { state: 'executing', executedAt: new Date() }, entry(approver, 'executing', 'ok'), ['approved']))) {
+          return alreadyHandled(await load(requestId));
+        }
         step = 'register';
         ctx.heartbeat(step);
         const record = await client.registerDeletion({
@@ -238,6 +231,16 @@ export function createDeletionActivities(deps: ActivityDeps) {
       }
     },
   };
+
+  /** The execution activity found the request past `approved` (a second run): report it, never start it again. */
+  async function alreadyHandled(row: DeletionRow): Promise<ExecutionOutcome> {
+    if (row.state === 'succeeded') return { state: 'succeeded', reason: null, reasonCode: null, upid: row.proxmoxUpid };
+    if (row.state === 'failed') return { state: 'failed', reason: row.reason ?? '', reasonCode: row.reasonCode ?? 'failed', upid: row.proxmoxUpid };
+    return finishFailed(row.id, {
+      code: 'execution_interrupted',
+      message: `The execution was interrupted while the request was ${row.state}; it is not started again. Check ${row.kind} ${row.vmid} in Proxmox.`,
+    });
+  }
 
   async function setTag(row: DeletionRow, remove: boolean, actor: string): Promise<boolean> {
     const action = remove ? 'untag_pending_deletion' : 'tag_pending_deletion';
