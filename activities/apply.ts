@@ -1,14 +1,14 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
-import { OBJECT_TYPE, toEpochMs, type Branch } from '../contracts/netbox';
+import { toEpochMs, type Branch } from '../contracts/netbox';
 import { ProxboxError, type ProxboxClient } from '../clients/proxbox';
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
 import { CANCELLED_KEY } from '../db/apply-jobs';
-import { planChanges, referencedLookups, type PlannedChange } from '../domain/change-plan';
+import { planChanges, type PlannedChange } from '../domain/change-plan';
+import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../services/branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
-import type { NamedRef } from '../domain/guest-kind';
 import type { ResultStatus } from '../domain/job-state';
 import { routeEndpoint } from '../domain/routing';
 import { driftOf, tagSet } from '../domain/drift';
@@ -77,24 +77,17 @@ export function createApplyActivities(deps: ActivityDeps) {
         await deps.jobs.appendEvent(jobId, 'log', { level: 'error', message: abort }, 'abort');
         return { branchName: branch.name, abort, items: [], recorded: 0 };
       }
-      let vmDiffs, diskDiffs, nicDiffs, roles, vmTypes;
+      let changes: BranchChanges;
       try {
-        [vmDiffs, diskDiffs, nicDiffs] = await Promise.all([
-          deps.netbox.changeDiffs(branch.id, OBJECT_TYPE.virtualMachine),
-          deps.netbox.changeDiffs(branch.id, OBJECT_TYPE.virtualDisk),
-          deps.netbox.changeDiffs(branch.id, OBJECT_TYPE.vmInterface),
-        ]);
-        const refs = referencedLookups(vmDiffs);
-        roles = await lookupAll(refs.roleIds, (id) => deps.netbox.deviceRole(id));
-        vmTypes = await lookupAll(refs.vmTypeIds, (id) => deps.netbox.virtualMachineType(id));
+        changes = await readBranchChanges(deps.netbox, branch.id);
       } catch (err) {
         return upstreamFailure(deps, jobId, err);
       }
       await deps.jobs.setError(jobId, null);
       const [settings, endpoints, backend] = await Promise.all([deps.settings.get(), deps.endpoints.list(), deps.endpoints.getBackend()]);
       const permissions = input.username ? await deps.users.permissionsOf(input.username) : [];
-      const planned = planChanges(vmDiffs, diskDiffs, nicDiffs, { roles, vmTypes }, { warnPlaintextPassword: settings.warnPlaintextPassword });
-      const clusterNames = await clusterNamesFor(deps, planned, endpoints);
+      const planned = planChanges(changes.vmDiffs, changes.diskDiffs, changes.nicDiffs, changes.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword });
+      const clusterNames = await clusterNamesFor(deps.netbox, planned, endpoints).catch((err: unknown) => upstreamFailure(deps, jobId, err));
 
       const items: WorkItem[] = [];
       let recorded = 0;
@@ -306,22 +299,6 @@ function failureReason(message: string): string {
   if (message.includes('writes_disabled_for_endpoint')) return 'writes_disabled_for_endpoint';
   if (/already exists/i.test(message)) return 'vmid_in_use';
   return 'proxbox_rejected';
-}
-
-async function lookupAll(ids: number[], fetchOne: (id: number) => Promise<{ slug: string; name: string }>): Promise<Map<number, NamedRef>> {
-  const entries = await Promise.all(ids.map(async (id) => {
-    const r = await fetchOne(id);
-    return [id, { slug: r.slug, name: r.name }] as const;
-  }));
-  return new Map(entries);
-}
-
-async function clusterNamesFor(deps: ActivityDeps, planned: PlannedChange[], endpoints: { clusters: string[] }[]): Promise<Map<number, string>> {
-  const byName = endpoints.some((e) => e.clusters.some((c) => !/^\d+$/.test(c)));
-  const ids = [...new Set(planned.map((p) => p.clusterId).filter((x): x is number => x !== null))];
-  if (!byName || ids.length === 0) return new Map();
-  const clusters = await Promise.all(ids.map((id) => deps.netbox.cluster(id)));
-  return new Map(clusters.map((c) => [c.id, c.name]));
 }
 
 /**
