@@ -12,6 +12,7 @@ import { firstClosedGate, type ClosedGate } from '../domain/gates';
 import type { ResultStatus } from '../domain/job-state';
 import { routeEndpoint } from '../domain/routing';
 import { driftOf, tagSet } from '../domain/drift';
+import { runBounded } from '../domain/bounded';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
@@ -163,20 +164,22 @@ export function createApplyActivities(deps: ActivityDeps) {
       if (backend) {
         const caps = await capabilitiesOf(backend.client, backend.baseUrl);
         const names = new Map<number, string>();
-        for (const item of items) {
-          if (!item.payload) continue;
+        const endpointName = async (id: number) => {
+          if (!names.has(id)) names.set(id, (await backend.client.endpoint(id)).name);
+          return names.get(id)!;
+        };
+        await runBounded(items.filter((i) => i.payload), 8, async (item) => {
           Context.current().heartbeat(item.key);
           try {
             if (item.kind === 'lxc' && !caps.lxcConfigProxy) throw new Error('proxbox-api offers no way to read an LXC config');
-            if (!names.has(item.backendEndpointId)) names.set(item.backendEndpointId, (await backend.client.endpoint(item.backendEndpointId)).name);
-            const config = await backend.client.guestConfig(item.backendEndpointId, { node: item.node, kind: item.kind, vmid: item.vmid, endpointName: names.get(item.backendEndpointId)! });
+            const config = await backend.client.guestConfig(item.backendEndpointId, { node: item.node, kind: item.kind, vmid: item.vmid, endpointName: await endpointName(item.backendEndpointId) });
             checked += 1;
-            const fields = driftOf(item.kind, item.payload, config);
+            const fields = driftOf(item.kind, item.payload!, config);
             if (fields.length) drift[item.key] = { vmid: item.vmid, fields };
           } catch (err) {
             drift[item.key] = { vmid: item.vmid, unverified: err instanceof Error ? err.message : String(err) };
           }
-        }
+        });
       }
       await deps.jobs.setDrift(ctx.jobId, drift);
       const drifted = Object.values(drift).filter((d) => (d as { fields?: unknown }).fields).length;

@@ -112,9 +112,14 @@ export class ApplyJobStore {
 
   /** Appends a live-log event once (dedupeKey makes activity retries harmless) and announces it. */
   async appendEvent(jobId: string, type: ApplyEventType, data: unknown, dedupeKey?: string): Promise<void> {
-    const [row] = await this.db.insert(applyEvents).values({ jobId, type, data, dedupeKey: dedupeKey ?? null })
-      .onConflictDoNothing().returning({ id: applyEvents.id });
-    if (row) await this.db.execute(sql`select pg_notify(${APPLY_EVENTS_CHANNEL}, ${`${jobId}:${row.id}`})`);
+    // Insert and NOTIFY in one statement: one round trip, and listeners hear only of committed rows.
+    await this.db.execute(sql`
+      with ins as (
+        insert into ${applyEvents} (job_id, type, data, dedupe_key)
+        values (${jobId}, ${type}, ${JSON.stringify(data)}::jsonb, ${dedupeKey ?? null})
+        on conflict do nothing returning id
+      )
+      select pg_notify(${APPLY_EVENTS_CHANNEL}, ${jobId} || ':' || id) from ins`);
   }
 
   async eventsAfter(jobId: string, afterId: number): Promise<ApplyEventRow[]> {

@@ -25,23 +25,22 @@ export function postgresLocks(sql: Sql): WriteLocks {
       if (keys.some((k) => held.has(k))) return null;
       for (const k of keys) held.add(k);
       const conn = await connection();
-      const taken: string[] = [];
-      const unlock = async (list: string[]) => {
-        for (const key of list) await conn`select pg_advisory_unlock(hashtext(${key}))`;
-        for (const key of keys) held.delete(key);
+      const release = async (list: readonly string[]) => {
+        if (list.length) await conn`select pg_advisory_unlock(hashtext(k)) from unnest(${list as string[]}::text[]) as k`;
       };
       try {
-        for (const key of keys) {
-          const [row] = await conn<{ ok: boolean }[]>`select pg_try_advisory_lock(hashtext(${key})) as ok`;
-          if (!row?.ok) break;
-          taken.push(key);
+        // One round trip for all keys; a partial grab is given back at once.
+        const rows = await conn<{ k: string; ok: boolean }[]>`select k, pg_try_advisory_lock(hashtext(k)) as ok from unnest(${keys as string[]}::text[]) as k`;
+        const taken = rows.filter((r) => r.ok).map((r) => r.k);
+        if (taken.length === keys.length) {
+          return { release: async () => { try { await release(taken); } finally { for (const k of keys) held.delete(k); } } };
         }
+        await release(taken);
       } catch (err) {
-        await unlock(taken).catch(() => {});
+        for (const k of keys) held.delete(k);
         throw err;
       }
-      if (taken.length === keys.length) return { release: () => unlock(taken) };
-      await unlock(taken);
+      for (const k of keys) held.delete(k);
       return null;
     },
   };

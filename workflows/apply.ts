@@ -4,6 +4,7 @@ import {
 } from '@temporalio/workflow';
 import type { ApplyActivities } from '../activities/apply';
 import type { ApplyOutcome, ApplyWorkflowInput, WorkItem } from '../activities/types';
+import { runBounded } from '../domain/bounded';
 import { DeletionWorkflow } from './deletion';
 import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS, applyStateQuery, cancelRequestedSignal, vmidSearchValues, type ApplyLiveState } from './definitions';
 
@@ -15,6 +16,8 @@ const writes = proxyActivities<ApplyActivities>({
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '45s',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
+  // A cancel waits until the in-flight write has really stopped, so the job's results never change after it.
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 const bookkeeping = proxyActivities<ApplyActivities>({
   startToCloseTimeout: '1 minute',
@@ -52,12 +55,12 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     upsertSearchAttributes([{ key: SA_STATE, value: 'running' }, { key: SA_VMIDS, value: vmidSearchValues(plan.items.map((i) => i.vmid)) }]);
     progress();
 
-    await runBounded(plan.items, Math.max(1, input.maxConcurrency), async (item) => {
+    await runBounded(plan.items, input.maxConcurrency, async (item) => {
       state.inFlight.push(item.key);
       progress();
       try {
         if (item.op === 'delete') {
-          const started = await writes.requestDeletion.executeWithOptions({ startToCloseTimeout: '2 minutes', summary: `request deletion of ${item.kind} ${item.vmid} ${item.name}` },
+          const started = await bookkeeping.requestDeletion.executeWithOptions({ summary: `request deletion of ${item.kind} ${item.vmid} ${item.name}` },
             [item, { ...ctx, schemaId: input.schemaId, mergedTimeMs: input.mergedTimeMs, branchName: plan.branchName }]);
           if (started) {
             await startChild(DeletionWorkflow, {
@@ -77,7 +80,7 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
           }
           state.outcomes[item.key] = started ? 'deletion_requested' : 'blocked';
         } else {
-          const outcome = await writes.applyGuestChange.executeWithOptions({ ...WRITE_OPTIONS, summary: describe(item) }, [item, ctx]);
+          const outcome = await writes.applyGuestChange.executeWithOptions({ summary: describe(item) }, [item, ctx]);
           state.outcomes[item.key] = outcome.status;
         }
       } catch (err) {
@@ -111,24 +114,4 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     progress();
     throw err;
   }
-}
-
-const WRITE_OPTIONS = {
-  startToCloseTimeout: '20 minutes',
-  // A cancel waits until the in-flight write has really stopped, so the job's results never change after it.
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  heartbeatTimeout: '45s',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
-} as const;
-
-/** Runs `work` over `items` with at most `limit` in flight, in item order; deterministic under replay. */
-async function runBounded<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }
