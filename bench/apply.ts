@@ -18,7 +18,7 @@ import { startTemporalDevServer } from '../infra/temporal-dev-server';
 import { startSystem } from '../runtime/system';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
-import { createProxboxSimulator } from '../simulators/proxbox-api';
+import { spawn } from 'node:child_process';
 import { createFreshDatabase } from '../test/support/database';
 
 const VMS = Number(process.env.BENCH_VMS ?? 500);
@@ -39,15 +39,19 @@ async function main() {
   const temporal = await startTemporalDevServer({ port: 0, headless: true, log: () => {} });
   const database = await createFreshDatabase('proxbox_bench');
   const netbox = createNetboxSimulator({ demo: true });
-  const proxbox = createProxboxSimulator({ capabilities: { registerDeletion: true, taskStatus: true }, taskDurationMs: 0, rateLimitPerMinute: 1_000_000 });
-  proxbox.cluster.addEndpoint({ id: 1, name: 'bench', cluster: 'bench-cluster', enabled: true, allow_writes: true });
+  // proxbox-api is another system: its simulator runs in a process of its own, seeded over its /_sim routes.
+  const pb = await startProxboxProcess();
+  const sim = (method: string, path: string, body?: unknown) => fetch(`${pb.url}/_sim${path}`, {
+    method, headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  }).then(async (r) => { if (!r.ok) throw new Error(`${method} /_sim${path}: ${r.status} ${await r.text()}`); });
+  await sim('POST', '/endpoints', { id: 1, name: 'bench', cluster: 'bench-cluster', enabled: true, allow_writes: true });
   const nodes = Array.from({ length: NODES }, (_, i) => `pve${String(i + 1).padStart(2, '0')}`);
   for (const node of nodes) {
-    proxbox.cluster.addNode({ endpointId: 1, name: node });
-    proxbox.cluster.addStorage({ endpointId: 1, node, storage: 'local-lvm', content: ['images', 'rootdir'] });
+    await sim('POST', '/nodes', { endpointId: 1, name: node });
+    await sim('POST', '/storages', { endpointId: 1, node, storage: 'local-lvm', content: ['images', 'rootdir'] });
   }
+  const slowApply = () => sim('POST', '/faults', { method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: SLOW_MS });
   const nb = await netbox.listen(0);
-  const pb = await proxbox.listen(0);
   const env = parseEnv({
     PORT: '0', DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: 'bench-apply',
     NETBOX_URL: nb.url, NETBOX_TOKEN: 'nbt_simkey.simtoken', NETBOX_WEBHOOK_SECRET: 'bench-webhook-secret',
@@ -81,18 +85,20 @@ async function main() {
       await new Promise((r) => setTimeout(r, 50));
     }
     const events = await jobs.eventsAfter(job.id, 0);
-    const first = events[0]!.createdAt.getTime();
-    const last = events.at(-1)!.createdAt.getTime();
+    const at = (type: string) => events.filter((e) => e.type === type).map((e) => e.createdAt.getTime());
+    const first = Math.min(...at('dispatch'));
+    const last = Math.max(...at('result'));
+    const whole = (events.at(-1)!.createdAt.getTime() - events[0]!.createdAt.getTime()) / 1000;
     const dispatched = new Map(events.filter((e) => e.type === 'dispatch').map((e) => [(e.data as { key: string }).key, e.createdAt.getTime()]));
     const latencies = events.filter((e) => e.type === 'result').map((e) => e.createdAt.getTime() - (dispatched.get((e.data as { key: string }).key) ?? e.createdAt.getTime()));
     const results = await jobs.results(job.id);
-    return { state: job.state, seconds: (last - first) / 1000, wallSeconds: (Date.now() - started) / 1000, latencies, ok: results.filter((r) => r.status === 'succeeded').length };
+    return { state: job.state, seconds: (last - first) / 1000, whole, wallSeconds: (Date.now() - started) / 1000, latencies, ok: results.filter((r) => r.status === 'succeeded').length };
   };
 
   const fast = await runApply('bench-fast', 10_000);
-  proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: SLOW_MS });
+  await slowApply();
   const slow = await runApply('bench-slow', 20_000);
-  proxbox.control.clearFaults();
+  await sim('DELETE', '/faults');
 
   // The floor: the same number of activities doing nothing, same fan-out, same server, its own worker.
   const connection = await NativeConnection.connect({ address: temporal.address });
@@ -109,7 +115,7 @@ async function main() {
   await connection.close();
 
   // The old plugin's shape: one RQ job, one VM after another, each waiting for proxbox-api (200 ms here).
-  proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: SLOW_MS });
+  await slowApply();
   const sequentialClient = new ProxboxClient({ baseUrl: pb.url, apiKey: 'sim-proxbox-key' });
   const t0 = Date.now();
   for (let i = 0; i < SEQUENTIAL_SAMPLE; i++) {
@@ -125,18 +131,33 @@ async function main() {
   console.log(`machine: ${os.cpus().length} × ${cpu?.model ?? '?'}, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
   console.log(`settings: ${VMS} VM creates over ${NODES} nodes, APPLY_MAX_CONCURRENCY=${CONCURRENCY}, APPLY_MAX_PER_NODE=${PER_NODE}, one worker, Temporal dev server (in memory), PostgreSQL ${database.url.replace(/\/\/[^@]*@/, '//')}`);
   console.log('');
-  console.log(`apply, simulator instant:       ${fmt(fastRate)} VMs/s (${fmt(fast.seconds, 2)} s, job ${fast.state}, ${fast.ok}/${VMS} succeeded); per-VM latency p50 ${pct(fast.latencies, 50)} ms, p99 ${pct(fast.latencies, 99)} ms`);
+  console.log(`apply, simulator instant:       ${fmt(fastRate)} VMs/s (first dispatch to last result ${fmt(fast.seconds, 2)} s; whole run with plan and drift read-back ${fmt(fast.whole, 2)} s; job ${fast.state}, ${fast.ok}/${VMS} succeeded); per-VM latency p50 ${pct(fast.latencies, 50)} ms, p99 ${pct(fast.latencies, 99)} ms`);
   console.log(`no-op workflow, same fan-out:   ${fmt(noopRate)} activities/s (${fmt(noopSeconds, 2)} s)`);
   console.log(`  ratio apply / no-op:          ${fmt(fastRate / noopRate, 2)} (target ≥ 0.70)`);
-  console.log(`apply, simulator ${SLOW_MS} ms:        ${fmt(slowRate)} VMs/s (${fmt(slow.seconds, 2)} s, job ${slow.state}); per-VM latency p50 ${pct(slow.latencies, 50)} ms, p99 ${pct(slow.latencies, 99)} ms`);
+  console.log(`apply, simulator ${SLOW_MS} ms:        ${fmt(slowRate)} VMs/s (${fmt(slow.seconds, 2)} s; whole run ${fmt(slow.whole, 2)} s; job ${slow.state}); per-VM latency p50 ${pct(slow.latencies, 50)} ms, p99 ${pct(slow.latencies, 99)} ms`);
   console.log(`sequential (old plugin), ${SLOW_MS} ms: ${fmt(sequentialRate, 2)} VMs/s (measured over ${SEQUENTIAL_SAMPLE} VMs)`);
   console.log(`  ratio apply / sequential:     ${fmt(slowRate / sequentialRate, 1)} (target ≥ 10)`);
 
   await system.stop();
   await netbox.close();
-  await proxbox.close();
+  pb.stop();
   await database.drop();
   await temporal.stop();
+}
+
+async function startProxboxProcess(): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../simulators/proxbox-api/main.ts', import.meta.url))], {
+    env: { ...process.env, PROXBOX_SIM_PORT: '0', PROXBOX_SIM_RATE_LIMIT: '1000000', PROXBOX_SIM_CAPABILITIES: 'registerDeletion,taskStatus' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the proxbox-api simulator exited (${code})`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const m = /listening on (\S+)/.exec(chunk.toString());
+      if (m) resolve(m[1]!);
+    });
+  });
+  return { url, stop: () => child.kill('SIGTERM') };
 }
 
 main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });

@@ -1,7 +1,7 @@
 /**
  * `npm run bench:deletions`: 10,000 pending DeletionWorkflows on one worker, against a real Temporal dev server and
  * PostgreSQL. Prints the worker's memory before and after (the worker runs in a child process of its own, so its
- * figures are not mixed with the API's or the simulators'), the time to create the requests, and the p50/p99
+ * figures are not mixed with the API's; the proxbox-api simulator has a process of its own too), the time to create the requests, and the p50/p99
  * latency of `GET /api/v1/deletion-requests` and of an approval. Prints figures; asserts nothing.
  *
  * BENCH_DELETIONS (default 10000), BENCH_LIST_SAMPLES (300), BENCH_APPROVALS (200), BENCH_START_LANES (32).
@@ -65,6 +65,32 @@ async function workerProcess(): Promise<void> {
   process.send!({ ready: true });
 }
 
+/** proxbox-api with N guests, in a process of its own so its work does not slow the API being measured. */
+async function simulatorProcess(): Promise<void> {
+  const proxbox = createProxboxSimulator({ capabilities: { registerDeletion: true, taskStatus: true }, taskDurationMs: 0, rateLimitPerMinute: 10_000_000 });
+  proxbox.cluster.addEndpoint({ id: 1, name: 'bench', cluster: 'bench-cluster', enabled: true, allow_writes: true });
+  for (const node of NODES) proxbox.cluster.addNode({ endpointId: 1, name: node });
+  for (let i = 0; i < N; i++) {
+    proxbox.cluster.addGuest({ endpointId: 1, vmid: FIRST_VMID + i, node: NODES[i % NODES.length]!, type: 'qemu', name: `old-${i}`, status: 'stopped', cores: 1, memory: 512 });
+  }
+  const server = await proxbox.listen(0);
+  process.on('message', (msg: { stop?: boolean }) => {
+    if (msg.stop) void proxbox.close().then(() => process.exit(0));
+  });
+  process.send!({ url: server.url });
+}
+
+function spawnChild(mode: string, env: Record<string, string>, execArgv: string[] = []): { child: ChildProcess; ready: Promise<Record<string, unknown>> } {
+  const child = fork(fileURLToPath(import.meta.url), [mode], {
+    execArgv: ['--import', 'tsx', ...execArgv], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.once('message', (msg) => resolve(msg as Record<string, unknown>));
+    child.once('exit', (code) => reject(new Error(`${mode} exited with ${code}`)));
+  });
+  return { child, ready };
+}
+
 function probe(child: ChildProcess, label: string): Promise<Memory> {
   return new Promise((resolve) => {
     const onMessage = (msg: { probe?: string; memory?: Memory }) => {
@@ -82,14 +108,9 @@ async function main(): Promise<void> {
   const temporal = await startTemporalDevServer({ port: 0, headless: true, log: () => {} });
   const database = await createFreshDatabase('proxbox_bench_del');
   const netbox = createNetboxSimulator({ demo: true, tokens: ['nbt_simkey.simtoken'] });
-  const proxbox = createProxboxSimulator({ capabilities: { registerDeletion: true, taskStatus: true }, taskDurationMs: 0, rateLimitPerMinute: 10_000_000 });
-  proxbox.cluster.addEndpoint({ id: 1, name: 'bench', cluster: 'bench-cluster', enabled: true, allow_writes: true });
-  for (const node of NODES) proxbox.cluster.addNode({ endpointId: 1, name: node });
-  for (let i = 0; i < N; i++) {
-    proxbox.cluster.addGuest({ endpointId: 1, vmid: FIRST_VMID + i, node: NODES[i % NODES.length]!, type: 'qemu', name: `old-${i}`, status: 'stopped', cores: 1, memory: 512 });
-  }
   const nb = await netbox.listen(0);
-  const pb = await proxbox.listen(0);
+  const sim = spawnChild('--simulator', {});
+  const pb = { url: String((await sim.ready).url) };
   const taskQueue = 'bench-deletions';
   const envVars: Record<string, string> = {
     PORT: '0', DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: taskQueue,
@@ -112,13 +133,9 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(os.tmpdir(), 'proxbox-bench-'));
   const bundlePath = join(dir, 'workflows.js');
   writeFileSync(bundlePath, (await bundleWorkflows()).code);
-  const child = fork(fileURLToPath(import.meta.url), ['--worker'], {
-    execArgv: ['--import', 'tsx', '--expose-gc'], env: { ...process.env, ...envVars, BENCH_BUNDLE_PATH: bundlePath }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
-  });
+  const worker = spawnChild('--worker', { ...envVars, BENCH_BUNDLE_PATH: bundlePath }, ['--expose-gc']);
+  await worker.ready;
+  const child = worker.child;
   await sleep(1_000);
   const idle = await probe(child, 'idle');
 
@@ -220,8 +237,9 @@ async function main(): Promise<void> {
   child.send({ stop: true });
   await new Promise((r) => child.once('exit', r));
   await api.stop();
+  sim.child.send({ stop: true });
+  await new Promise((r) => sim.child.once('exit', r));
   await netbox.close();
-  await proxbox.close();
   await database.drop();
   await temporal.stop();
   rmSync(dir, { recursive: true, force: true });
@@ -229,6 +247,8 @@ async function main(): Promise<void> {
 
 if (process.argv.includes('--worker')) {
   workerProcess().catch((err: unknown) => { console.error(err); process.exit(1); });
+} else if (process.argv.includes('--simulator')) {
+  simulatorProcess().catch((err: unknown) => { console.error(err); process.exit(1); });
 } else {
   main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });
 }
