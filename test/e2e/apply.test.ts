@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyStateQuery } from '../../workflows/definitions';
 import { startStack, eventually, type Stack } from '../support/stack';
+import { recordHistoryIfAsked } from '../support/histories';
 
 const qemu = (vmid: number, node: string, extra: Record<string, unknown> = {}) => ({
   proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: node, proxmox_storage: 'local-lvm', ...extra,
@@ -49,6 +50,7 @@ describe('the ApplyWorkflow in depth', () => {
     expect(s.proxbox.cluster.getGuest(110)).toMatchObject({ status: 'running' });
     expect(s.proxbox.cluster.pveCalls('PUT').filter((c) => /\/(105|110)\/config$/.test(c.path))).toHaveLength(0);
     expect(job.drift).toEqual({});
+    await recordHistoryIfAsked(s.system.temporal, job.workflowId, 'apply-partial-failures');
   });
 
   it('skips a no-op update without calling proxbox-api and counts it as success', async () => {
@@ -71,6 +73,7 @@ describe('the ApplyWorkflow in depth', () => {
     expect(s.proxbox.control.callsTo('POST', '/intent/apply').filter((c) => (c.body as any).diffs[0].payload.vmid === 380)).toHaveLength(1);
     expect(s.proxbox.cluster.pveCalls('POST', /^nodes\/pve01\/qemu$/).filter((c) => c.params.vmid === 380)).toHaveLength(1);
     expect(job.state).toBe('succeeded');
+    await recordHistoryIfAsked(s.system.temporal, job.workflowId, 'apply-unknown-outcome-retried');
   });
 
   it('a worker that stops during a create loses nothing and repeats nothing', async () => {
@@ -93,6 +96,7 @@ describe('the ApplyWorkflow in depth', () => {
       expect(s.proxbox.cluster.pveCalls('POST', /^nodes\/pve01\/qemu$/).filter((c) => c.params.vmid === vmid), `one create of ${vmid}`).toHaveLength(1);
       expect(s.proxbox.cluster.getGuest(vmid)).toBeTruthy();
     }
+    await recordHistoryIfAsked(s.system.temporal, job.workflowId, 'apply-worker-restarted');
   });
 
   it('never runs two applies\' writes to the same VMID at once', async () => {
