@@ -114,6 +114,18 @@ describe('the ApplyWorkflow in depth', () => {
     expect(Math.abs(calls[1]!.at - calls[0]!.at), 'the second write waited for the first to finish').toBeGreaterThanOrEqual(700);
   });
 
+  it('counts a create as done only when its Proxmox task finished OK', async () => {
+    s.proxbox.cluster.failNextTasks('unable to create VM 397 - no space left on device');
+    const b = s.netbox.createBranch({ name: 'full-disk', owner: 'bob', customFields: { apply_to_proxmox: true } });
+    s.netbox.createVm(b.id, { name: 'full-01', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(397, 'pve01') });
+    const job = await mergeAndWait(b.id);
+    const r = Object.values<any>(job.perVmResults)[0];
+    expect(r).toMatchObject({ status: 'failed', reason: 'proxmox_task_failed' });
+    expect(r.message).toBe('Proxmox task failed: unable to create VM 397 - no space left on device');
+    expect(r.proxmoxUpid).toMatch(/^UPID:pve01:.*:qmcreate:397:/);
+    expect(job.state).toBe('failed');
+  });
+
   it('reports drift when Proxmox does not hold what was asked for', async () => {
     const b = s.netbox.createBranch({ name: 'drifty', owner: 'bob', customFields: { apply_to_proxmox: true } });
     s.netbox.createVm(b.id, { name: 'drift-01', cluster: 5, vcpus: '2.00', memory: 1024, custom_fields: qemu(395, 'pve01') });
@@ -157,3 +169,28 @@ function parseSse(text: string): { id: string; event: string; data: string }[] {
     return { id: field('id'), event: field('event'), data: field('data') };
   });
 }
+
+describe('the per-node write cap', () => {
+  let s: Stack;
+  beforeAll(async () => { s = await startStack({ env: { APPLY_MAX_PER_NODE: '1' } }); });
+  afterAll(async () => { await s?.stop(); });
+
+  it('lets one write at a time reach a node when APPLY_MAX_PER_NODE=1, while another node proceeds', async () => {
+    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 300 });
+    const b = s.netbox.createBranch({ name: 'one-at-a-time', owner: 'bob', customFields: { apply_to_proxmox: true } });
+    for (const [i, node] of ['pve01', 'pve01', 'pve01', 'pve02'].entries()) {
+      s.netbox.createVm(b.id, { name: `capped-${i}`, cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(410 + i, node) });
+    }
+    await s.netbox.mergeBranch(b.id, 'alice');
+    await eventually(async () => {
+      const item = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${b.id}`)).body.items[0];
+      return item?.state === 'succeeded' ? item : undefined;
+    }, 'the capped apply');
+    const calls = s.proxbox.control.callsTo('POST', '/intent/apply');
+    const onPve01 = calls.filter((c) => (c.body as any).diffs[0].payload.node === 'pve01').map((c) => c.at).sort((x, y) => x - y);
+    expect(onPve01).toHaveLength(3);
+    for (let i = 1; i < onPve01.length; i++) expect(onPve01[i]! - onPve01[i - 1]!, 'each pve01 write waited for the previous one').toBeGreaterThanOrEqual(300);
+    const pve02 = calls.find((c) => (c.body as any).diffs[0].payload.node === 'pve02')!.at;
+    expect(pve02, 'pve02 did not queue behind the pve01 writes').toBeLessThan(onPve01[2]!);
+  });
+});
