@@ -1,5 +1,6 @@
 import {
-  ApplicationFailure, allHandlersFinished, condition, log, proxyActivities, setCurrentDetails, setHandler, upsertSearchAttributes,
+  ApplicationFailure, allHandlersFinished, condition, log, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { DecisionChannel, DecisionOutcome, DeletionActivities, ExecutionOutcome } from '../activities/deletion';
 import type { DeletionWorkflowInput } from '../activities/types';
@@ -9,6 +10,14 @@ import { SA_STATE, decideSignal, decideUpdate, deletionStateQuery, type Deletion
 const acts = proxyActivities<DeletionActivities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
+});
+/**
+ * Deciding is short (verify, read, one conditional write) and an approver waits for it: a local activity runs it
+ * inside the workflow task, without a round trip through the task queue.
+ */
+const deciding = proxyLocalActivities<DeletionActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '500ms', maximumInterval: '10s', maximumAttempts: 10 },
 });
 /** The destroy is never retried blindly: one attempt, and any failure ends the request `failed`. */
 const destroy = proxyActivities<DeletionActivities>({
@@ -44,7 +53,7 @@ export async function DeletionWorkflow(input: DeletionWorkflowInput): Promise<De
   };
   const decide = (signed: SignedDeletionDecision, channel: DecisionChannel): Promise<DecisionOutcome> => oneAtATime(async () => {
     // The activity verifies the signature and re-checks the rules against PostgreSQL; it records every refusal.
-    const outcome = await acts.decideDeletion(input.requestId, signed, channel);
+    const outcome = await deciding.decideDeletion(input.requestId, signed, channel);
     if (!outcome.ok) {
       state.refusedAttempts += 1;
       return outcome;
