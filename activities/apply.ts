@@ -15,7 +15,9 @@ import { driftOf, tagSet } from '../domain/drift';
 import { runBounded } from '../domain/bounded';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
-import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
+import { backendClient, capabilitiesOf, clientFor, type ActivityDeps } from './deps';
+import { readGateFacts } from '../db/gate-facts';
+import type { BackendConfig } from '../db/endpoints';
 import { withHeartbeat } from './heartbeat';
 import { waitForTask } from './proxmox-tasks';
 import { acquireWriteSlot } from './write-slots';
@@ -49,15 +51,13 @@ export function createApplyActivities(deps: ActivityDeps) {
   }
 
   /** Gates as they stand right now, for one item: re-read from PostgreSQL (and the branch from NetBox). */
-  async function gateNow(item: Pick<WorkItem, 'op' | 'kind' | 'endpointId'>, username: string | null, branch: Branch): Promise<ClosedGate | null> {
-    const [settings, backend, endpoint, permissions] = await Promise.all([
-      deps.settings.get(), deps.endpoints.getBackend(), deps.endpoints.get(item.endpointId),
-      username ? deps.users.permissionsOf(username) : Promise.resolve([] as string[]),
-    ]);
-    return firstClosedGate({
-      settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(backend),
-      endpoint: endpoint ?? null, permissions, op: item.op, kind: item.kind,
+  async function gateNow(item: Pick<WorkItem, 'op' | 'kind' | 'endpointId'>, username: string | null, branch: Branch): Promise<{ closed: ClosedGate | null; backend: BackendConfig | null }> {
+    const facts = await readGateFacts(deps.db, item.endpointId, username);
+    const closed = firstClosedGate({
+      settings: facts.settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(facts.backend),
+      endpoint: facts.endpoint, permissions: facts.permissions, op: item.op, kind: item.kind,
     });
+    return { closed, backend: facts.backend };
   }
 
   async function branchOrRetry(jobId: string, branchId: number): Promise<Branch> {
@@ -128,7 +128,7 @@ export function createApplyActivities(deps: ActivityDeps) {
     /** A DELETE becomes a pending DeletionRequest; the merge itself never destroys anything. */
     async requestDeletion(item: WorkItem, ctx: ApplyContext & { schemaId: string; mergedTimeMs: number; branchName: string }): Promise<DeletionStarted | null> {
       const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
-      const closed = await gateNow(item, ctx.username, branch);
+      const { closed } = await gateNow(item, ctx.username, branch);
       if (closed || !item.deletion) {
         await record(ctx.jobId, resultOf(item, 'blocked', closed?.reason ?? 'no_delete_target', closed?.message ?? 'the delete target could not be read from the diff'));
         return null;
@@ -216,11 +216,10 @@ export function createApplyActivities(deps: ActivityDeps) {
   async function applyHoldingSlot(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
     const activity = Context.current();
     const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
-    const closed = await gateNow(item, ctx.username, branch);
+    const { closed, backend: config } = await gateNow(item, ctx.username, branch);
     if (closed) return record(ctx.jobId, resultOf(item, 'blocked', closed.reason, closed.message));
-    const backend = await backendClient(deps);
-    if (!backend || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
-    const { client, baseUrl } = backend;
+    if (!config || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
+    const { client, baseUrl } = clientFor(config);
     await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
 
     try {

@@ -5,6 +5,8 @@ import type { SettingsStore } from '../db/settings';
 import type { UserStore } from '../db/users';
 import type { NetboxClient } from '../clients/netbox';
 import type { WriteLocks } from '../db/locks';
+import type { Db } from '../db/client';
+import type { BackendConfig } from '../db/endpoints';
 import { ProxboxClient, type Capabilities } from '../clients/proxbox';
 
 /** What activities need from the outside world, injected so tests and the dev stack wire real adapters. */
@@ -16,6 +18,8 @@ export interface ActivityDeps {
   users: UserStore;
   netbox: NetboxClient;
   approvalSecret: string;
+  /** For reads that span several stores in one round trip (the gates before each write). */
+  db: Db;
   locks: WriteLocks;
   /** How many writes may run against one Proxmox node at once (APPLY_MAX_PER_NODE). */
   maxWritesPerNode?: number;
@@ -32,7 +36,10 @@ export interface ActivityDeps {
 /** The proxbox-api client for the configured backend, or null when no FastAPIEndpoint is configured. */
 export async function backendClient(deps: ActivityDeps): Promise<{ client: ProxboxClient; baseUrl: string } | null> {
   const backend = await deps.endpoints.getBackend();
-  if (!backend) return null;
+  return backend ? clientFor(backend) : null;
+}
+
+export function clientFor(backend: BackendConfig): { client: ProxboxClient; baseUrl: string } {
   return { client: new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs }), baseUrl: backend.url };
 }
 

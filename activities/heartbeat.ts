@@ -6,7 +6,6 @@ import { Context } from '@temporalio/activity';
  */
 export async function withHeartbeat<T>(details: unknown, work: () => Promise<T>, everyMs = 1000): Promise<T> {
   const ctx = Context.current();
-  ctx.heartbeat(details);
   const timer = setInterval(() => ctx.heartbeat(details), everyMs);
   try {
     return await work();
