@@ -1,4 +1,4 @@
-import type { DeletionSnapshot, LxcIntentPayload, QemuIntentPayload } from '../domain/change-plan';
+import type { PlannedChange } from '../domain/change-plan';
 import type { GuestKind, IntentOp } from '../domain/permissions';
 import type { FinalJobState } from '../domain/job-state';
 
@@ -20,21 +20,13 @@ export interface ApplyContext {
   username: string | null;
 }
 
-export interface WorkItem {
-  key: string;
-  changeDiffId: number;
-  netboxId: number;
-  name: string;
-  op: IntentOp;
-  kind: GuestKind;
+/** A planned change that passed every check at plan time, routed to its endpoint: the work one activity does. */
+export type WorkItem = Pick<PlannedChange, 'key' | 'changeDiffId' | 'netboxId' | 'name' | 'op' | 'kind' | 'clusterId' | 'payload' | 'deletion'> & {
   vmid: number;
   node: string;
-  clusterId: number | null;
   endpointId: number;
   backendEndpointId: number;
-  payload: QemuIntentPayload | LxcIntentPayload | null;
-  deletion: DeletionSnapshot | null;
-}
+};
 
 export interface ApplyPlan {
   branchName: string;
