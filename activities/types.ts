@@ -1,5 +1,5 @@
 import type { PlannedChange } from '../domain/change-plan';
-import type { GuestKind, IntentOp } from '../domain/permissions';
+import type { GuestKind } from '../domain/permissions';
 import type { FinalJobState } from '../domain/job-state';
 
 /** Serialisable types that cross the workflow/activity boundary (they end up in workflow history: no secrets). */
