@@ -4,7 +4,6 @@ import { ProxboxError, type ProxboxClient } from '../clients/proxbox';
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
-import { CANCELLED_KEY } from '../db/apply-jobs';
 import { planChanges, type PlannedChange } from '../domain/change-plan';
 import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../services/branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
@@ -200,14 +199,7 @@ export function createApplyActivities(deps: ActivityDeps) {
     /** Cancel keeps what was applied, adds the `_cancelled` entry and lists the deletion requests that stay pending. */
     async recordApplyCancellation(args: { jobId: string; by: string | null }): Promise<{ pendingDeletionRequestIds: number[] }> {
       const pending = (await deps.deletions.pendingByApplyJob(args.jobId)).map((d) => d.id);
-      const message = `Cancelled${args.by ? ` by ${args.by}` : ''}; results already applied are kept.` +
-        (pending.length ? ` Deletion requests ${pending.join(', ')} stay pending on their own lifecycle.` : '');
-      await deps.jobs.recordResult(args.jobId, {
-        key: CANCELLED_KEY, vmid: null, netboxId: null, name: null, op: 'cancel', kind: null, status: 'cancelled',
-        reason: 'cancelled', message, proxmoxUpid: null, deletionRequestId: null,
-      });
-      const job = await deps.jobs.finish(args.jobId, { cancelled: true });
-      await deps.jobs.appendEvent(args.jobId, 'complete', { state: job.state, cancelled: true, pendingDeletionRequestIds: pending }, 'complete');
+      await deps.jobs.cancel(args.jobId, args.by, pending);
       return { pendingDeletionRequestIds: pending };
     },
   };

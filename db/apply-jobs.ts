@@ -100,6 +100,22 @@ export class ApplyJobStore {
       .onConflictDoUpdate({ target: [applyResults.jobId, applyResults.key], set: { ...rest, updatedAt: new Date() } });
   }
 
+  /**
+   * Closes a cancelled job: keeps what was applied, adds the `_cancelled` entry naming who cancelled and the
+   * deletion requests that stay pending on their own lifecycle, and tells the live log.
+   */
+  async cancel(jobId: string, by: string | null, pendingDeletionRequestIds: number[]): Promise<JobRow> {
+    const message = `Cancelled${by ? ` by ${by}` : ''}; results already applied are kept.` +
+      (pendingDeletionRequestIds.length ? ` Deletion requests ${pendingDeletionRequestIds.join(', ')} stay pending on their own lifecycle.` : '');
+    await this.recordResult(jobId, {
+      key: CANCELLED_KEY, vmid: null, netboxId: null, name: null, op: 'cancel', kind: null, status: 'cancelled',
+      reason: 'cancelled', message, proxmoxUpid: null, deletionRequestId: null,
+    });
+    const job = await this.finish(jobId, { cancelled: true });
+    await this.appendEvent(jobId, 'complete', { state: job.state, cancelled: true, pendingDeletionRequestIds }, 'complete');
+    return job;
+  }
+
   /** Computes the final state from the stored results (the documented rule) and closes the job once. */
   async finish(jobId: string, opts: { cancelled: boolean; error?: string; drift?: Record<string, unknown> }): Promise<JobRow> {
     const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import { CancelledFailure, WorkflowFailedError, type Client } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ApplyJobStore } from '../../db/apply-jobs';
 import type { ApplyStarter } from '../../services/apply-starter';
 import { UpstreamError } from '../../clients/errors';
@@ -66,9 +66,15 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
       if (!job) return problem(c, 404, 'not_found', 'No apply job with this id.');
       if (job.state !== 'queued' && job.state !== 'running') return problem(c, 409, 'invalid_state', ONLY_ACTIVE_JOBS_CANCEL);
       const handle = deps.temporal.workflow.getHandle(job.workflowId);
-      await handle.signal(cancelRequestedSignal, { by: c.get('user').username });
-      await handle.cancel();
-      await waitForClose(handle.result(), deps.cancelWaitMs ?? 15_000);
+      try {
+        await handle.signal(cancelRequestedSignal, { by: c.get('user').username });
+        await handle.cancel();
+        await waitForClose(handle.result(), deps.cancelWaitMs ?? 15_000);
+      } catch (err) {
+        // A job whose workflow never started (Temporal was down at the merge) has nothing to stop: close the row.
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+        await jobs.cancel(job.id, c.get('user').username, []);
+      }
       const after = (await jobs.get(job.id))!;
       return c.json(jobView(after, await jobs.results(job.id), links), after.state === 'failed' ? 200 : 202);
     })

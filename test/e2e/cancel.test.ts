@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ONLY_ACTIVE_JOBS_CANCEL } from '../../domain/messages';
 import { startStack, eventually, type Stack } from '../support/stack';
+import { ApplyJobStore } from '../../db/apply-jobs';
 import { recordHistoryIfAsked } from '../support/histories';
 
 describe('cancelling an apply job', () => {
@@ -52,5 +53,18 @@ describe('cancelling an apply job', () => {
     expect(again.body.detail).toBe(ONLY_ACTIVE_JOBS_CANCEL);
     expect(s.proxbox.control.callsTo('POST', '/intent/apply')).toHaveLength(1);
     await recordHistoryIfAsked(s.system.temporal, job.workflowId, 'apply-cancelled');
+  });
+
+  it('closes a queued job whose workflow never started, without touching Temporal or proxbox-api', async () => {
+    const { job } = await new ApplyJobStore(s.system.database.db).ensure({
+      workflowId: 'apply:neverran:1784901791902', branchId: 999, branchSchemaId: 'neverran', branchName: 'orphan',
+      mergedAt: new Date(1784901791902), username: 'alice', source: 'webhook',
+    });
+    const before = s.proxbox.control.calls.length;
+    const res = await s.call(s.tokens.admin, 'POST', `/api/v1/apply-jobs/${job.id}/cancel`);
+    expect(res.status).toBe(200);
+    expect(res.body.state).toBe('failed');
+    expect(res.body.perVmResults._cancelled.message).toBe('Cancelled by admin; results already applied are kept.');
+    expect(s.proxbox.control.calls).toHaveLength(before);
   });
 });
