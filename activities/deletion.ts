@@ -12,6 +12,7 @@ import { MESSAGES } from '../domain/messages';
 import { intentEnabled } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
 import { waitForTask } from './proxmox-tasks';
+import { locateGuest } from './guest-lookup';
 
 export type ForgedDecision = { code: 'forged_decision'; status: 403; detail: string };
 
@@ -175,9 +176,9 @@ export function createDeletionActivities(deps: ActivityDeps) {
       let upid: string | null = null;
       let caps: Capabilities | null = null;
       try {
-        const changed = snapshotMismatch(row, await client.findGuest(endpoint.backendEndpointId, row.vmid, signal));
-        if (changed) return finishFailed(requestId, changed);
         caps = await capabilitiesOf(client, baseUrl, true);
+        const changed = snapshotMismatch(row, await locateGuest(client, caps, endpoint.backendEndpointId, row, signal));
+        if (changed) return finishFailed(requestId, changed);
         // §10 (a): without the registration route there is no record id we may use; never guess one.
         if (!caps.registerDeletion) return finishFailed(requestId, backendCannotRegisterDeletion(row));
 

@@ -2,7 +2,7 @@ import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
   ApplyResponse, CAPABILITY_REGISTER_DELETION, CAPABILITY_TASK_STATUS, ClusterResource, ClusterResourcesResponse,
-  DeletionExecuteResponse, DeletionRecord, GuestConfig, PlanResponse, ProxmoxEndpointInfo, RegisterDeletionResponse, StorageContentItem, TagResponse,
+  DeletionExecuteResponse, DeletionRecord, GuestConfig, GuestStatusCurrent, PlanResponse, ProxmoxEndpointInfo, RegisterDeletionResponse, StorageContentItem, TagResponse,
   TaskStatus, classifyErrorBody, type ApplyRequest, type ClassifiedError, type DeletionTarget, type PlanRequest,
   type RegisterDeletionRequest, type CapabilityPath,
 } from '../contracts/proxbox-api';
@@ -24,9 +24,10 @@ export class ProxboxError extends UpstreamError {
   }
 }
 
-export interface Capabilities { registerDeletion: boolean; taskStatus: boolean; lxcConfigProxy: boolean }
+export interface Capabilities { registerDeletion: boolean; taskStatus: boolean; lxcConfigProxy: boolean; guestStatusProxy: boolean }
 
 const LXC_CONFIG_PROXY = { method: 'get', path: '/proxmox/api2/latest/nodes/{node}/lxc/{vmid}/config' } as const;
+const GUEST_STATUS_PROXY = (['qemu', 'lxc'] as const).map((t) => ({ method: 'get', path: `/proxmox/api2/latest/nodes/{node}/${t}/{vmid}/status/current` }) as const);
 
 type ApplyBody = Omit<ApplyRequest, 'diffs'> & { diffs: unknown[] };
 
@@ -88,6 +89,22 @@ export class ProxboxClient {
     return this.call('get', path, { signal }, z.array(StorageContentItem), false);
   }
 
+  /**
+   * One guest, read on the node where we expect it (§8.3): far cheaper than listing the whole cluster. Null when it is
+   * not there; callers then fall back to §8.1 to learn whether it moved or is gone.
+   */
+  async guestOnNode(target: { node: string; kind: 'qemu' | 'lxc'; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<ClusterResource | null> {
+    const path = `proxmox/api2/latest/nodes/${encodeURIComponent(target.node)}/${target.kind}/${target.vmid}/status/current?target_name=${encodeURIComponent(target.endpointName)}`;
+    try {
+      const s = await this.call('get', path, { signal }, GuestStatusCurrent, false);
+      return { id: `${target.kind}/${target.vmid}`, type: target.kind, vmid: target.vmid, node: target.node, name: s.name ?? null, status: s.status ?? null, lock: s.lock ?? null, tags: s.tags ?? null };
+    } catch (err) {
+      // The generated proxy answers a missing guest with a 400 E4, like any failed Proxmox call.
+      if (err instanceof ProxboxError && err.status === 400) return null;
+      throw err;
+    }
+  }
+
   tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false): Promise<TagResponse> {
     const path = `intent/${remove ? 'untag' : 'tag'}-pending-deletion?endpoint_id=${backendEndpointId}`;
     return this.call('put', path, { json: { ...target, tag }, headers: { 'X-Proxbox-Actor': actor } }, TagResponse, false);
@@ -117,7 +134,7 @@ export class ProxboxClient {
   async capabilities(signal?: AbortSignal): Promise<Capabilities> {
     const doc = await this.call('get', 'openapi.json', { signal }, z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) }), false);
     const has = (c: CapabilityPath) => Boolean(doc.paths[c.path]?.[c.method]);
-    return { registerDeletion: has(CAPABILITY_REGISTER_DELETION), taskStatus: has(CAPABILITY_TASK_STATUS), lxcConfigProxy: has(LXC_CONFIG_PROXY) };
+    return { registerDeletion: has(CAPABILITY_REGISTER_DELETION), taskStatus: has(CAPABILITY_TASK_STATUS), lxcConfigProxy: has(LXC_CONFIG_PROXY), guestStatusProxy: GUEST_STATUS_PROXY.every(has) };
   }
 
   private async call<T>(method: 'get' | 'post' | 'put', path: string,

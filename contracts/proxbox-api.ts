@@ -391,6 +391,16 @@ export const GuestConfig = z.looseObject({
 });
 export type GuestConfig = z.infer<typeof GuestConfig>;
 
+/** §8.3 `nodes/{node}/{qemu|lxc}/{vmid}/status/current` through the generated proxy; Proxmox keys pass through. */
+export const GuestStatusCurrent = z.looseObject({
+  vmid: z.union([z.int(), z.string()]).nullish(),
+  status: z.string().nullish(),
+  name: z.string().nullish(),
+  lock: z.string().nullish(),
+  tags: z.string().nullish(),
+});
+export type GuestStatusCurrent = z.infer<typeof GuestStatusCurrent>;
+
 export const TaskStatus = z.looseObject({
   upid: z.string().nullish(),
   node: z.string().nullish(),

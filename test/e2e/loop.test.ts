@@ -160,6 +160,7 @@ describe('the whole loop: merge → apply → deletion request → four-eyes app
     expect(executes[0]!.headers['x-proxbox-actor']).toBe('bob');
     expect(s.proxbox.control.callsTo('POST', '/intent/deletion-requests')[0]!.body).toMatchObject({ vmid: 190, node: 'pve02', kind: 'lxc', endpoint_id: 1, requested_by: 'alice' });
     expect(s.proxbox.cluster.getGuest(190)).toBeUndefined();
+    expect(s.proxbox.control.callsTo('GET', '/proxmox/api2/latest/nodes/pve02/lxc/190/status/current'), 'the snapshot check read the one guest').toHaveLength(1);
     const again = await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${dr.id}/approve`, { vmid: 190 });
     expect(again.status).toBe(409);
     expect(again.body.code).toBe('invalid_state');

@@ -1,0 +1,18 @@
+import type { Capabilities, ProxboxClient } from '../clients/proxbox';
+import type { ClusterResource } from '../contracts/proxbox-api';
+
+/**
+ * Where a guest is now: first read on the node where we expect it (one guest), then, when it is not there, the whole
+ * cluster listing (§8.1), which also tells whether it moved or is gone. The listing of a large cluster is costly.
+ */
+export async function locateGuest(
+  client: ProxboxClient, caps: Capabilities, backendEndpointId: number,
+  expected: { vmid: number; node: string; kind: 'qemu' | 'lxc' }, signal?: AbortSignal,
+): Promise<ClusterResource | null> {
+  if (caps.guestStatusProxy) {
+    const { name } = await client.endpoint(backendEndpointId, signal);
+    const here = await client.guestOnNode({ ...expected, endpointName: name }, signal);
+    if (here) return here;
+  }
+  return client.findGuest(backendEndpointId, expected.vmid, signal);
+}
