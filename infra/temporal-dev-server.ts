@@ -4,16 +4,18 @@ import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-
-export const SEARCH_ATTRIBUTES = {
-  ProxboxBranch: 'Keyword',
-  ProxboxState: 'Keyword',
-  ProxboxUser: 'Keyword',
-  ProxboxVmids: 'KeywordList',
-  ProxboxKind: 'Keyword',
-} as const;
+import { WORKFLOW_SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 export type SearchAttributeTypeName = 'Text' | 'Keyword' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
+
+const TYPE_NAMES: Record<string, SearchAttributeTypeName> = {
+  TEXT: 'Text', KEYWORD: 'Keyword', INT: 'Int', DOUBLE: 'Double', BOOL: 'Bool', DATETIME: 'Datetime', KEYWORD_LIST: 'KeywordList',
+};
+
+/** The search attributes the workflows use, named once in workflows/definitions.ts, as the CLI spells their types. */
+export const SEARCH_ATTRIBUTES: Readonly<Record<string, SearchAttributeTypeName>> = Object.fromEntries(
+  WORKFLOW_SEARCH_ATTRIBUTES.map((k) => [k.name, TYPE_NAMES[k.type]!]),
+);
 
 /** Wire values of temporal.api.enums.v1.IndexedValueType. */
 export const INDEXED_VALUE_TYPE: Record<SearchAttributeTypeName, number> = {

@@ -12,7 +12,7 @@ import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { ApplyStarter } from '../services/apply-starter';
 import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
-import { serveOnLoopback, type RunningServer } from '../simulators/common/serve';
+import { serveHttp, type RunningServer } from '../infra/http-server';
 import { createIntentWorker, installWorkerRuntime } from './worker';
 
 const HOOK_NETBOX_TIMEOUT_MS = 5_000;
@@ -89,7 +89,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
     });
-    api = await serveOnLoopback(app, env.PORT, opts.hostname ?? '127.0.0.1');
+    api = await serveHttp(app, env.PORT, opts.hostname ?? '127.0.0.1');
     stoppers.push(async () => { await api?.close(); await hub.close(); });
   }
 

@@ -8,6 +8,7 @@ export const SA_STATE = defineSearchAttributeKey('ProxboxState', SearchAttribute
 export const SA_USER = defineSearchAttributeKey('ProxboxUser', SearchAttributeType.KEYWORD);
 export const SA_VMIDS = defineSearchAttributeKey('ProxboxVmids', SearchAttributeType.KEYWORD_LIST);
 export const SA_KIND = defineSearchAttributeKey('ProxboxKind', SearchAttributeType.KEYWORD);
+export const WORKFLOW_SEARCH_ATTRIBUTES = [SA_BRANCH, SA_STATE, SA_USER, SA_VMIDS, SA_KIND] as const;
 
 /** Temporal limits one search attribute value to 2 KiB; a big branch lists its first VMIDs and says how many more. */
 export const VMID_ATTRIBUTE_BUDGET = 1800;

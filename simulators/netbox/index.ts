@@ -5,7 +5,7 @@
 import { Hono } from 'hono';
 import type { Branch as BranchJson } from '../../contracts/netbox';
 import { SimulatorControl, controlRoutes, recordAndInjectFaults } from '../common/control';
-import { serveOnLoopback, type RunningServer } from '../common/serve';
+import { serveHttp, type RunningServer } from '../../infra/http-server';
 import { buildDemoBranch, seedDemo, type DemoBranch } from './demo';
 import { NetboxModel, SimulatorError, type NetboxVersion } from './model';
 import { RestRenderer } from './rest';
@@ -72,7 +72,7 @@ export class NetboxSimulator extends NetboxModel {
 
   async listen(port = 0): Promise<RunningServer> {
     if (this.server) throw new Error('the NetBox simulator is already listening');
-    this.server = await serveOnLoopback(this.app, port);
+    this.server = await serveHttp(this.app, port);
     return this.server;
   }
 

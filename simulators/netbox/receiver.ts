@@ -1,6 +1,6 @@
 /** A loopback HTTP endpoint that records what it receives, for checking webhook deliveries in tests. */
 import { Hono } from 'hono';
-import { serveOnLoopback } from '../common/serve';
+import { serveHttp } from '../../infra/http-server';
 
 export interface ReceivedRequest { method: string; path: string; headers: Record<string, string>; rawBody: string; at: number }
 
@@ -26,6 +26,6 @@ export async function startCaptureReceiver(status = 200): Promise<CaptureReceive
     });
     return c.json({ received: true }, answer as 200);
   });
-  const server = await serveOnLoopback(app);
+  const server = await serveHttp(app);
   return { url: server.url, received, respondWith: (s) => { answer = s; }, close: () => server.close() };
 }

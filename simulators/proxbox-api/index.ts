@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { controlRoutes, recordAndInjectFaults, SimulatorControl } from '../common/control';
-import { serveOnLoopback, type RunningServer } from '../common/serve';
+import { serveHttp, type RunningServer } from '../../infra/http-server';
 import { applyRoutes } from './apply';
 import { AuthGuard, authMiddleware } from './auth';
 import { deletionRoutes } from './deletion';
@@ -24,7 +24,7 @@ export type { JournalEntry } from './journal';
 export type { DeletionSeed, StoredDeletion } from './deletion-store';
 export { DEMO_TEMPLATE, seedDemoCluster } from './demo';
 export { formatUpid, parseUpid, type UpidParts } from './upid';
-export type { RunningServer } from '../common/serve';
+export type { RunningServer } from '../../infra/http-server';
 
 export const DEFAULT_API_KEY = 'sim-proxbox-key';
 
@@ -106,7 +106,7 @@ export function createProxboxSimulator(opts: ProxboxSimulatorOptions = {}): Prox
   return {
     app, control, cluster, capabilities, auth, rateLimiter, reset,
     listen: async (port = 0) => {
-      const server = await serveOnLoopback(app, port);
+      const server = await serveHttp(app, port);
       servers.push(server);
       return server;
     },

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 
 export interface RunningServer { url: string; port: number; close(): Promise<void> }
 
-/** Serves a Hono app on loopback; port 0 picks a free port. */
-export function serveOnLoopback(app: Hono, port = 0, hostname = '127.0.0.1'): Promise<RunningServer> {
+/** Serves a Hono app (on loopback unless told otherwise); port 0 picks a free port. */
+export function serveHttp(app: Hono, port = 0, hostname = '127.0.0.1'): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     let server: ServerType | undefined = undefined;
     server = serve({ fetch: app.fetch, port, hostname }, (info: AddressInfo) => {
