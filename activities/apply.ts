@@ -18,6 +18,7 @@ import { backendClient, capabilitiesOf, clientFor, type ActivityDeps } from './d
 import { readGateFacts } from '../db/gate-facts';
 import type { BackendConfig } from '../db/endpoints';
 import { withHeartbeat } from './heartbeat';
+import { freshReads } from '../infra/batching';
 import { waitForTask } from './proxmox-tasks';
 import { acquireWriteSlot } from './write-slots';
 import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, WorkItem } from './types';
@@ -43,15 +44,21 @@ function resultOf(item: Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'o
 }
 
 export function createApplyActivities(deps: ActivityDeps) {
+  // Concurrent writes of one worker share their re-reads of the gates, each still reading after it asked.
+  const currentBranch = freshReads((id: number) => deps.netbox.branch(id));
+  const currentGateFacts = freshReads(
+    (k: { endpointId: number; username: string | null }) => readGateFacts(deps.db, k.endpointId, k.username),
+    (k) => `${k.endpointId}:${k.username ?? ''}`,
+  );
+
   async function record(jobId: string, result: VmResult): Promise<ItemOutcome> {
-    await deps.jobs.recordResult(jobId, result);
-    await deps.jobs.appendEvent(jobId, 'result', result, `result:${result.key}:${result.status}`);
+    await deps.jobs.recordOutcome(jobId, result);
     return { key: result.key, status: result.status, message: result.message };
   }
 
   /** Gates as they stand right now, for one item: re-read from PostgreSQL (and the branch from NetBox). */
   async function gateNow(item: Pick<WorkItem, 'op' | 'kind' | 'endpointId'>, username: string | null, branch: Branch): Promise<{ closed: ClosedGate | null; backend: BackendConfig | null }> {
-    const facts = await readGateFacts(deps.db, item.endpointId, username);
+    const facts = await currentGateFacts({ endpointId: item.endpointId, username });
     const closed = firstClosedGate({
       settings: facts.settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(facts.backend),
       endpoint: facts.endpoint, permissions: facts.permissions, op: item.op, kind: item.kind,
@@ -61,7 +68,7 @@ export function createApplyActivities(deps: ActivityDeps) {
 
   async function branchOrRetry(jobId: string, branchId: number): Promise<Branch> {
     try {
-      return await deps.netbox.branch(branchId);
+      return await currentBranch(branchId);
     } catch (err) {
       return upstreamFailure(deps, jobId, err);
     }

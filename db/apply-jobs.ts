@@ -1,6 +1,7 @@
 import { and, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { applyEvents, applyJobs, applyResults } from './schema';
+import { groupCommit } from '../infra/batching';
 import { jobStateOf, type FinalJobState, type ResultStatus } from '../domain/job-state';
 
 export const APPLY_EVENTS_CHANNEL = 'apply_events';
@@ -37,7 +38,16 @@ export type ApplyEventRow = typeof applyEvents.$inferSelect;
 
 export const CANCELLED_KEY = '_cancelled';
 
+/** A result upsert, a live-log event, or both; concurrent entries are written by one statement. */
+interface JournalEntry {
+  jobId: string;
+  result?: VmResult;
+  event?: { type: ApplyEventType; data: unknown; dedupeKey: string | null };
+}
+
 export class ApplyJobStore {
+  private readonly journal = groupCommit<JournalEntry>((batch) => this.writeJournal(batch));
+
   constructor(private readonly db: Db) {}
 
   /** Creates the job for a workflow id, or returns the one that exists (redeliveries land here). */
@@ -94,10 +104,13 @@ export class ApplyJobStore {
   }
 
   /** Upserts one VM's outcome; a retried activity overwrites its own row instead of adding one. */
-  async recordResult(jobId: string, result: VmResult): Promise<void> {
-    const { key, ...rest } = result;
-    await this.db.insert(applyResults).values({ jobId, key, ...rest })
-      .onConflictDoUpdate({ target: [applyResults.jobId, applyResults.key], set: { ...rest, updatedAt: new Date() } });
+  recordResult(jobId: string, result: VmResult): Promise<void> {
+    return this.journal({ jobId, result });
+  }
+
+  /** One VM's outcome and its `result` event on the live log, written together. */
+  recordOutcome(jobId: string, result: VmResult): Promise<void> {
+    return this.journal({ jobId, result, event: { type: 'result', data: result, dedupeKey: `result:${result.key}:${result.status}` } });
   }
 
   /**
@@ -127,15 +140,38 @@ export class ApplyJobStore {
   }
 
   /** Appends a live-log event once (dedupeKey makes activity retries harmless) and announces it. */
-  async appendEvent(jobId: string, type: ApplyEventType, data: unknown, dedupeKey?: string): Promise<void> {
-    // Insert and NOTIFY in one statement: one round trip, and listeners hear only of committed rows.
+  appendEvent(jobId: string, type: ApplyEventType, data: unknown, dedupeKey?: string): Promise<void> {
+    return this.journal({ jobId, event: { type, data, dedupeKey: dedupeKey ?? null } });
+  }
+
+  /**
+   * Results and events of every concurrent caller in one statement: the upserts, the inserts in submission order
+   * and their NOTIFY commit together, so listeners hear only of committed rows and nothing is written twice.
+   */
+  private async writeJournal(batch: JournalEntry[]): Promise<void> {
+    const latest = new Map<string, JournalEntry>();
+    for (const e of batch) if (e.result) latest.set(`${e.jobId}\u0000${e.result.key}`, e);
+    const results = [...latest.values()].map(({ jobId, result: r }) => ({
+      job_id: jobId, key: r!.key, vmid: r!.vmid, netbox_id: r!.netboxId, name: r!.name, op: r!.op, kind: r!.kind, status: r!.status,
+      reason: r!.reason, message: r!.message, proxmox_upid: r!.proxmoxUpid, deletion_request_id: r!.deletionRequestId,
+    }));
+    const events = batch.filter((e) => e.event).map(({ jobId, event: ev }) => ({ job_id: jobId, type: ev!.type, data: ev!.data ?? null, dedupe_key: ev!.dedupeKey }));
     await this.db.execute(sql`
-      with ins as (
+      with upserted as (
+        insert into ${applyResults} (job_id, key, vmid, netbox_id, name, op, kind, status, reason, message, proxmox_upid, deletion_request_id)
+        select job_id, key, vmid, netbox_id, name, op, kind, status, reason, message, proxmox_upid, deletion_request_id
+        from jsonb_to_recordset(${JSON.stringify(results)}::jsonb) as r(job_id uuid, key text, vmid integer, netbox_id integer, name text,
+          op text, kind text, status text, reason text, message text, proxmox_upid text, deletion_request_id integer)
+        on conflict (job_id, key) do update set vmid = excluded.vmid, netbox_id = excluded.netbox_id, name = excluded.name, op = excluded.op,
+          kind = excluded.kind, status = excluded.status, reason = excluded.reason, message = excluded.message,
+          proxmox_upid = excluded.proxmox_upid, deletion_request_id = excluded.deletion_request_id, updated_at = now()
+      ), appended as (
         insert into ${applyEvents} (job_id, type, data, dedupe_key)
-        values (${jobId}, ${type}, ${JSON.stringify(data)}::jsonb, ${dedupeKey ?? null})
-        on conflict do nothing returning id
+        select (e->>'job_id')::uuid, e->>'type', e->'data', e->>'dedupe_key'
+        from jsonb_array_elements(${JSON.stringify(events)}::jsonb) with ordinality as x(e, ord) order by ord
+        on conflict do nothing returning job_id, id
       )
-      select pg_notify(${APPLY_EVENTS_CHANNEL}, ${jobId} || ':' || id) from ins`);
+      select pg_notify(${APPLY_EVENTS_CHANNEL}, job_id || ':' || id) from appended`);
   }
 
   async eventsAfter(jobId: string, afterId: number): Promise<ApplyEventRow[]> {
