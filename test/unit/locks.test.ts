@@ -45,6 +45,25 @@ describe('write locks on PostgreSQL', () => {
     await both.find(Boolean)!.release();
   });
 
+  it('decides each of many concurrent grabs on its own when they share a round trip', async () => {
+    const a = process(), b = process();
+    const busy = await b.locks.tryAcquire(['node:1:pve03:0']);
+    // Same tick: one batch. The second grab fails on the slot b holds and must give its VMID back.
+    const [first, second, third] = await Promise.all([
+      a.locks.tryAcquire(['vmid:1:600', 'node:1:pve03:1']),
+      a.locks.tryAcquire(['vmid:1:601', 'node:1:pve03:0']),
+      a.locks.tryAcquire(['vmid:1:602', 'node:1:pve03:2']),
+    ]);
+    expect([first !== null, second !== null, third !== null]).toEqual([true, false, true]);
+    const vmid601 = await b.locks.tryAcquire(['vmid:1:601']);
+    expect(vmid601, 'the VMID of the failed grab was given back').not.toBeNull();
+    expect(await b.locks.tryAcquire(['vmid:1:600']), 'the winners keep theirs').toBeNull();
+    await Promise.all([first!.release(), third!.release(), vmid601!.release(), busy!.release()]);
+    const again = await b.locks.tryAcquire(['vmid:1:600', 'vmid:1:602']);
+    expect(again, 'releases that shared a round trip all took effect').not.toBeNull();
+    await again!.release();
+  });
+
   it('releases everything when the holding process goes away', async () => {
     const a = process(), b = process();
     expect(await a.locks.tryAcquire(['vmid:1:500'])).not.toBeNull();
