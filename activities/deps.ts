@@ -39,8 +39,19 @@ export async function backendClient(deps: ActivityDeps): Promise<{ client: Proxb
   return backend ? clientFor(backend) : null;
 }
 
+const clients = new Map<string, ProxboxClient>();
+
+/** The client for a backend configuration; the same configuration reuses one client (and its HTTP connections). */
 export function clientFor(backend: BackendConfig): { client: ProxboxClient; baseUrl: string } {
-  return { client: new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs }), baseUrl: backend.url };
+  const id = JSON.stringify([backend.url, backend.apiKey, backend.timeoutMs]);
+  let client = clients.get(id);
+  if (!client) {
+    // A rotated key or a new URL makes a new client; drop the old ones rather than keep a key that is no longer used.
+    clients.clear();
+    client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
+    clients.set(id, client);
+  }
+  return { client, baseUrl: backend.url };
 }
 
 const CAPABILITY_TTL_MS = 10 * 60_000;

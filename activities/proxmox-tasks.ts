@@ -26,7 +26,6 @@ export async function waitForTask(
   if (caps.taskStatus && target.upid) {
     while (Date.now() < deadline) {
       const s = await client.taskStatus(target.backendEndpointId, target.node, target.upid, ctx.cancellationSignal);
-      ctx.heartbeat({ upid: target.upid, status: s.status });
       if (s.status === 'stopped') {
         const exit = s.exitstatus ?? null;
         if (exit === 'OK') return { done: true, ok: true, warnings: null };
@@ -34,6 +33,8 @@ export async function waitForTask(
         if (exit === null) return { done: false, why: 'the task stopped without an exit status' };
         return { done: true, ok: false, reason: exit };
       }
+      // Heartbeat only while really waiting: a task that is already done costs Temporal no heartbeat.
+      ctx.heartbeat({ upid: target.upid, status: s.status });
       await sleep(delay);
       delay = Math.min(delay * 2, 15_000);
     }
