@@ -20,6 +20,8 @@ import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
 import { spawn } from 'node:child_process';
 import { createFreshDatabase } from '../test/support/database';
+import { sql } from 'drizzle-orm';
+import { cpuPerUnit, cpuSnapshot, type CpuSnapshot } from './cpu';
 
 const VMS = Number(process.env.BENCH_VMS ?? 500);
 const NODES = Number(process.env.BENCH_NODES ?? 5);
@@ -67,6 +69,7 @@ async function main() {
   await endpoints.create({ name: 'bench', backendEndpointId: 1, allowWrites: true, clusters: ['5'], isDefault: true });
   netbox.addWebhookTarget({ url: `${system.apiUrl}/api/v1/hooks/netbox`, secret: 'bench-webhook-secret' });
 
+  const cpu = () => cpuSnapshot({ 'Temporal dev server': temporal.pid, 'proxbox-api simulator': pb.pid });
   const runApply = async (label: string, firstVmid: number) => {
     const branch = netbox.createBranch({ name: label, owner: 'bob', customFields: { apply_to_proxmox: true } });
     for (let i = 0; i < VMS; i++) {
@@ -78,11 +81,20 @@ async function main() {
     await netbox.mergeBranch(branch.id, 'alice');
     const jobs = new ApplyJobStore(db);
     const started = Date.now();
+    // CPU is sampled from the first dispatch to the last result, the window the throughput is measured over.
+    let cpuAtFirstDispatch: CpuSnapshot | null = null;
+    let cpuAtLastResult: CpuSnapshot | null = null;
     let job;
     for (;;) {
       job = (await jobs.list({ branchId: branch.id, limit: 1 }))[0];
+      if (job && !cpuAtLastResult) {
+        const [seen] = await db.execute<{ dispatched: number; results: number }>(sql`select count(*) filter (where type = 'dispatch')::int as dispatched,
+          count(*) filter (where type = 'result')::int as results from apply_events where job_id = ${job.id}`) as unknown as { dispatched: number; results: number }[];
+        if (seen!.dispatched > 0 && !cpuAtFirstDispatch) { cpuAtFirstDispatch = cpu(); if (process.env.BENCH_MARKS) console.log('MARK start', Number(process.hrtime.bigint() / 1000n)); }
+        if (seen!.results >= VMS) { cpuAtLastResult = cpu(); if (process.env.BENCH_MARKS) console.log('MARK end', Number(process.hrtime.bigint() / 1000n)); }
+      }
       if (job && ['succeeded', 'partial', 'failed'].includes(job.state)) break;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 10));
     }
     const events = await jobs.eventsAfter(job.id, 0);
     const at = (type: string) => events.filter((e) => e.type === type).map((e) => e.createdAt.getTime());
@@ -92,7 +104,8 @@ async function main() {
     const dispatched = new Map(events.filter((e) => e.type === 'dispatch').map((e) => [(e.data as { key: string }).key, e.createdAt.getTime()]));
     const latencies = events.filter((e) => e.type === 'result').map((e) => e.createdAt.getTime() - (dispatched.get((e.data as { key: string }).key) ?? e.createdAt.getTime()));
     const results = await jobs.results(job.id);
-    return { state: job.state, seconds: (last - first) / 1000, whole, wallSeconds: (Date.now() - started) / 1000, latencies, ok: results.filter((r) => r.status === 'succeeded').length };
+    const cpuPerVm = cpuAtFirstDispatch && cpuAtLastResult ? cpuPerUnit(cpuAtFirstDispatch, cpuAtLastResult, VMS) : ['    (not sampled)'];
+    return { state: job.state, seconds: (last - first) / 1000, whole, wallSeconds: (Date.now() - started) / 1000, latencies, ok: results.filter((r) => r.status === 'succeeded').length, cpuPerVm };
   };
 
   const fast = await runApply('bench-fast', 10_000);
@@ -107,11 +120,13 @@ async function main() {
     activities: { noop: async (i: number) => i }, maxConcurrentActivityTaskExecutions: 64,
   });
   const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  const beforeNoop = cpu();
   const noopSeconds = await noopWorker.runUntil(async () => {
     const t0 = Date.now();
     await client.workflow.execute('NoopFanOutWorkflow', { taskQueue: 'bench-noop', workflowId: `bench-noop-${Date.now()}`, args: [VMS, CONCURRENCY] });
     return (Date.now() - t0) / 1000;
   });
+  const noopCpu = cpuPerUnit(beforeNoop, cpu(), VMS);
   await connection.close();
 
   // The old plugin's shape: one RQ job, one VM after another, each waiting for proxbox-api (200 ms here).
@@ -126,14 +141,18 @@ async function main() {
   const fastRate = VMS / fast.seconds;
   const slowRate = VMS / slow.seconds;
   const noopRate = VMS / noopSeconds;
-  const cpu = os.cpus()[0];
+  const cpuModel = os.cpus()[0];
   console.log(`proxbox-intent apply benchmark — ${new Date().toISOString()}`);
-  console.log(`machine: ${os.cpus().length} × ${cpu?.model ?? '?'}, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
+  console.log(`machine: ${os.cpus().length} × ${cpuModel?.model ?? '?'}, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
   console.log(`settings: ${VMS} VM creates over ${NODES} nodes, APPLY_MAX_CONCURRENCY=${CONCURRENCY}, APPLY_MAX_PER_NODE=${PER_NODE}, one worker, Temporal dev server (in memory), PostgreSQL ${database.url.replace(/\/\/[^@]*@/, '//')}`);
   console.log('');
   console.log(`apply, simulator instant:       ${fmt(fastRate)} VMs/s (first dispatch to last result ${fmt(fast.seconds, 2)} s; whole run with plan and drift read-back ${fmt(fast.whole, 2)} s; job ${fast.state}, ${fast.ok}/${VMS} succeeded); per-VM latency p50 ${pct(fast.latencies, 50)} ms, p99 ${pct(fast.latencies, 99)} ms`);
   console.log(`no-op workflow, same fan-out:   ${fmt(noopRate)} activities/s (${fmt(noopSeconds, 2)} s)`);
   console.log(`  ratio apply / no-op:          ${fmt(fastRate / noopRate, 2)} (target ≥ 0.70)`);
+  console.log('  CPU per VM, apply (simulator instant), first dispatch to last result:');
+  for (const line of fast.cpuPerVm) console.log(line);
+  console.log('  CPU per activity, no-op workflow:');
+  for (const line of noopCpu) console.log(line);
   console.log(`apply, simulator ${SLOW_MS} ms:        ${fmt(slowRate)} VMs/s (${fmt(slow.seconds, 2)} s; whole run ${fmt(slow.whole, 2)} s; job ${slow.state}); per-VM latency p50 ${pct(slow.latencies, 50)} ms, p99 ${pct(slow.latencies, 99)} ms`);
   console.log(`sequential (old plugin), ${SLOW_MS} ms: ${fmt(sequentialRate, 2)} VMs/s (measured over ${SEQUENTIAL_SAMPLE} VMs)`);
   console.log(`  ratio apply / sequential:     ${fmt(slowRate / sequentialRate, 1)} (target ≥ 10)`);
@@ -145,7 +164,7 @@ async function main() {
   await temporal.stop();
 }
 
-async function startProxboxProcess(): Promise<{ url: string; stop(): void }> {
+async function startProxboxProcess(): Promise<{ url: string; pid: number | null; stop(): void }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../simulators/proxbox-api/main.ts', import.meta.url))], {
     env: { ...process.env, PROXBOX_SIM_PORT: '0', PROXBOX_SIM_RATE_LIMIT: '1000000', PROXBOX_SIM_CAPABILITIES: 'registerDeletion,taskStatus' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -157,7 +176,7 @@ async function startProxboxProcess(): Promise<{ url: string; stop(): void }> {
       if (m) resolve(m[1]!);
     });
   });
-  return { url, stop: () => child.kill('SIGTERM') };
+  return { url, pid: child.pid ?? null, stop: () => child.kill('SIGTERM') };
 }
 
 main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });

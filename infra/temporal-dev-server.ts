@@ -50,6 +50,8 @@ export interface TemporalDevServer {
   address: string;
   uiUrl: string | null;
   namespace: string;
+  /** The server's process id (for benchmarks that account CPU per component). */
+  pid: number | null;
   stop(): Promise<void>;
 }
 
@@ -168,7 +170,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}
     throw err;
   }
 
-  return { address, uiUrl: uiPort === null ? null : `http://${HOST}:${uiPort}`, namespace, stop };
+  return { address, uiUrl: uiPort === null ? null : `http://${HOST}:${uiPort}`, namespace, pid: child.pid ?? null, stop };
 }
 
 function forwardLines(child: ChildProcess, stream: 'stdout' | 'stderr', onLine: (line: string) => void): void {
