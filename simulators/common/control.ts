@@ -92,7 +92,8 @@ export function recordAndInjectFaults(control: SimulatorControl): MiddlewareHand
     const url = new URL(c.req.url);
     if (url.pathname.startsWith('/_sim/')) return next();
     let body: unknown = null;
-    const raw = await c.req.raw.clone().text();
+    // Hono caches the text, so the handler's own c.req.json() reads it again without cloning the stream.
+    const raw = c.req.raw.body ? await c.req.text() : '';
     if (raw) {
       try { body = JSON.parse(raw); } catch { body = raw; }
     }

@@ -279,4 +279,13 @@ describe('lockout and rate-limit windows (§1.2, §1.3)', () => {
     expect(limiter.allow('ip', 60_500)).toBe(false);
     expect(limiter.allow('ip', 61_000)).toBe(true);
   });
+
+  it('keeps counting right after it has dropped many expired requests', () => {
+    const limiter = new RateLimiter(3_000);
+    // 6,000 requests 20 ms apart: two minutes, so the window has slid over half of them at the end.
+    for (let i = 0; i < 6_000; i++) expect(limiter.allow('ip', i * 20)).toBe(true);
+    // The last 60 s hold exactly 3,000 requests (times 60,000 to 119,980): the limit is reached.
+    expect(limiter.allow('ip', 119_999)).toBe(false);
+    expect(limiter.allow('ip', 120_000), 'the request at 60,000 left the window').toBe(true);
+  });
 });
