@@ -90,8 +90,8 @@ async function main() {
       if (job && !cpuAtLastResult) {
         const [seen] = await db.execute<{ dispatched: number; results: number }>(sql`select count(*) filter (where type = 'dispatch')::int as dispatched,
           count(*) filter (where type = 'result')::int as results from apply_events where job_id = ${job.id}`) as unknown as { dispatched: number; results: number }[];
-        if (seen!.dispatched > 0 && !cpuAtFirstDispatch) { cpuAtFirstDispatch = cpu(); if (process.env.BENCH_MARKS) console.log('MARK start', Number(process.hrtime.bigint() / 1000n)); }
-        if (seen!.results >= VMS) { cpuAtLastResult = cpu(); if (process.env.BENCH_MARKS) console.log('MARK end', Number(process.hrtime.bigint() / 1000n)); }
+        if (seen!.dispatched > 0) cpuAtFirstDispatch ??= cpu();
+        if (seen!.results >= VMS) cpuAtLastResult = cpu();
       }
       if (job && ['succeeded', 'partial', 'failed'].includes(job.state)) break;
       await new Promise((r) => setTimeout(r, 10));
