@@ -7,6 +7,7 @@ import type { VmResult } from '../db/apply-jobs';
 import { planChanges, type PlannedChange } from '../domain/change-plan';
 import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../services/branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
+import { failureReasonOf } from '../domain/failure-reasons';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
 import type { ResultStatus } from '../domain/job-state';
 import { routeEndpoint } from '../domain/routing';
@@ -237,7 +238,7 @@ export function createApplyActivities(deps: ActivityDeps) {
       if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
       if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason, r.message));
       if (r.status === 'not_implemented') return record(ctx.jobId, resultOf(item, 'not_implemented', r.reason, r.message));
-      if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', r.reason ?? failureReason(r.message), r.message));
+      if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', r.reason ?? failureReasonOf(r.message), r.message));
       const caps = await capabilitiesOf(client, baseUrl);
       const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid: r.proxmox_upid, vmid: item.vmid, op: item.op as 'create' | 'update' },
         { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
@@ -296,11 +297,6 @@ function summarise(planned: PlannedChange[], items: WorkItem[], settings: Intent
   };
 }
 
-function failureReason(message: string): string {
-  if (message.includes('writes_disabled_for_endpoint')) return 'writes_disabled_for_endpoint';
-  if (/already exists/i.test(message)) return 'vmid_in_use';
-  return 'proxbox_rejected';
-}
 
 /**
  * A tags update replaces every Proxmox tag (contract §5.5); a guest marked for deletion keeps its mark.

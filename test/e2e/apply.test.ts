@@ -27,6 +27,8 @@ describe('the ApplyWorkflow in depth', () => {
     const b = s.netbox.createBranch({ name: 'mixed-bag', owner: 'bob', customFields: { apply_to_proxmox: true } });
     s.netbox.createVm(b.id, { name: 'clash-01', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(190, 'pve01') });
     s.netbox.createVm(b.id, { name: 'lost-01', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(370, 'pve09') });
+    const nostore = s.netbox.createVm(b.id, { name: 'nostore-01', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(373, 'pve01', { proxmox_storage: 'ceph-gone' }) });
+    s.netbox.createVirtualDisk(b.id, { virtual_machine: nostore.pk, name: 'scsi0', size: 4096 });
     s.netbox.createVm(b.id, { name: 'ci-bad', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(372, 'pve01', { cloud_init_user_data: '#cloud-config\nusers: []' }) });
     s.netbox.createVm(b.id, { name: 'ok-01', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(371, 'pve01'), tags: ['ok'] });
     s.netbox.updateVm(b.id, 830, { vcpus: '4.00' });
@@ -38,15 +40,18 @@ describe('the ApplyWorkflow in depth', () => {
     expect(byName['ok-01']).toMatchObject({ status: 'succeeded', op: 'create' });
     expect(byName['clash-01']).toMatchObject({ status: 'failed', reason: 'vmid_in_use' });
     expect(byName['clash-01'].message).toMatch(/already exists/);
-    expect(byName['lost-01']).toMatchObject({ status: 'failed', reason: 'proxbox_rejected' });
+    expect(byName['lost-01']).toMatchObject({ status: 'failed', reason: 'node_not_found' });
     expect(byName['lost-01'].message).toContain('pve09');
+    expect(byName['nostore-01']).toMatchObject({ status: 'failed', reason: 'storage_not_found' });
+    expect(byName['nostore-01'].message).toContain('ceph-gone');
     expect(byName['ci-bad']).toMatchObject({ status: 'blocked', reason: 'cloud_init_user_data_not_snippet' });
     expect(byName['web-01']).toMatchObject({ status: 'failed', reason: 'update_requires_vm_stop', op: 'update' });
     expect(byName['db-01']).toMatchObject({ status: 'failed', reason: 'toctou_mismatch' });
     expect(byName['db-01'].message).toBe("TOCTOU mismatch: vmid 105 was on node 'pve01' at plan, now on 'pve02'");
 
     const sent = s.proxbox.control.callsTo('POST', '/intent/apply').map((c) => (c.body as any).diffs[0].payload.vmid).sort();
-    expect(sent, 'the locally blocked VM was never sent').toEqual([105, 110, 190, 370, 371]);
+    expect(sent, 'the locally blocked VM was never sent').toEqual([105, 110, 190, 370, 371, 373]);
+    expect(s.proxbox.cluster.getGuest(373), 'no guest is left behind by a create on a missing storage').toBeFalsy();
     expect(s.proxbox.cluster.getGuest(110)).toMatchObject({ status: 'running' });
     expect(s.proxbox.cluster.pveCalls('PUT').filter((c) => /\/(105|110)\/config$/.test(c.path))).toHaveLength(0);
     expect(job.drift).toEqual({});

@@ -8,6 +8,7 @@ import { routeEndpoint } from '../../domain/routing';
 import { firstClosedGate } from '../../domain/gates';
 import { normalizePermissions, requiredPermissionFor } from '../../domain/permissions';
 import { SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from '../../domain/messages';
+import { failureReasonOf } from '../../domain/failure-reasons';
 
 describe('settings: the typed confirmation phrase', () => {
   it('refuses to switch intent on without the exact phrase, and changes nothing', () => {
@@ -125,5 +126,18 @@ describe('VMID search attribute', () => {
     expect(JSON.stringify(many).length).toBeLessThanOrEqual(VMID_ATTRIBUTE_BUDGET);
     expect(many.length).toBeGreaterThan(100);
     expect(many[0]).toBe('10000');
+  });
+});
+
+describe('failure reasons: Proxmox error texts become reason codes operators can filter on', () => {
+  it.each([
+    ["unable to create VM 190 - VM 190 already exists on node 'pve01'", 'vmid_in_use'],
+    ["hostname lookup 'pve09' failed - failed to get address info for: pve09: Name or service not known", 'node_not_found'],
+    ["storage 'ceph-gone' does not exist", 'storage_not_found'],
+    ["unable to create CT 320 - volume 'local:vztmpl/debian-13.tar.zst' does not exist", 'template_not_found'],
+    ['writes_disabled_for_endpoint', 'writes_disabled_for_endpoint'],
+    ['400 Parameter verification failed. memory: value must be at least 16', 'proxbox_rejected'],
+  ])('%s → %s', (message, reason) => {
+    expect(failureReasonOf(message)).toBe(reason);
   });
 });

@@ -1,0 +1,17 @@
+/**
+ * proxbox-api reports most failed writes with `reason: null` and Proxmox's own error text (contract §5.5, §5.7).
+ * Operators filter and alert on reason codes, so the texts Proxmox is known to produce map to one; anything else
+ * stays `proxbox_rejected` with the text as the message.
+ */
+const KNOWN_FAILURES: readonly [RegExp, string][] = [
+  [/writes_disabled_for_endpoint/, 'writes_disabled_for_endpoint'],
+  [/already exists/i, 'vmid_in_use'],
+  // An unknown node: Proxmox tries to resolve its name to forward the call.
+  [/hostname lookup '[^']*' failed/i, 'node_not_found'],
+  [/storage '[^']*' does not exist/i, 'storage_not_found'],
+  [/volume '[^']*' does not exist/i, 'template_not_found'],
+];
+
+export function failureReasonOf(message: string): string {
+  return KNOWN_FAILURES.find(([pattern]) => pattern.test(message))?.[1] ?? 'proxbox_rejected';
+}
