@@ -12,39 +12,90 @@ export interface WriteLocks {
 }
 
 type LockCall = { op: 'lock' | 'unlock'; keys: readonly string[] };
+type LockOutcome = { won: boolean } | { error: unknown };
+
+/** postgres.js error codes of a connection that is gone (its session, and every lock on it, went with it). */
+const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
 
 /**
  * All of a process's locks live on one reserved connection (advisory locks are per session and re-entrant, so the
  * process also keeps its own set of held keys). One connection per process, whatever the number of writes, and a
  * process that dies releases everything with its connection. The grabs and releases of concurrent writes share
  * one round trip.
+ *
+ * A key leaves `held` only once PostgreSQL is known not to hold it for us: an unlock that fails is retried in the
+ * background (the key stays held here meanwhile, so this process never takes it twice), and a release never
+ * throws, so a write whose outcome is already recorded is not reported as failed because of its lock.
  */
-export function postgresLocks(sql: Sql): WriteLocks {
+export function postgresLocks(sql: Sql, opts: { retryUnlockMs?: number } = {}): WriteLocks {
   const held = new Set<string>();
+  const unreleased = new Set<string>();
   let session: Promise<ReservedSql> | null = null;
+  let retry: ReturnType<typeof setTimeout> | null = null;
   const connection = () => (session ??= sql.reserve());
-  const unlock = (conn: ReservedSql, keys: readonly string[]) =>
-    conn`select pg_advisory_unlock(hashtext(k)) from unnest(${keys as string[]}::text[]) as k`;
 
-  // A batch that failed part way must not be replayed key by key (advisory locks are re-entrant): its callers retry.
-  const call = batchCalls<LockCall, boolean>(async (calls) => {
-    const conn = await connection();
-    const releasing = calls.filter((c) => c.op === 'unlock').flatMap((c) => c.keys);
+  const unlockLater = (keys: Iterable<string>, err: unknown) => {
+    if (CONNECTION_LOST.has((err as { code?: string } | null)?.code ?? '')) {
+      // The session is gone and its locks with it: start a new one for the next batch.
+      session = null;
+      for (const k of keys) { unreleased.delete(k); held.delete(k); }
+      return;
+    }
+    for (const k of keys) unreleased.add(k);
+    retry ??= setTimeout(() => {
+      retry = null;
+      if (unreleased.size) void call({ op: 'unlock', keys: [] });
+    }, opts.retryUnlockMs ?? 1000);
+    retry.unref?.();
+  };
+  const released = (keys: Iterable<string>) => {
+    for (const k of keys) { unreleased.delete(k); held.delete(k); }
+  };
+
+  const call = batchCalls<LockCall, LockOutcome>(async (calls) => {
     const grabs = calls.filter((c) => c.op === 'lock');
-    const released = releasing.length ? unlock(conn, releasing) : null;
-    const attempt = grabs.length
-      ? conn<{ g: number; ok: boolean }[]>`select g, pg_try_advisory_lock(hashtext(k)) as ok
-          from unnest(${grabs.flatMap((c, g) => c.keys.map(() => g))}::int[], ${grabs.flatMap((c) => [...c.keys])}::text[]) as t(g, k)`
-      : null;
-    const [, taken] = await Promise.all([released, attempt]);
-    const rows = taken ?? [];
-    // All keys of a grab or none: a partial grab gives back what it took, in one more round trip.
+    const releasing = [...new Set([...unreleased, ...calls.filter((c) => c.op === 'unlock').flatMap((c) => c.keys)])];
+    const grabbed = grabs.flatMap((c, g) => c.keys.map((k) => ({ g, k })));
+    let conn: ReservedSql;
+    try {
+      conn = await connection();
+    } catch (error) {
+      session = null;
+      for (const { k } of grabbed) held.delete(k);
+      if (releasing.length) unlockLater(releasing, error);
+      return calls.map((c) => (c.op === 'lock' ? { error } : { won: true }));
+    }
+    const unlock = (keys: readonly string[]) => conn`select pg_advisory_unlock(hashtext(k)) from unnest(${keys as string[]}::text[]) as k`;
+    const [unlocked, attempted] = await Promise.allSettled([
+      releasing.length ? unlock(releasing) : Promise.resolve(),
+      grabbed.length
+        ? conn<{ g: number; k: string; ok: boolean }[]>`select g, k, pg_try_advisory_lock(hashtext(k)) as ok
+            from unnest(${grabbed.map((x) => x.g)}::int[], ${grabbed.map((x) => x.k)}::text[]) as t(g, k)`
+        : Promise.resolve([]),
+    ]);
+    if (unlocked.status === 'fulfilled') released(releasing);
+    else unlockLater(releasing, unlocked.reason);
+
+    if (attempted.status === 'rejected') {
+      // Which keys the failed statement took is unknown: give them all back (unlocking a key not held is a no-op).
+      unlockLater(grabbed.map((x) => x.k), attempted.reason);
+      return calls.map((c) => (c.op === 'lock' ? { error: attempted.reason } : { won: true }));
+    }
+    const rows = attempted.value;
+    // All keys of a grab or none: a partial grab gives back what it took; the winners keep theirs whatever happens.
     const won = grabs.map((_, g) => rows.filter((r) => r.g === g).every((r) => r.ok));
-    const flat = grabs.flatMap((c) => [...c.keys]);
-    const giveBack = rows.map((r, i) => ({ ...r, k: flat[i]! })).filter((r) => r.ok && !won[r.g]).map((r) => r.k);
-    if (giveBack.length) await unlock(conn, giveBack);
+    for (const r of rows) if (!r.ok) held.delete(r.k);
+    const giveBack = rows.filter((r) => r.ok && !won[r.g]).map((r) => r.k);
+    if (giveBack.length) {
+      try {
+        await unlock(giveBack);
+        released(giveBack);
+      } catch (err) {
+        unlockLater(giveBack, err);
+      }
+    }
     let g = 0;
-    return calls.map((c) => (c.op === 'unlock' ? true : won[g++]!));
+    return calls.map((c) => (c.op === 'lock' ? { won: won[g++]! } : { won: true }));
   }, { isolateFailures: false });
 
   return {
@@ -52,14 +103,10 @@ export function postgresLocks(sql: Sql): WriteLocks {
       // Claim locally before any await, so two activities of this process cannot both pass for one key.
       if (keys.some((k) => held.has(k))) return null;
       for (const k of keys) held.add(k);
-      let ok = false;
-      try {
-        ok = await call({ op: 'lock', keys });
-      } finally {
-        if (!ok) for (const k of keys) held.delete(k);
-      }
-      if (!ok) return null;
-      return { release: async () => { try { await call({ op: 'unlock', keys }); } finally { for (const k of keys) held.delete(k); } } };
+      const outcome = await call({ op: 'lock', keys });
+      if ('error' in outcome) throw outcome.error;
+      if (!outcome.won) return null;
+      return { release: async () => { await call({ op: 'unlock', keys }); } };
     },
   };
 }

@@ -64,6 +64,68 @@ describe('write locks on PostgreSQL', () => {
     await again!.release();
   });
 
+  /** A process whose lock connection fails the queries `failWhen` picks, as a cancelled statement would. */
+  const faultyProcess = (failWhen: (text: string) => boolean) => {
+    const { sql } = process();
+    const failing = {
+      reserve: async () => {
+        const conn = await sql.reserve();
+        return ((strings: TemplateStringsArray, ...values: unknown[]) => failWhen(strings.join('?'))
+          ? Promise.reject(Object.assign(new Error('canceling statement due to user request'), { code: '57014' }))
+          : (conn as unknown as (s: TemplateStringsArray, ...v: unknown[]) => Promise<unknown>)(strings, ...values)) as unknown as postgres.ReservedSql;
+      },
+    } as unknown as postgres.Sql;
+    return postgresLocks(failing, { retryUnlockMs: 50 });
+  };
+
+  it('keeps the winners of a batch when giving back a loser\'s partial grab fails, and gives it back later', async () => {
+    const b = process();
+    let failGiveBack = true;
+    const a = faultyProcess((text) => {
+      if (!text.includes('pg_advisory_unlock') || !failGiveBack) return false;
+      failGiveBack = false;
+      return true;
+    });
+    const busy = await b.locks.tryAcquire(['node:1:pve04:0']);
+    const [winner, loser] = await Promise.all([
+      a.tryAcquire(['vmid:1:700', 'node:1:pve04:1']),
+      a.tryAcquire(['vmid:1:701', 'node:1:pve04:0']),
+    ]);
+    expect(winner, 'the winner is told it won').not.toBeNull();
+    expect(loser).toBeNull();
+    expect(await b.locks.tryAcquire(['vmid:1:700']), 'the winner really holds its VMID').toBeNull();
+    const given = await eventually(() => b.locks.tryAcquire(['vmid:1:701']).then((l) => l ?? undefined), 'the loser\'s VMID given back by the retry');
+    await Promise.all([given.release(), winner!.release(), busy!.release()]);
+    const after = await b.locks.tryAcquire(['vmid:1:700', 'node:1:pve04:1']);
+    expect(after, 'the winner\'s release went through').not.toBeNull();
+    await after!.release();
+  });
+
+  it('never throws from a release whose unlock fails: the key stays taken here until the retry frees it', async () => {
+    const b = process();
+    let failures = 1;
+    const a = faultyProcess((text) => text.includes('pg_advisory_unlock') && failures-- > 0);
+    const lease = await a.tryAcquire(['vmid:1:710']);
+    await expect(lease!.release()).resolves.toBeUndefined();
+    const freed = await eventually(() => b.locks.tryAcquire(['vmid:1:710']).then((l) => l ?? undefined), 'the unlock retried in the background');
+    await freed.release();
+    const again = await a.tryAcquire(['vmid:1:710']);
+    expect(again, 'this process can take the key again once it is really free').not.toBeNull();
+    await again!.release();
+  });
+
+  it('reports a failed grab to its caller and gives back whatever the failed statement may have taken', async () => {
+    const b = process();
+    let failures = 1;
+    const a = faultyProcess((text) => text.includes('pg_try_advisory_lock') && failures-- > 0);
+    await expect(a.tryAcquire(['vmid:1:720'])).rejects.toThrow('canceling statement');
+    const free = await eventually(() => b.locks.tryAcquire(['vmid:1:720']).then((l) => l ?? undefined), 'the key free elsewhere');
+    await free.release();
+    // Until the give-back of whatever the failed statement may have taken succeeds, this process keeps off the key.
+    const retried = await eventually(() => a.tryAcquire(['vmid:1:720']).then((l) => l ?? undefined), 'the key free again here');
+    await retried.release();
+  });
+
   it('releases everything when the holding process goes away', async () => {
     const a = process(), b = process();
     expect(await a.locks.tryAcquire(['vmid:1:500'])).not.toBeNull();
