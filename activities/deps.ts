@@ -46,8 +46,8 @@ export function clientFor(backend: BackendConfig): { client: ProxboxClient; base
   const id = JSON.stringify([backend.url, backend.apiKey, backend.timeoutMs]);
   let client = clients.get(id);
   if (!client) {
-    // A rotated key or a new URL makes a new client; drop the old ones rather than keep a key that is no longer used.
-    clients.clear();
+    // A rotated key or a new URL makes a new client; the oldest go, so keys no longer used are not kept for long.
+    if (clients.size >= 8) clients.delete(clients.keys().next().value!);
     client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
     clients.set(id, client);
   }

@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import type { Capabilities, ProxboxClient } from '../clients/proxbox';
+import { withHeartbeat } from './heartbeat';
 
 export type TaskOutcome =
   | { done: true; ok: true; warnings: string | null }
@@ -25,7 +26,9 @@ export async function waitForTask(
   let delay = opts.pollMs;
   if (caps.taskStatus && target.upid) {
     while (Date.now() < deadline) {
-      const s = await client.taskStatus(target.backendEndpointId, target.node, target.upid, ctx.cancellationSignal);
+      // A slow answer still heartbeats: a long sleep plus a slow call must not outlast the heartbeat timeout.
+      const s = await withHeartbeat({ upid: target.upid, phase: 'task status' },
+        () => client.taskStatus(target.backendEndpointId, target.node, target.upid!, ctx.cancellationSignal));
       if (s.status === 'stopped') {
         const exit = s.exitstatus ?? null;
         if (exit === 'OK') return { done: true, ok: true, warnings: null };

@@ -46,7 +46,10 @@ interface JournalEntry {
 }
 
 export class ApplyJobStore {
-  private readonly journal = groupCommit<JournalEntry>((batch) => this.writeJournal(batch));
+  // One entry can only break a batch with bad data or a broken reference (SQLSTATE classes 22 and 23); other errors
+  // (connection, timeout) would fail each entry alike, so they fail the batch at once.
+  private readonly journal = groupCommit<JournalEntry>((batch) => this.writeJournal(batch),
+    { isolateFailures: (err) => /^2[23]/.test(String((err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code ?? '')) });
 
   constructor(private readonly db: Db) {}
 

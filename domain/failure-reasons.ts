@@ -9,7 +9,8 @@ const KNOWN_FAILURES: readonly [RegExp, string][] = [
   // An unknown node: Proxmox tries to resolve its name to forward the call.
   [/hostname lookup '[^']*' failed/i, 'node_not_found'],
   [/storage '[^']*' does not exist/i, 'storage_not_found'],
-  [/volume '[^']*' does not exist/i, 'template_not_found'],
+  // Only a container create names its template volume; a missing disk volume on an update stays generic.
+  [/unable to create CT \d+ - volume '[^']*' does not exist/i, 'template_not_found'],
 ];
 
 export function failureReasonOf(message: string): string {

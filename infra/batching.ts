@@ -20,7 +20,12 @@ function deferred<T>(): Deferred<T> {
 export function freshReads<K, V>(read: (key: K) => Promise<V>, keyOf: (key: K) => string = String): (key: K) => Promise<V> {
   const lanes = new Map<string, { inFlight: Promise<unknown>; next: Deferred<V> | null }>();
   const start = (id: string, key: K): Promise<V> => {
-    const run = read(key);
+    let run: Promise<V>;
+    try {
+      run = read(key);
+    } catch (err) {
+      run = Promise.reject(err);
+    }
     const lane = { inFlight: run, next: null as Deferred<V> | null };
     lanes.set(id, lane);
     const settled = () => {
@@ -46,12 +51,14 @@ export function freshReads<K, V>(read: (key: K) => Promise<V>, keyOf: (key: K) =
 /**
  * Calls submitted while a batch is running (or in the same tick) run together as the next batch: one round trip
  * for the lot, each caller getting its own answer once the batch is done. With `isolateFailures` (the default), a
- * failed batch is retried item by item so that one bad item fails alone; turn it off when a partly done batch must
- * not be repeated.
+ * failed batch is retried item by item so that one bad item fails alone; pass a predicate to isolate only errors
+ * that one item can cause (retrying 200 items one by one against a database that is down would only queue
+ * everyone behind 200 timeouts), or `false` when a partly done batch must not be repeated.
  */
-export function batchCalls<T, R>(run: (batch: T[]) => Promise<R[]>, opts: { maxBatch?: number; isolateFailures?: boolean } = {}): (item: T) => Promise<R> {
+export function batchCalls<T, R>(run: (batch: T[]) => Promise<R[]>, opts: { maxBatch?: number; isolateFailures?: boolean | ((err: unknown) => boolean) } = {}): (item: T) => Promise<R> {
   const maxBatch = opts.maxBatch ?? 200;
-  const isolate = opts.isolateFailures ?? true;
+  const isolateOption = opts.isolateFailures ?? true;
+  const isolate = (err: unknown) => (typeof isolateOption === 'function' ? isolateOption(err) : isolateOption);
   let queue: { item: T; done: Deferred<R> }[] = [];
   let running = false;
 
@@ -60,7 +67,7 @@ export function batchCalls<T, R>(run: (batch: T[]) => Promise<R[]>, opts: { maxB
       const answers = await run(batch.map((b) => b.item));
       batch.forEach((b, i) => b.done.resolve(answers[i]!));
     } catch (err) {
-      if (batch.length === 1 || !isolate) {
+      if (batch.length === 1 || !isolate(err)) {
         for (const b of batch) b.done.reject(err);
         return;
       }
@@ -93,7 +100,7 @@ export function batchCalls<T, R>(run: (batch: T[]) => Promise<R[]>, opts: { maxB
 }
 
 /** Group commit: concurrent writes share one statement; each caller's promise settles once its item is written. */
-export function groupCommit<T>(write: (batch: T[]) => Promise<void>, opts: { maxBatch?: number } = {}): (item: T) => Promise<void> {
+export function groupCommit<T>(write: (batch: T[]) => Promise<void>, opts: { maxBatch?: number; isolateFailures?: boolean | ((err: unknown) => boolean) } = {}): (item: T) => Promise<void> {
   return batchCalls<T, void>(async (batch) => {
     await write(batch);
     return batch.map(() => undefined);

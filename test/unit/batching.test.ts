@@ -46,6 +46,18 @@ describe('freshReads', () => {
     expect(await again).toBe(3);
   });
 
+  it('turns a read that throws at once into a rejection, and reads again afterwards', async () => {
+    let calls = 0;
+    const fresh = freshReads((key: string) => {
+      calls += 1;
+      if (calls === 1) throw new Error(`cannot read ${key}`);
+      return Promise.resolve(calls);
+    });
+    await expect(fresh('k')).rejects.toThrow('cannot read k');
+    await tick();
+    expect(await fresh('k')).toBe(2);
+  });
+
   it('hands a failed read to its callers only, and the next read still happens', async () => {
     const { read, started } = manualReads();
     const fresh = freshReads(read);
@@ -91,6 +103,17 @@ describe('groupCommit', () => {
     const results = await Promise.allSettled([write('ok-1'), write('bad'), write('ok-2')]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(seen).toEqual([['ok-1', 'bad', 'ok-2'], ['ok-1'], ['bad'], ['ok-2']]);
+  });
+
+  it('fails a whole batch at once on an error that is not one item\'s fault', async () => {
+    const seen: number[][] = [];
+    const write = groupCommit<number>(async (batch) => {
+      seen.push(batch);
+      throw Object.assign(new Error('connection refused'), { code: 'ECONNREFUSED' });
+    }, { isolateFailures: (err) => (err as { code?: string }).code === '23503' });
+    const results = await Promise.allSettled([write(1), write(2), write(3)]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(seen, 'no one-by-one retries against a database that is down').toEqual([[1, 2, 3]]);
   });
 
   it('caps the batch size', async () => {

@@ -136,6 +136,7 @@ describe('failure reasons: Proxmox error texts become reason codes operators can
     ["storage 'ceph-gone' does not exist", 'storage_not_found'],
     ["unable to create CT 320 - volume 'local:vztmpl/debian-13.tar.zst' does not exist", 'template_not_found'],
     ['writes_disabled_for_endpoint', 'writes_disabled_for_endpoint'],
+    ["volume 'local-lvm:vm-105-disk-1' does not exist", 'proxbox_rejected'],
     ['400 Parameter verification failed. memory: value must be at least 16', 'proxbox_rejected'],
   ])('%s → %s', (message, reason) => {
     expect(failureReasonOf(message)).toBe(reason);
