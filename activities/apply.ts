@@ -297,7 +297,6 @@ function summarise(planned: PlannedChange[], items: WorkItem[], settings: Intent
   };
 }
 
-
 /**
  * A tags update replaces every Proxmox tag (contract §5.5); a guest marked for deletion keeps its mark.
  */

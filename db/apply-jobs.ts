@@ -2,6 +2,7 @@ import { and, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { applyEvents, applyJobs, applyResults } from './schema';
 import { groupCommit } from '../infra/batching';
+import { isRowError } from './errors';
 import { jobStateOf, type FinalJobState, type ResultStatus } from '../domain/job-state';
 
 export const APPLY_EVENTS_CHANNEL = 'apply_events';
@@ -46,10 +47,9 @@ interface JournalEntry {
 }
 
 export class ApplyJobStore {
-  // One entry can only break a batch with bad data or a broken reference (SQLSTATE classes 22 and 23); other errors
-  // (connection, timeout) would fail each entry alike, so they fail the batch at once.
-  private readonly journal = groupCommit<JournalEntry>((batch) => this.writeJournal(batch),
-    { isolateFailures: (err) => /^2[23]/.test(String((err as { code?: unknown } | null)?.code ?? (err as { cause?: { code?: unknown } } | null)?.cause?.code ?? '')) });
+  // One entry can only break a batch with bad data or a broken reference; other errors (connection, timeout) would
+  // fail each entry alike, so they fail the batch at once.
+  private readonly journal = groupCommit<JournalEntry>((batch) => this.writeJournal(batch), { isolateFailures: isRowError });
 
   constructor(private readonly db: Db) {}
 

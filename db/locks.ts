@@ -1,5 +1,6 @@
 import type { ReservedSql, Sql } from 'postgres';
 import { batchCalls } from '../infra/batching';
+import { databaseErrorCode } from './errors';
 
 export interface LockLease { release(): Promise<void> }
 
@@ -35,7 +36,7 @@ export function postgresLocks(sql: Sql, opts: { retryUnlockMs?: number } = {}): 
   const connection = () => (session ??= sql.reserve());
 
   const unlockLater = (keys: Iterable<string>, err: unknown) => {
-    if (CONNECTION_LOST.has((err as { code?: string } | null)?.code ?? '')) {
+    if (CONNECTION_LOST.has(databaseErrorCode(err) ?? '')) {
       // The session is gone and its locks with it: start a new one for the next batch.
       session = null;
       for (const k of keys) { unreleased.delete(k); held.delete(k); }

@@ -18,7 +18,8 @@ function deferred<T>(): Deferred<T> {
  * twice per round trip however many callers there are; with no contention every call is its own read.
  */
 export function freshReads<K, V>(read: (key: K) => Promise<V>, keyOf: (key: K) => string = String): (key: K) => Promise<V> {
-  const lanes = new Map<string, { inFlight: Promise<unknown>; next: Deferred<V> | null }>();
+  // A key has a lane while a read of it runs; `next` is the read that callers arriving meanwhile will share.
+  const lanes = new Map<string, { next: Deferred<V> | null }>();
   const start = (id: string, key: K): Promise<V> => {
     let run: Promise<V>;
     try {
@@ -26,7 +27,7 @@ export function freshReads<K, V>(read: (key: K) => Promise<V>, keyOf: (key: K) =
     } catch (err) {
       run = Promise.reject(err);
     }
-    const lane = { inFlight: run, next: null as Deferred<V> | null };
+    const lane = { next: null as Deferred<V> | null };
     lanes.set(id, lane);
     const settled = () => {
       const waiting = lane.next;
@@ -48,6 +49,8 @@ export function freshReads<K, V>(read: (key: K) => Promise<V>, keyOf: (key: K) =
   };
 }
 
+export interface BatchOptions { maxBatch?: number; isolateFailures?: boolean | ((err: unknown) => boolean) }
+
 /**
  * Calls submitted while a batch is running (or in the same tick) run together as the next batch: one round trip
  * for the lot, each caller getting its own answer once the batch is done. With `isolateFailures` (the default), a
@@ -55,7 +58,7 @@ export function freshReads<K, V>(read: (key: K) => Promise<V>, keyOf: (key: K) =
  * that one item can cause (retrying 200 items one by one against a database that is down would only queue
  * everyone behind 200 timeouts), or `false` when a partly done batch must not be repeated.
  */
-export function batchCalls<T, R>(run: (batch: T[]) => Promise<R[]>, opts: { maxBatch?: number; isolateFailures?: boolean | ((err: unknown) => boolean) } = {}): (item: T) => Promise<R> {
+export function batchCalls<T, R>(run: (batch: T[]) => Promise<R[]>, opts: BatchOptions = {}): (item: T) => Promise<R> {
   const maxBatch = opts.maxBatch ?? 200;
   const isolateOption = opts.isolateFailures ?? true;
   const isolate = (err: unknown) => (typeof isolateOption === 'function' ? isolateOption(err) : isolateOption);
@@ -100,7 +103,7 @@ export function batchCalls<T, R>(run: (batch: T[]) => Promise<R[]>, opts: { maxB
 }
 
 /** Group commit: concurrent writes share one statement; each caller's promise settles once its item is written. */
-export function groupCommit<T>(write: (batch: T[]) => Promise<void>, opts: { maxBatch?: number; isolateFailures?: boolean | ((err: unknown) => boolean) } = {}): (item: T) => Promise<void> {
+export function groupCommit<T>(write: (batch: T[]) => Promise<void>, opts: BatchOptions = {}): (item: T) => Promise<void> {
   return batchCalls<T, void>(async (batch) => {
     await write(batch);
     return batch.map(() => undefined);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../db/client';
 import { APPLY_EVENTS_CHANNEL, ApplyJobStore, type VmResult } from '../../db/apply-jobs';
+import { databaseErrorCode, isRowError } from '../../db/errors';
 import { createFreshDatabase } from '../support/database';
 import { eventually } from '../support/eventually';
 
@@ -69,5 +70,16 @@ describe('the apply journal (results and live-log events) on PostgreSQL', () => 
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((await jobs.results(jobId)).some((r) => r.key === 'vm-4')).toBe(true);
     expect((await jobs.eventsAfter(jobId, 0)).some((e) => e.dedupeKey === 'log:still-here')).toBe(true);
+  });
+});
+
+describe('database error codes', () => {
+  it('reads the SQLSTATE on the error or on the cause drizzle wraps it in, and tells row errors apart', () => {
+    const fk = Object.assign(new Error('violates foreign key constraint'), { code: '23503' });
+    expect(databaseErrorCode(fk)).toBe('23503');
+    expect(databaseErrorCode(new Error('Failed query', { cause: fk }))).toBe('23503');
+    expect(isRowError(new Error('Failed query', { cause: fk }))).toBe(true);
+    expect(isRowError(Object.assign(new Error('write CONNECTION_CLOSED'), { code: 'CONNECTION_CLOSED' }))).toBe(false);
+    expect(databaseErrorCode('not an error')).toBeNull();
   });
 });
