@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ApplyResponse } from '../../contracts/proxbox-api';
 import { startTestProxbox, type Json, type TestProxbox } from '../../simulators/proxbox-api/test-client';
+import { useProxboxSimulator } from '../support/proxbox-simulator';
 import { parseUpid } from '../../simulators/proxbox-api/upid';
 
 const TEMPLATE = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
@@ -8,15 +9,9 @@ const UPID = /^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:[a-z]+:\d+:[^:]+:$
 
 let pb: TestProxbox;
 
-beforeAll(async () => {
-  pb = await startTestProxbox();
-});
-afterAll(() => pb.close());
-beforeEach(() => {
-  pb.sim.reset();
-  pb.sim.cluster.seedDemoCluster();
+useProxboxSimulator((p) => { pb = p; }, {
   // The guest of the upstream update tests: config {cores: 2, memory: 1024, tags: "old"}.
-  pb.sim.cluster.addGuest({ vmid: 101, node: 'pve01', type: 'qemu', name: 'app-01', cores: 2, memory: 1024, tags: 'old' });
+  seed: (c) => c.addGuest({ vmid: 101, node: 'pve01', type: 'qemu', name: 'app-01', cores: 2, memory: 1024, tags: 'old' }),
 });
 
 const cluster = () => pb.sim.cluster;

@@ -1,21 +1,17 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DeletionExecuteResponse, DeletionRecord, PENDING_DELETION_TAG, TagResponse } from '../../contracts/proxbox-api';
-import { startTestProxbox, type TestProxbox } from '../../simulators/proxbox-api/test-client';
+import type { TestProxbox } from '../../simulators/proxbox-api/test-client';
+import { useProxboxSimulator } from '../support/proxbox-simulator';
 
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 let pb: TestProxbox;
 
-beforeAll(async () => {
-  pb = await startTestProxbox();
-});
-afterAll(() => pb.close());
-beforeEach(() => {
-  pb.sim.reset();
-  const c = pb.sim.cluster;
-  c.seedDemoCluster();
-  c.addGuest({ vmid: 301, node: 'pve01', type: 'qemu', name: 'old-vm-01', cores: 1, memory: 1024, tags: 'Prod;WEB;prod', config: { scsi0: 'local-lvm:vm-301-disk-0,size=16G' } });
-  c.addGuest({ vmid: 401, node: 'pve01', type: 'lxc', name: 'old-ct-01', config: { rootfs: 'local-lvm:vm-401-disk-0,size=8G' } });
+useProxboxSimulator((p) => { pb = p; }, {
+  seed: (c) => {
+    c.addGuest({ vmid: 301, node: 'pve01', type: 'qemu', name: 'old-vm-01', cores: 1, memory: 1024, tags: 'Prod;WEB;prod', config: { scsi0: 'local-lvm:vm-301-disk-0,size=16G' } });
+    c.addGuest({ vmid: 401, node: 'pve01', type: 'lxc', name: 'old-ct-01', config: { rootfs: 'local-lvm:vm-401-disk-0,size=8G' } });
+  },
 });
 
 const cluster = () => pb.sim.cluster;

@@ -1,6 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CAPABILITY_REGISTER_DELETION, CAPABILITY_TASK_STATUS, PlanResponse } from '../../contracts/proxbox-api';
 import { startTestProxbox, type TestProxbox } from '../../simulators/proxbox-api/test-client';
+import { useProxboxSimulator } from '../support/proxbox-simulator';
 
 const NO_OP_SUMMARY = 'No VM/LXC diffs in this branch — merge will be a no-op for Proxmox.';
 const DEFAULT_PERMIT = 'Plan-time validation accepted. Per-op probes land in Sub-PRs F/G/K.';
@@ -8,14 +9,7 @@ const DELETE_ROUTED = 'DELETE diffs land in a DeletionRequest for separate autho
 
 let pb: TestProxbox;
 
-beforeAll(async () => {
-  pb = await startTestProxbox({ trustedProxies: ['127.0.0.1'] });
-});
-afterAll(() => pb.close());
-beforeEach(() => {
-  pb.sim.reset();
-  pb.sim.cluster.seedDemoCluster();
-});
+useProxboxSimulator((p) => { pb = p; }, { options: { trustedProxies: ['127.0.0.1'] } });
 
 const plan = (body: unknown) => pb.request('POST', '/intent/plan', { body });
 

@@ -1,17 +1,11 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClusterResourcesResponse, GuestConfig, ProxmoxEndpointInfo, TaskStatus } from '../../contracts/proxbox-api';
-import { startTestProxbox, type Json, type TestProxbox } from '../../simulators/proxbox-api/test-client';
+import type { Json, TestProxbox } from '../../simulators/proxbox-api/test-client';
+import { useProxboxSimulator } from '../support/proxbox-simulator';
 
 let pb: TestProxbox;
 
-beforeAll(async () => {
-  pb = await startTestProxbox();
-});
-afterAll(() => pb.close());
-beforeEach(() => {
-  pb.sim.reset();
-  pb.sim.cluster.seedDemoCluster();
-});
+useProxboxSimulator((p) => { pb = p; });
 
 const cluster = () => pb.sim.cluster;
 const get = (path: string) => pb.request('GET', path);
