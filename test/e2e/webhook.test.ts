@@ -36,6 +36,14 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
       return n > 0 ? n : undefined;
     }, `the runs of ${workflowId} in visibility`);
   }
+  /** One job, one workflow run, finished `succeeded`, and one write of the VM reaching proxbox-api. */
+  async function expectExactlyOneRun(branch: { id: number; schemaId: string }, vmid: number) {
+    const jobs = await jobsOf(branch.id);
+    expect(jobs).toHaveLength(1);
+    expect((await finished(jobs[0].id)).state).toBe('succeeded');
+    expect(await runsOf(runId(branch))).toBe(1);
+    expect(appliesTo(vmid)).toHaveLength(1);
+  }
   async function expectNothingStarted(branch: { id: number; schemaId: string }) {
     expect(await jobsOf(branch.id)).toEqual([]);
     await expect(s.system.temporal.workflow.getHandle(runId(branch)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
@@ -146,11 +154,7 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
     const merged = await s.netbox.mergeBranch(branch.id, 'alice');
     expect(merged.deliveries.map((d) => [d.status, d.duplicate])).toEqual([[202, false], [202, true]]);
     expect(merged.deliveries.map((d) => JSON.parse(d.responseBody!).outcome)).toEqual(['started', 'existing']);
-    const jobs = await jobsOf(branch.id);
-    expect(jobs).toHaveLength(1);
-    expect((await finished(jobs[0].id)).state).toBe('succeeded');
-    expect(await runsOf(runId(branch))).toBe(1);
-    expect(appliesTo(vmid)).toHaveLength(1);
+    await expectExactlyOneRun(branch, vmid);
   });
 
   it('applies deliveries that arrive at the same moment exactly once', async () => {
@@ -160,11 +164,7 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
     expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 202]);
     expect(answers.map((a) => a.body.outcome).sort()).toEqual(['existing', 'existing', 'existing', 'started']);
     expect(new Set(answers.map((a) => a.body.job.id)).size).toBe(1);
-    const jobs = await jobsOf(branch.id);
-    expect(jobs).toHaveLength(1);
-    expect((await finished(jobs[0].id)).state).toBe('succeeded');
-    expect(await runsOf(runId(branch))).toBe(1);
-    expect(appliesTo(vmid)).toHaveLength(1);
+    await expectExactlyOneRun(branch, vmid);
   });
 
   it('converges POST /api/v1/apply-jobs and the webhook on one run, whichever comes first', async () => {
