@@ -21,6 +21,7 @@ import type { BackendConfig } from '../db/endpoints';
 import { withHeartbeat } from './heartbeat';
 import { freshReads } from '../infra/batching';
 import { waitForTask } from './proxmox-tasks';
+import { createUpstreamGate } from './upstream-gate';
 import { acquireWriteSlot } from './write-slots';
 import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, WorkItem } from './types';
 
@@ -51,20 +52,29 @@ export function createApplyActivities(deps: ActivityDeps) {
     (k: { endpointId: number; username: string | null }) => readGateFacts(deps.db, k.endpointId, k.username),
     (k) => `${k.endpointId}:${k.username ?? ''}`,
   );
+  const upstreamGate = createUpstreamGate();
 
   async function record(jobId: string, result: VmResult): Promise<ItemOutcome> {
     await deps.jobs.recordOutcome(jobId, result);
     return { key: result.key, status: result.status, message: result.message };
   }
 
-  /** Gates as they stand right now, for one item: re-read from PostgreSQL (and the branch from NetBox). */
-  async function gateNow(item: Pick<WorkItem, 'op' | 'kind' | 'endpointId'>, username: string | null, branch: Branch): Promise<{ closed: ClosedGate | null; backend: BackendConfig | null }> {
+  /**
+   * Gates as they stand right now, for one item: re-read from PostgreSQL, the branch from NetBox, and proxbox-api's
+   * own endpoint gate.
+   */
+  async function gateNow(jobId: string, item: Pick<WorkItem, 'op' | 'kind' | 'endpointId' | 'backendEndpointId'>, username: string | null, branch: Branch): Promise<{ closed: ClosedGate | null; backend: BackendConfig | null }> {
     const facts = await currentGateFacts({ endpointId: item.endpointId, username });
     const closed = firstClosedGate({
       settings: facts.settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(facts.backend),
       endpoint: facts.endpoint, permissions: facts.permissions, op: item.op, kind: item.kind,
     });
-    return { closed, backend: facts.backend };
+    if (closed || !facts.backend) return { closed, backend: facts.backend };
+    try {
+      return { closed: await upstreamGate(facts.backend, item.backendEndpointId), backend: facts.backend };
+    } catch (err) {
+      return upstreamFailure(deps, jobId, err);
+    }
   }
 
   async function branchOrRetry(jobId: string, branchId: number): Promise<Branch> {
@@ -135,7 +145,7 @@ export function createApplyActivities(deps: ActivityDeps) {
     /** A DELETE becomes a pending DeletionRequest; the merge itself never destroys anything. */
     async requestDeletion(item: WorkItem, ctx: ApplyContext & { schemaId: string; mergedTimeMs: number; branchName: string }): Promise<DeletionStarted | null> {
       const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
-      const { closed } = await gateNow(item, ctx.username, branch);
+      const { closed } = await gateNow(ctx.jobId, item, ctx.username, branch);
       if (closed || !item.deletion) {
         await record(ctx.jobId, resultOf(item, 'blocked', closed?.reason ?? 'no_delete_target', closed?.message ?? 'the delete target could not be read from the diff'));
         return null;
@@ -216,7 +226,7 @@ export function createApplyActivities(deps: ActivityDeps) {
   async function applyHoldingSlot(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
     const activity = Context.current();
     const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
-    const { closed, backend: config } = await gateNow(item, ctx.username, branch);
+    const { closed, backend: config } = await gateNow(ctx.jobId, item, ctx.username, branch);
     if (closed) return record(ctx.jobId, resultOf(item, 'blocked', closed.reason, closed.message));
     if (!config || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
     const { client, baseUrl } = clientFor(config);

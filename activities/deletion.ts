@@ -13,6 +13,9 @@ import { intentEnabled } from '../domain/settings';
 import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
 import { waitForTask } from './proxmox-tasks';
 import { locateGuest } from './guest-lookup';
+import { createUpstreamGate } from './upstream-gate';
+import type { BackendConfig } from '../db/endpoints';
+import type { ClosedGate } from '../domain/gates';
 
 export type ForgedDecision = { code: 'forged_decision'; status: 403; detail: string };
 
@@ -40,6 +43,7 @@ const entry = (actor: string, action: string, outcome: DeletionHistoryEntry['out
 const claimed = (value: unknown, fallback: string) => (typeof value === 'string' && value.length > 0 ? value.slice(0, 100) : fallback);
 
 export function createDeletionActivities(deps: ActivityDeps) {
+  const upstreamGate = createUpstreamGate();
   async function load(requestId: number): Promise<DeletionRow> {
     const row = await deps.deletions.get(requestId);
     if (!row) throw new Error(`DeletionRequest ${requestId} does not exist`);
@@ -52,14 +56,25 @@ export function createDeletionActivities(deps: ActivityDeps) {
       deps.settings.get(), deps.endpoints.get(row.endpointId), deps.endpoints.getBackend(),
       row.authorizer ? deps.users.permissionsOf(row.authorizer) : Promise.resolve([]),
     ]);
-    const closedGate = firstClosedGate({
+    const localGate = firstClosedGate({
       // Opt-in and destroy confirmation belong to the merged branch and were checked when the request was made.
       settings, optedIn: true, destroyConfirmed: true, backendConfigured: Boolean(backend), endpoint: endpoint ?? null,
       permissions: null, op: 'delete', kind: row.kind,
     });
+    const closedGate = localGate ?? await upstreamGateOrRefusal(backend!, endpoint!.backendEndpointId);
+    if (closedGate && 'code' in closedGate) return closedGate;
     return executionRefusal({
       closedGate, approver: row.authorizer, approverPermissions, requestedBy: row.requestedBy, selfApproveAllowed: settings.selfApproveAllowed,
     });
+  }
+
+  /** proxbox-api's endpoint gate now; a proxbox-api that cannot be read refuses the write (fail closed). */
+  async function upstreamGateOrRefusal(backend: BackendConfig, backendEndpointId: number): Promise<ClosedGate | ExecutionRefusal | null> {
+    try {
+      return await upstreamGate(backend, backendEndpointId);
+    } catch (err) {
+      return { code: 'backend_unavailable', message: `proxbox-api's endpoint ${backendEndpointId} could not be read (${err instanceof Error ? err.message : String(err)}); nothing was written.` };
+    }
   }
 
   /** Ends an approved or executing request `failed` with its reason; a request already finished stays as it is. */
@@ -74,8 +89,9 @@ export function createDeletionActivities(deps: ActivityDeps) {
     async markPendingDeletion(requestId: number): Promise<{ tagged: boolean }> {
       const row = await load(requestId);
       if (row.taggedPendingDeletion) return { tagged: true };
-      const [settings, endpoint] = await Promise.all([deps.settings.get(), deps.endpoints.get(row.endpointId)]);
-      const closed = !intentEnabled(settings) ? MESSAGES.masterFlagDisabled : !endpoint?.allowWrites ? MESSAGES.writesDisabled : null;
+      const [settings, endpoint, backend] = await Promise.all([deps.settings.get(), deps.endpoints.get(row.endpointId), deps.endpoints.getBackend()]);
+      const upstream = backend && endpoint?.allowWrites ? await upstreamGateOrRefusal(backend, endpoint.backendEndpointId) : null;
+      const closed = !intentEnabled(settings) ? MESSAGES.masterFlagDisabled : !endpoint?.allowWrites ? MESSAGES.writesDisabled : upstream?.message ?? null;
       if (closed) {
         await deps.deletions.appendHistory(row.id, entry(SYSTEM, 'tag_pending_deletion', 'refused', `not written: ${closed}`));
         return { tagged: false };
@@ -251,6 +267,12 @@ export function createDeletionActivities(deps: ActivityDeps) {
       return false;
     }
     try {
+      // Even the untag, which our own gates let through, waits for proxbox-api's endpoint to be enabled and writable.
+      const upstream = await upstreamGate(backend.config, endpoint.backendEndpointId);
+      if (upstream) {
+        await deps.deletions.appendHistory(row.id, entry(SYSTEM, action, 'refused', `not written: ${upstream.message} (proxbox-api endpoint ${endpoint.backendEndpointId})`));
+        return false;
+      }
       let target = targetOf(row);
       if (remove) {
         // The tag travels with the guest: untag it where it is now (proxbox-api does not check the node, §7).

@@ -34,9 +34,9 @@ export interface ActivityDeps {
 }
 
 /** The proxbox-api client for the configured backend, or null when no FastAPIEndpoint is configured. */
-export async function backendClient(deps: ActivityDeps): Promise<{ client: ProxboxClient; baseUrl: string } | null> {
+export async function backendClient(deps: ActivityDeps): Promise<{ client: ProxboxClient; baseUrl: string; config: BackendConfig } | null> {
   const backend = await deps.endpoints.getBackend();
-  return backend ? clientFor(backend) : null;
+  return backend ? { ...clientFor(backend), config: backend } : null;
 }
 
 const clients = new Map<string, ProxboxClient>();

@@ -35,3 +35,17 @@ export function firstClosedGate(g: GateInput): ClosedGate | null {
   if (!g.endpoint.allowWrites) return { gate: 'endpoint_writes', reason: 'writes_disabled_for_endpoint', message: MESSAGES.writesDisabled };
   return null;
 }
+
+/** proxbox-api's own view of an endpoint (`GET /proxmox/endpoints/{id}`), or null when it knows no such endpoint. */
+export type UpstreamEndpoint = { enabled: boolean; allowWrites: boolean } | null;
+
+/**
+ * proxbox-api's gate, as it stands right before a write. Its own write gate ignores `enabled` while its read routes
+ * skip disabled endpoints (contract §3), so a write to a disabled endpoint would land and then be unverifiable:
+ * both flags must be on.
+ */
+export function upstreamEndpointGate(endpoint: UpstreamEndpoint): ClosedGate | null {
+  if (!endpoint) return { gate: 'endpoint', reason: 'endpoint_not_found', message: 'proxbox-api has no such Proxmox endpoint' };
+  if (!endpoint.enabled || !endpoint.allowWrites) return { gate: 'endpoint_writes', reason: 'writes_disabled_for_endpoint', message: MESSAGES.writesDisabled };
+  return null;
+}

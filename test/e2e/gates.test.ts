@@ -234,6 +234,63 @@ describe('safety gates', () => {
     });
   }
 
+  for (const flag of [{ enabled: false }, { allow_writes: false }] as const) {
+    const name = Object.keys(flag)[0]!.replace('_', '-');
+    it(`proxbox-api's endpoint with ${name} off after the plan: no write is sent, no guest created, each result blocked`, async () => {
+      const existing = name === 'enabled' ? 681 : 691;
+      const vm = existingGuest(`upd-${name}`, existing, 'qemu');
+      const created = name === 'enabled' ? 682 : 692;
+      const branch = newBranch();
+      s.netbox.createVm(branch.id, createSpec(`new-${name}`, created));
+      s.netbox.updateVm(branch.id, vm.pk, { memory: 1024 });
+      const plan = await s.call(s.tokens.carol, 'POST', `/api/v1/branches/${branch.id}/plan`, {});
+      expect(plan.body.permitted, JSON.stringify(plan.body.verdicts)).toBe(true);
+
+      s.proxbox.cluster.updateEndpoint(1, flag);
+      try {
+        const mark = s.proxbox.control.calls.length;
+        await s.netbox.mergeBranch(branch.id, 'alice');
+        const job = await finishedJob(branch.id);
+        expect(job.state).toBe('failed');
+        expect(results(job)).toEqual({ [`new-${name}`]: `blocked: ${MESSAGES.writesDisabled}`, [`upd-${name}`]: `blocked: ${MESSAGES.writesDisabled}` });
+        expect(Object.values(job.perVmResults).map((r: any) => r.reason)).toEqual(['writes_disabled_for_endpoint', 'writes_disabled_for_endpoint']);
+        expect(writesSince(mark)).toEqual([]);
+        expect(s.proxbox.cluster.getGuest(created)).toBeUndefined();
+        expect(s.proxbox.cluster.getGuest(existing)!.config.memory).toBe(512);
+      } finally {
+        s.proxbox.cluster.updateEndpoint(1, { enabled: true, allow_writes: true });
+      }
+    });
+  }
+
+  it('proxbox-api\'s endpoint disabled while a deletion waits: the approval destroys nothing and no tag route is called', async () => {
+    const doomed = existingGuest('upstream-wait-01', 695, 'qemu');
+    const branch = newBranch();
+    s.netbox.deleteVm(branch.id, doomed.pk);
+    await s.netbox.mergeBranch(branch.id, 'alice');
+    expect((await finishedJob(branch.id)).state).toBe('succeeded');
+    const pending = await eventually(async () => {
+      const r = (await deletionRequestsOf(branch.id))[0];
+      return r?.state === 'pending' && r.taggedPendingDeletion ? r : undefined;
+    }, 'the pending, tagged deletion request');
+
+    s.proxbox.cluster.updateEndpoint(1, { enabled: false });
+    try {
+      const mark = s.proxbox.control.calls.length;
+      expect((await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${pending.id}/approve`, { vmid: 695 })).status).toBe(200);
+      const final = await eventually(async () => {
+        const r = (await s.call(s.tokens.carol, 'GET', `/api/v1/deletion-requests/${pending.id}`)).body;
+        return r.state === 'failed' && r.history.some((h: any) => h.action === 'untag_pending_deletion') ? r : undefined;
+      }, 'the failed request');
+      expect(final).toMatchObject({ state: 'failed', reasonCode: 'writes_disabled_for_endpoint', reason: MESSAGES.writesDisabled });
+      expect(final.history.find((h: any) => h.action === 'untag_pending_deletion')).toMatchObject({ outcome: 'refused' });
+      expect(writesSince(mark)).toEqual([]);
+      expect(s.proxbox.cluster.getGuest(695)).toBeTruthy();
+    } finally {
+      s.proxbox.cluster.updateEndpoint(1, { enabled: true, allow_writes: true });
+    }
+  });
+
   it('master flag off while a deletion waits for approval: the approved request fails with the reason, no destroy route is called, the guest is untagged', async () => {
     const doomed = existingGuest('waiting-01', 671, 'qemu');
     const branch = newBranch();

@@ -5,7 +5,7 @@ import { checkDecision } from '../../domain/deletion-rules';
 import { signDecision, verifyDecision, type DeletionDecision } from '../../domain/approval-signature';
 import { detectGuestKind } from '../../domain/guest-kind';
 import { routeEndpoint } from '../../domain/routing';
-import { firstClosedGate } from '../../domain/gates';
+import { firstClosedGate, upstreamEndpointGate } from '../../domain/gates';
 import { normalizePermissions, requiredPermissionFor } from '../../domain/permissions';
 import { SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from '../../domain/messages';
 import { failureReasonOf } from '../../domain/failure-reasons';
@@ -109,6 +109,12 @@ describe('guest kind, routing, gates and permissions', () => {
     expect(firstClosedGate({ ...open, destroyConfirmed: false })?.message).toBe('DELETE diffs require apply_destroy_confirmed=True');
     expect(firstClosedGate({ ...open, backendConfigured: false })?.message).toBe('No FastAPIEndpoint is configured');
     expect(firstClosedGate({ ...open, endpoint: { allowWrites: false } })?.message).toBe('writes_disabled_for_endpoint');
+  });
+  it('requires proxbox-api\'s endpoint to be enabled and writable, since its own gate ignores enabled', () => {
+    expect(upstreamEndpointGate({ enabled: true, allowWrites: true })).toBeNull();
+    expect(upstreamEndpointGate({ enabled: false, allowWrites: true })).toMatchObject({ reason: 'writes_disabled_for_endpoint', message: 'writes_disabled_for_endpoint' });
+    expect(upstreamEndpointGate({ enabled: true, allowWrites: false })).toMatchObject({ reason: 'writes_disabled_for_endpoint', message: 'writes_disabled_for_endpoint' });
+    expect(upstreamEndpointGate(null)).toMatchObject({ reason: 'endpoint_not_found' });
   });
   it('maps op and kind to the seed permission names, with or without the prefix', () => {
     expect(requiredPermissionFor('create', 'qemu')).toBe('intent_create_vm');
