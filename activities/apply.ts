@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { toEpochMs, type Branch } from '../contracts/netbox';
-import { ProxboxError, type ProxboxClient } from '../clients/proxbox';
+import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
@@ -20,10 +20,10 @@ import { readGateFacts } from '../db/gate-facts';
 import type { BackendConfig } from '../db/endpoints';
 import { withHeartbeat } from './heartbeat';
 import { freshReads } from '../infra/batching';
-import { waitForTask } from './proxmox-tasks';
+import { waitForTask, type TaskOutcome } from './proxmox-tasks';
 import { createUpstreamGate } from './upstream-gate';
 import { acquireWriteSlot } from './write-slots';
-import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, WorkItem } from './types';
+import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from './types';
 
 const optedIn = (b: Branch) => b.custom_fields.apply_to_proxmox === true;
 const destroyConfirmed = (b: Branch) => b.custom_fields.apply_destroy_confirmed === true;
@@ -214,6 +214,19 @@ export function createApplyActivities(deps: ActivityDeps) {
       return { state: job.state };
     },
 
+    /**
+     * After a cancel: VMs never sent to proxbox-api are `cancelled`; writes a forced cancel stopped waiting for are
+     * unknown outcomes. Neither replaces a result that is already there (a write that finished says what happened).
+     */
+    async recordUnsettledItems(args: { jobId: string; by: string | null; notSent: UnsettledItem[]; abandoned: UnsettledItem[] }): Promise<void> {
+      const who = args.by ? ` by ${args.by}` : '';
+      await deps.jobs.recordUnsettled(args.jobId, [
+        ...args.notSent.map((i) => resultOf(i, 'cancelled', 'cancelled', `Not sent to proxbox-api: the run was cancelled${who} first`)),
+        ...args.abandoned.map((i) => resultOf(i, 'unknown', 'cancel_forced',
+          `The run was force-cancelled${who} while this ${i.op} was in flight in proxbox-api: its outcome is unknown. Check ${i.kind} ${i.vmid} on ${i.node} in Proxmox.`)),
+      ]);
+    },
+
     /** Cancel keeps what was applied, adds the `_cancelled` entry and lists the deletion requests that stay pending. */
     async recordApplyCancellation(args: { jobId: string; by: string | null }): Promise<{ pendingDeletionRequestIds: number[] }> {
       const pending = (await deps.deletions.pendingByApplyJob(args.jobId)).map((d) => d.id);
@@ -222,7 +235,11 @@ export function createApplyActivities(deps: ActivityDeps) {
     },
   };
 
-  /** One create or update, with every gate re-checked right before the write (the caller holds the write slot). */
+  /**
+   * One create or update, with every gate re-checked right before the write (the caller holds the write slot).
+   * A cancel is honoured until the write is sent; from then on the write and its Proxmox task are followed to their
+   * end, so the result recorded is what Proxmox holds.
+   */
   async function applyHoldingSlot(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
     const activity = Context.current();
     const branch = await branchOrRetry(ctx.jobId, ctx.branchId);
@@ -230,50 +247,102 @@ export function createApplyActivities(deps: ActivityDeps) {
     if (closed) return record(ctx.jobId, resultOf(item, 'blocked', closed.reason, closed.message));
     if (!config || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
     const { client, baseUrl } = clientFor(config);
-    await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
 
     try {
+      const caps = await capabilitiesOf(client, baseUrl);
       if (item.op === 'create' && activity.info.attempt > 1) {
-        const adopted = await checkBeforeCreate(item, client);
-        if (adopted) return record(ctx.jobId, adopted);
+        const resumed = await resumeCreate(item, client, caps);
+        if (resumed) return record(ctx.jobId, resumed);
       }
       const payload = item.op === 'update' ? await keepPendingDeletionTag(item, client) : item.payload;
-      const response = await withHeartbeat({ key: item.key, phase: 'apply' }, () => client.apply(item.backendEndpointId, {
+      // Nothing is sent after a cancel.
+      if (activity.cancellationSignal.aborted) throw activity.cancellationSignal.reason;
+      await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
+      // A write that was sent is awaited, cancel or not: its outcome is what the job must record.
+      const response = await withHeartbeat({ key: item.key, phase: 'apply', sent: true }, () => client.apply(item.backendEndpointId, {
         run_uuid: `${ctx.runUuid}:${item.netboxId}`,
         branch_id: ctx.branchId,
         actor: ctx.username,
         diffs: [{ op: item.op, kind: item.kind, netbox_id: item.netboxId, payload }],
-      }, activity.cancellationSignal));
+      }));
       const r = response.results[0];
       if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
       if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason, r.message));
       if (r.status === 'not_implemented') return record(ctx.jobId, resultOf(item, 'not_implemented', r.reason, r.message));
       if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', r.reason ?? failureReasonOf(r.message), r.message));
-      const caps = await capabilitiesOf(client, baseUrl);
+      // Remember the task across a lost worker: the next attempt follows it instead of guessing.
+      activity.heartbeat({ key: item.key, phase: 'task', sent: true, upid: r.proxmox_upid });
       const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid: r.proxmox_upid, vmid: item.vmid, op: item.op as 'create' | 'update' },
-        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
-      const upid = { proxmoxUpid: r.proxmox_upid };
-      if (!task.done) return record(ctx.jobId, resultOf(item, 'accepted', null, r.message || `accepted by proxbox-api (${task.why})`, upid));
-      if (!task.ok) return record(ctx.jobId, resultOf(item, 'failed', 'proxmox_task_failed', `Proxmox task failed: ${task.reason}`, upid));
-      return record(ctx.jobId, resultOf(item, 'succeeded', null, task.warnings ? `${r.message} (${task.warnings})`.trim() : r.message, upid));
+        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000, signal: null });
+      return record(ctx.jobId, taskResult(item, task, { message: r.message, upid: r.proxmox_upid }));
     } catch (err) {
-      return handleApplyError(err, item, ctx);
+      return handleApplyError(err, item, ctx, client);
     }
   }
 
-  async function handleApplyError(err: unknown, item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
-    // Report a cancel as a cancel (the signal's reason is Temporal's CancelledFailure), not as a failed write.
+  /**
+   * §8.5 after an unknown outcome or a lost worker: follow the task an earlier attempt started, or read the cluster.
+   * An absent guest may be created again (null); one with our name, node and kind is adopted and followed until its
+   * lock clears; anything else is a VMID collision that must not be retried. Runs to its end even when the run is
+   * being cancelled, because an earlier attempt may already have written.
+   */
+  async function resumeCreate(item: WorkItem, client: ProxboxClient, caps: Capabilities): Promise<VmResult | null> {
+    const earlier = Context.current().info.heartbeatDetails as { upid?: string | null } | undefined;
+    const follow = async (upid: string | null, how: string) => {
+      const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid, vmid: item.vmid, op: 'create' },
+        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000, signal: null });
+      return taskResult(item, task, { message: how, upid, reason: 'adopted' });
+    };
+    if (earlier?.upid) return follow(earlier.upid, `Followed the create task an earlier attempt started (${earlier.upid})`);
+    const guest = await client.findGuest(item.backendEndpointId, item.vmid);
+    if (!guest) return null;
+    if (guest.name === item.name && guest.node === item.node && guest.type === item.kind) {
+      return follow(null, `Guest ${item.vmid} already existed with our name, node and kind after an unknown outcome: adopted, not created twice`);
+    }
+    return resultOf(item, 'failed', 'vmid_in_use',
+      `VMID ${item.vmid} is in use by ${guest.type} '${guest.name ?? '?'}' on ${guest.node ?? '?'}: not ours, so nothing was sent`);
+  }
+
+  async function handleApplyError(err: unknown, item: WorkItem, ctx: ApplyContext, client: ProxboxClient): Promise<ItemOutcome> {
     const signal = Context.current().cancellationSignal;
-    if (signal.aborted) throw signal.reason;
-    if (!(err instanceof ProxboxError)) throw err;
+    if (!(err instanceof ProxboxError)) {
+      // Report a cancel before anything was sent as a cancel (the reason is Temporal's CancelledFailure).
+      if (signal.aborted) throw signal.reason;
+      throw err;
+    }
     const c = err.classified;
     if (c?.shape === 'E3') return record(ctx.jobId, resultOf(item, 'blocked', c.reason, c.reason === 'writes_disabled_for_endpoint' ? 'writes_disabled_for_endpoint' : err.message));
     if (err.unknownOutcome || err.kind === 'throttled' || (err.kind === 'unreachable' && item.op === 'update')) {
+      // A cancelled run is not retried: say what the cluster shows instead of leaving the VM without a result.
+      if (signal.aborted && err.unknownOutcome) return record(ctx.jobId, await verifiedAfterCancel(item, client, err.message));
+      if (signal.aborted) throw signal.reason;
       // Unknown outcome: retry; a create's next attempt reads state before resending (check-before-create).
       throw ApplicationFailure.create({ message: err.message, type: `proxbox-api:${err.kind}`, nonRetryable: false });
     }
     return record(ctx.jobId, resultOf(item, 'failed', err.kind, err.message));
   }
+
+  /** A write with an unknown outcome in a run that was cancelled meanwhile: one read of the cluster decides. */
+  async function verifiedAfterCancel(item: WorkItem, client: ProxboxClient, why: string): Promise<VmResult> {
+    const guest = await client.findGuest(item.backendEndpointId, item.vmid).catch(() => undefined);
+    const ours = guest && guest.name === item.name && guest.node === item.node && guest.type === item.kind;
+    if (item.op === 'create' && ours && !guest.lock) {
+      return resultOf(item, 'succeeded', 'adopted', `${why}; the run was cancelled and the cluster shows the guest created`);
+    }
+    return resultOf(item, 'unknown', 'unknown_outcome', `${why}; the run was cancelled, so it is not retried. ${
+      guest === undefined ? 'The cluster could not be read' : guest ? `The cluster lists ${item.vmid} (lock: ${guest.lock ?? 'none'})` : `The cluster does not list ${item.vmid} yet`
+    }: check ${item.kind} ${item.vmid} in Proxmox.`);
+  }
+}
+
+/** The per-VM result of a write whose task was followed (or could not be). */
+function taskResult(item: WorkItem, task: TaskOutcome, sent: { message: string; upid: string | null; reason?: string }): VmResult {
+  const extra = { proxmoxUpid: sent.upid };
+  const reason = sent.reason ?? null;
+  if (task.done && task.ok) return resultOf(item, 'succeeded', reason, task.warnings ? `${sent.message} (${task.warnings})`.trim() : sent.message, extra);
+  if (task.done) return resultOf(item, 'failed', 'proxmox_task_failed', `Proxmox task failed: ${task.reason}`, extra);
+  if (!task.followable) return resultOf(item, 'accepted', reason, sent.message || `accepted by proxbox-api (${task.why})`, extra);
+  return resultOf(item, 'unknown', 'unknown_outcome', `${sent.message ? `${sent.message}. ` : ''}The outcome is unknown: ${task.why}. Check ${item.kind} ${item.vmid} in Proxmox.`, extra);
 }
 
 export type ApplyActivities = ReturnType<typeof createApplyActivities>;
@@ -317,18 +386,4 @@ async function keepPendingDeletionTag(item: WorkItem, client: ProxboxClient): Pr
   const live = tagSet(guest?.tags ?? null);
   if (!live.includes(PENDING_DELETION_TAG) || tags.includes(PENDING_DELETION_TAG)) return item.payload;
   return { ...item.payload, tags: [...tags, PENDING_DELETION_TAG] };
-}
-
-/**
- * §8.5 after an unknown outcome: an absent guest may be created again; one that carries our marker (name, node,
- * kind) is adopted; anything else is a VMID collision that must not be retried.
- */
-async function checkBeforeCreate(item: WorkItem, client: ProxboxClient): Promise<VmResult | null> {
-  const guest = await client.findGuest(item.backendEndpointId, item.vmid, Context.current().cancellationSignal);
-  if (!guest) return null;
-  if (guest.name === item.name && guest.node === item.node && guest.type === item.kind) {
-    return resultOf(item, 'accepted', 'adopted', `Guest ${item.vmid} already exists with our name, node and kind after an unknown outcome: adopted, not created twice`);
-  }
-  return resultOf(item, 'failed', 'vmid_in_use',
-    `VMID ${item.vmid} is in use by ${guest.type} '${guest.name ?? '?'}' on ${guest.node ?? '?'}: not ours, so nothing was sent`);
 }

@@ -28,6 +28,9 @@ export type WorkItem = Pick<PlannedChange, 'key' | 'changeDiffId' | 'netboxId' |
   backendEndpointId: number;
 };
 
+/** What a result needs to name a VM whose write never settled (no payload: it would land in history). */
+export type UnsettledItem = Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind' | 'node'>;
+
 export interface ApplyPlan {
   branchName: string;
   /** Set when the run must not proceed at all (branch reverted, not merged, not opted in). */

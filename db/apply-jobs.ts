@@ -132,6 +132,34 @@ export class ApplyJobStore {
     return job;
   }
 
+  /**
+   * Results for VMs whose write never settled in this run (never dispatched, or abandoned by a forced cancel): each is
+   * written only where the VM has no result yet, so a write that did finish keeps its real outcome, whichever lands
+   * first. Each written result is announced on the live log.
+   */
+  async recordUnsettled(jobId: string, results: VmResult[]): Promise<void> {
+    if (results.length === 0) return;
+    const rows = results.map((r) => ({
+      key: r.key, vmid: r.vmid, netbox_id: r.netboxId, name: r.name, op: r.op, kind: r.kind, status: r.status, reason: r.reason, message: r.message,
+    }));
+    await this.db.execute(sql`
+      with inserted as (
+        insert into ${applyResults} (job_id, key, vmid, netbox_id, name, op, kind, status, reason, message)
+        select ${jobId}::uuid, key, vmid, netbox_id, name, op, kind, status, reason, message
+        from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(key text, vmid integer, netbox_id integer, name text, op text, kind text,
+          status text, reason text, message text)
+        on conflict (job_id, key) do nothing
+        returning *
+      ), appended as (
+        insert into ${applyEvents} (job_id, type, data, dedupe_key)
+        select job_id, 'result', jsonb_build_object('key', key, 'vmid', vmid, 'netboxId', netbox_id, 'name', name, 'op', op, 'kind', kind,
+          'status', status, 'reason', reason, 'message', message, 'proxmoxUpid', null, 'deletionRequestId', null), 'result:' || key || ':' || status
+        from inserted
+        on conflict do nothing returning job_id, id
+      )
+      select pg_notify(${APPLY_EVENTS_CHANNEL}, job_id || ':' || id) from appended`);
+  }
+
   /** Computes the final state from the stored results (the documented rule) and closes the job once. */
   async finish(jobId: string, opts: { cancelled: boolean; error?: string; drift?: Record<string, unknown> }): Promise<JobRow> {
     const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);

@@ -1,6 +1,8 @@
 export type ResultStatus =
   | 'succeeded' | 'accepted' | 'skipped' | 'deletion_requested'
-  | 'failed' | 'blocked' | 'not_implemented' | 'cancelled';
+  | 'failed' | 'blocked' | 'not_implemented' | 'cancelled'
+  /** The write reached proxbox-api but what Proxmox holds could not be established in time: an operator must look. */
+  | 'unknown';
 export type FinalJobState = 'succeeded' | 'partial' | 'failed';
 
 const SUCCESS: ReadonlySet<ResultStatus> = new Set(['succeeded', 'accepted', 'skipped', 'deletion_requested']);

@@ -1,9 +1,9 @@
 import {
-  ActivityCancellationType, ActivityFailure, CancellationScope, ChildWorkflowCancellationType, ParentClosePolicy, isCancellation, proxyActivities, setCurrentDetails, setHandler,
-  startChild, upsertSearchAttributes, workflowInfo,
+  ActivityCancellationType, ActivityFailure, ApplicationFailure, CancellationScope, CancelledFailure, ChildWorkflowCancellationType, ParentClosePolicy, condition, isCancellation,
+  proxyActivities, setCurrentDetails, setHandler, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApplyActivities } from '../activities/apply';
-import type { ApplyOutcome, ApplyWorkflowInput, WorkItem } from '../activities/types';
+import type { ApplyOutcome, ApplyWorkflowInput, UnsettledItem, WorkItem } from '../activities/types';
 import { runBounded } from '../domain/bounded';
 import { DeletionWorkflow } from './deletion';
 import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS, applyStateQuery, cancelRequestedSignal, vmidSearchValues, type ApplyLiveState } from './definitions';
@@ -16,7 +16,7 @@ const writes = proxyActivities<ApplyActivities>({
   startToCloseTimeout: '20 minutes',
   heartbeatTimeout: '45s',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 8 },
-  // A cancel waits until the in-flight write has really stopped, so the job's results never change after it.
+  // A cancelled write reports back: one not yet sent stops, one already sent finishes and records its real outcome.
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 const bookkeeping = proxyActivities<ApplyActivities>({
@@ -24,21 +24,46 @@ const bookkeeping = proxyActivities<ApplyActivities>({
   retry: { initialInterval: '1s', maximumInterval: '30s' },
 });
 
+const identityOf = ({ key, vmid, netboxId, name, op, kind, node }: WorkItem): UnsettledItem => ({ key, vmid, netboxId, name, op, kind, node });
 const describe = (i: WorkItem) => `${i.op} ${i.kind} ${i.vmid} ${i.name} on ${i.node}`;
+const messageOf = (err: unknown) => (err instanceof ActivityFailure && err.cause ? err.cause.message : err instanceof Error ? err.message : String(err));
 
 /**
  * One merged, opted-in branch: read its diffs, apply each create and update through proxbox-api with failures
  * isolated per VM, turn each delete into a DeletionRequest with its own DeletionWorkflow, and close the job.
+ *
+ * Cancel is a graceful stop: nothing is dispatched after it, writes already sent to proxbox-api are followed to
+ * their end, and every VM that was never sent gets a `cancelled` result. A forced cancel stops waiting for the writes
+ * in flight and records them as unknown outcomes (their real outcome replaces that when it arrives).
  */
 export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOutcome> {
   const state: ApplyLiveState = { phase: 'planning', total: 0, done: 0, inFlight: [], outcomes: {}, deletionRequestIds: [] };
   let cancelledBy: string | null = null;
+  let stopping = false;
+  let forced = false;
+  const inFlight = new Map<string, { item: WorkItem; scope: CancellationScope }>();
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    state.phase = 'cancelling';
+    for (const { scope } of inFlight.values()) scope.cancel();
+    progress();
+  };
   setHandler(applyStateQuery, () => state);
-  setHandler(cancelRequestedSignal, ({ by }) => { cancelledBy = by; });
+  setHandler(cancelRequestedSignal, ({ by, force }) => {
+    cancelledBy = by;
+    if (force) {
+      forced = true;
+      stop();
+    }
+  });
+  CancellationScope.current().cancelRequested.catch(stop);
   const progress = () => setCurrentDetails(
     `**${state.phase}**: ${state.done}/${state.total} done` + (state.inFlight.length ? `; in flight: ${state.inFlight.join(', ')}` : ''),
   );
   const ctx = { jobId: input.jobId, runUuid: workflowInfo().workflowId, branchId: input.branchId, username: input.username };
+  // Outside the run's cancellation: only a forced cancel ends this wait, never the graceful one.
+  const forcedStop = CancellationScope.nonCancellable(() => condition(() => forced));
 
   try {
     progress();
@@ -55,45 +80,40 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     upsertSearchAttributes([{ key: SA_STATE, value: 'running' }, { key: SA_VMIDS, value: vmidSearchValues(plan.items.map((i) => i.vmid)) }]);
     progress();
 
-    await runBounded(plan.items, input.maxConcurrency, async (item) => {
+    const notSent: WorkItem[] = [];
+    const abandoned: WorkItem[] = [];
+    // The run's own cancellation stops dispatching; what is already under way settles inside this scope.
+    await CancellationScope.nonCancellable(() => runBounded(plan.items, input.maxConcurrency, async (item) => {
+      if (stopping) {
+        notSent.push(item);
+        return;
+      }
       state.inFlight.push(item.key);
       progress();
       try {
-        if (item.op === 'delete') {
-          const started = await bookkeeping.requestDeletion.executeWithOptions({ summary: `request deletion of ${item.kind} ${item.vmid} ${item.name}` },
-            [item, { ...ctx, schemaId: input.schemaId, mergedTimeMs: input.mergedTimeMs, branchName: plan.branchName }]);
-          if (started) {
-            await startChild(DeletionWorkflow, {
-              workflowId: started.workflowId,
-              parentClosePolicy: ParentClosePolicy.ABANDON,
-              // Cancelling the apply must not cancel pending deletions: they follow their own lifecycle.
-              cancellationType: ChildWorkflowCancellationType.ABANDON,
-              args: [{ requestId: started.requestId, vmid: item.vmid, node: item.node, kind: item.kind, name: item.name,
-                requestedBy: input.username ?? 'unknown', branchSchemaId: input.schemaId, expiresAtMs: started.expiresAtMs }],
-              typedSearchAttributes: [
-                { key: SA_BRANCH, value: input.schemaId }, { key: SA_STATE, value: 'pending' }, { key: SA_KIND, value: item.kind },
-                { key: SA_VMIDS, value: [String(item.vmid)] }, ...(input.username ? [{ key: SA_USER, value: input.username }] : []),
-              ],
-              staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${input.username ?? 'unknown'}, expires ${new Date(started.expiresAtMs).toISOString()}`,
-            });
-            state.deletionRequestIds.push(started.requestId);
-          }
-          state.outcomes[item.key] = started ? 'deletion_requested' : 'blocked';
-        } else {
-          const outcome = await writes.applyGuestChange.executeWithOptions({ summary: describe(item) }, [item, ctx]);
-          state.outcomes[item.key] = outcome.status;
-        }
+        if (item.op === 'delete') await requestDeletion(item, plan.branchName);
+        else await applyChange(item, notSent, abandoned);
       } catch (err) {
         if (isCancellation(err)) throw err;
-        const message = err instanceof ActivityFailure && err.cause ? err.cause.message : String(err);
-        const outcome = await bookkeeping.recordItemFailure(item, ctx, `Gave up after retries: ${message}`);
+        const outcome = await bookkeeping.recordItemFailure(item, ctx, `Gave up after retries: ${messageOf(err)}`);
         state.outcomes[item.key] = outcome.status;
       } finally {
         state.inFlight = state.inFlight.filter((k) => k !== item.key);
         state.done += 1;
         progress();
       }
-    });
+    }));
+
+    if (stopping) {
+      await CancellationScope.nonCancellable(async () => {
+        await bookkeeping.recordUnsettledItems({ jobId: input.jobId, by: cancelledBy, notSent: notSent.map(identityOf), abandoned: abandoned.map(identityOf) });
+        await bookkeeping.recordApplyCancellation({ jobId: input.jobId, by: cancelledBy });
+        upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
+      });
+      state.phase = 'cancelled';
+      progress();
+      throw new CancelledFailure(`Cancelled${cancelledBy ? ` by ${cancelledBy}` : ''}`);
+    }
 
     state.phase = 'finishing';
     progress();
@@ -105,13 +125,72 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     progress();
     return { state: final as ApplyOutcome['state'], pendingDeletionRequestIds: state.deletionRequestIds };
   } catch (err) {
-    if (!isCancellation(err)) throw err;
-    state.phase = 'cancelled';
+    if (isCancellation(err)) {
+      if (state.phase !== 'cancelled') {
+        // Cancelled while planning or checking drift: nothing was in flight.
+        await CancellationScope.nonCancellable(async () => {
+          await bookkeeping.recordApplyCancellation({ jobId: input.jobId, by: cancelledBy });
+          upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
+        });
+        state.phase = 'cancelled';
+        progress();
+      }
+      throw err;
+    }
+    // Any other failure (planning that gave up, a payload too large, a bug) still closes the job and says why.
+    state.phase = 'failed';
     await CancellationScope.nonCancellable(async () => {
-      await bookkeeping.recordApplyCancellation({ jobId: input.jobId, by: cancelledBy });
+      await bookkeeping.finishApplyJob({ jobId: input.jobId, error: `The run failed: ${messageOf(err)}` });
       upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
     });
     progress();
-    throw err;
+    throw err instanceof ApplicationFailure || err instanceof ActivityFailure ? err : ApplicationFailure.nonRetryable(messageOf(err), 'ApplyWorkflowError');
+  }
+
+  /** A DELETE: the pending request and its own DeletionWorkflow, created together even while the run is cancelled. */
+  async function requestDeletion(item: WorkItem, branchName: string): Promise<void> {
+    const started = await bookkeeping.requestDeletion.executeWithOptions({ summary: `request deletion of ${item.kind} ${item.vmid} ${item.name}` },
+      [item, { ...ctx, schemaId: input.schemaId, mergedTimeMs: input.mergedTimeMs, branchName }]);
+    if (started) {
+      await startChild(DeletionWorkflow, {
+        workflowId: started.workflowId,
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        // Cancelling the apply must not cancel pending deletions: they follow their own lifecycle.
+        cancellationType: ChildWorkflowCancellationType.ABANDON,
+        args: [{ requestId: started.requestId, vmid: item.vmid, node: item.node, kind: item.kind, name: item.name,
+          requestedBy: input.username ?? 'unknown', branchSchemaId: input.schemaId, expiresAtMs: started.expiresAtMs }],
+        typedSearchAttributes: [
+          { key: SA_BRANCH, value: input.schemaId }, { key: SA_STATE, value: 'pending' }, { key: SA_KIND, value: item.kind },
+          { key: SA_VMIDS, value: [String(item.vmid)] }, ...(input.username ? [{ key: SA_USER, value: input.username }] : []),
+        ],
+        staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${input.username ?? 'unknown'}, expires ${new Date(started.expiresAtMs).toISOString()}`,
+      });
+      state.deletionRequestIds.push(started.requestId);
+    }
+    state.outcomes[item.key] = started ? 'deletion_requested' : 'blocked';
+  }
+
+  /** A create or update in a scope of its own, so a cancel reaches exactly the writes in flight. */
+  async function applyChange(item: WorkItem, notSent: WorkItem[], abandoned: WorkItem[]): Promise<void> {
+    const scope = new CancellationScope();
+    inFlight.set(item.key, { item, scope });
+    const write = scope.run(() => writes.applyGuestChange.executeWithOptions({ summary: describe(item) }, [item, ctx]));
+    write.catch(() => { /* settled below, or abandoned by a forced cancel */ });
+    try {
+      const outcome = await Promise.race([write, forcedStop.then(() => null)]);
+      if (outcome === null) {
+        abandoned.push(item);
+        state.outcomes[item.key] = 'unknown';
+      } else {
+        state.outcomes[item.key] = outcome.status;
+      }
+    } catch (err) {
+      // The activity stopped before sending anything: the VM was never dispatched.
+      if (!isCancellation(err) || !stopping) throw err;
+      notSent.push(item);
+      state.outcomes[item.key] = 'cancelled';
+    } finally {
+      inFlight.delete(item.key);
+    }
   }
 }

@@ -26,7 +26,7 @@ export function vmidSearchValues(vmids: readonly number[], budget = VMID_ATTRIBU
 }
 
 export interface ApplyLiveState {
-  phase: 'planning' | 'applying' | 'finishing' | 'done' | 'cancelled';
+  phase: 'planning' | 'applying' | 'finishing' | 'done' | 'cancelling' | 'cancelled' | 'failed';
   total: number;
   done: number;
   inFlight: string[];
@@ -50,7 +50,11 @@ export interface DeletionLiveState {
 }
 
 export const applyStateQuery = defineQuery<ApplyLiveState>('applyState');
-export const cancelRequestedSignal = defineSignal<[{ by: string }]>('cancelRequested');
+/**
+ * Who cancels, sent just before the workflow's cancellation. `force` abandons waiting for writes already sent to
+ * proxbox-api: their VMs are then recorded as unknown outcomes (unless their real outcome landed first).
+ */
+export const cancelRequestedSignal = defineSignal<[{ by: string; force?: boolean }]>('cancelRequested');
 
 export const deletionStateQuery = defineQuery<DeletionLiveState>('deletionState');
 /** Approve and reject go through one update so the API gets a synchronous answer; only signed decisions count. */

@@ -19,6 +19,8 @@ export const JobListQuery = ListQuery.extend({
   branchId: z.coerce.number().int().positive().optional(),
 });
 export const StartApplyBody = z.strictObject({ branchId: z.number().int().positive() });
+/** `force=true` stops waiting for writes already sent; their VMs are recorded as unknown outcomes. */
+const CancelQuery = z.strictObject({ force: z.enum(['true', 'false']).optional() });
 const IdParam = z.object({ id: z.uuid({ error: 'must be an apply job id (a UUID)' }) });
 const JobCursor = z.object({ createdAt: z.iso.datetime(), id: z.uuid() });
 
@@ -61,14 +63,16 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
       if (!job) return problem(c, 404, 'not_found', 'No apply job with this id.');
       return c.json(jobView(job, await jobs.results(job.id), links));
     })
-    .post('/:id/cancel', requirePermission('cancel_apply_job'), validate('param', IdParam), async (c) => {
+    .post('/:id/cancel', requirePermission('cancel_apply_job'), validate('param', IdParam), validate('query', CancelQuery), async (c) => {
       const job = await jobs.get(c.req.valid('param').id);
       if (!job) return problem(c, 404, 'not_found', 'No apply job with this id.');
       if (job.state !== 'queued' && job.state !== 'running') return problem(c, 409, 'invalid_state', ONLY_ACTIVE_JOBS_CANCEL);
       const handle = deps.temporal.workflow.getHandle(job.workflowId);
+      const force = c.req.valid('query').force === 'true';
       try {
-        await handle.signal(cancelRequestedSignal, { by: c.get('user').username });
-        await handle.cancel();
+        await handle.signal(cancelRequestedSignal, { by: c.get('user').username, ...(force ? { force } : {}) });
+        // A forced cancel usually follows a graceful one, whose cancellation request Temporal already holds.
+        await handle.cancel().catch((err: unknown) => { if (!force) throw err; });
         await waitForClose(handle.result(), deps.cancelWaitMs ?? 15_000);
       } catch (err) {
         // A job whose workflow never started (Temporal was down at the merge) has nothing to stop: close the row.
