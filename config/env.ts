@@ -29,6 +29,8 @@ export const ServiceEnv = z.object({
   RECONCILE_LOOKBACK_H: positiveInt(24),
   APPLY_MAX_CONCURRENCY: positiveInt(16),
   APPLY_MAX_PER_NODE: positiveInt(4),
+  /** How long a Proxmox task (create, update, destroy) is followed before its outcome is declared unknown. */
+  PROXMOX_TASK_DEADLINE_S: positiveInt(900),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 export type ServiceEnv = z.infer<typeof ServiceEnv>;
