@@ -208,8 +208,9 @@ export function createApplyActivities(deps: ActivityDeps) {
       return { checked, drifted, unverified };
     },
 
-    async finishApplyJob(args: { jobId: string; error?: string }): Promise<{ state: string }> {
-      const job = await deps.jobs.finish(args.jobId, { cancelled: false, ...(args.error ? { error: args.error } : {}) });
+    /** Closes the job by the documented rule; a run that failed as a whole (`runFailed`) is `failed` whatever it did. */
+    async finishApplyJob(args: { jobId: string; error?: string; runFailed?: boolean }): Promise<{ state: string }> {
+      const job = await deps.jobs.finish(args.jobId, { cancelled: false, runFailed: args.runFailed === true, ...(args.error ? { error: args.error } : {}) });
       await deps.jobs.appendEvent(args.jobId, 'complete', { state: job.state, error: job.error }, 'complete');
       return { state: job.state };
     },

@@ -4,10 +4,13 @@ import type { NetboxClient } from '../clients/netbox';
 import { UpstreamError } from '../clients/errors';
 import { lookbackStartMs, reconcileCandidates, reconcileDecision } from '../domain/merge-eligibility';
 import type { ApplyStarter } from '../services/apply-starter';
+import type { ClosedOrphan } from '../services/orphaned-jobs';
 
 export interface ReconcilerDeps {
   netbox: NetboxClient;
   starter: ApplyStarter;
+  /** Closes jobs whose workflow ended without closing them (see services/orphaned-jobs). */
+  closeOrphanedJobs: () => Promise<ClosedOrphan[]>;
   now?: () => number;
 }
 
@@ -27,6 +30,8 @@ export interface ReconcileResult {
   skipped: { branchId: number; reason: string }[];
   /** Branches that could not be examined or started this time; the next run tries again. */
   failed: { branchId: number; error: string }[];
+  /** Jobs whose workflow had ended without closing them: now closed `failed`. */
+  closedOrphans?: ClosedOrphan[];
 }
 
 /**
@@ -73,6 +78,7 @@ export function createReconcilerActivities(deps: ReconcilerDeps) {
           result.failed.push({ branchId, error: errorMessage(err) });
         }
       }
+      result.closedOrphans = await deps.closeOrphanedJobs();
       return result;
     },
   };

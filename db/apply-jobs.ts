@@ -160,10 +160,26 @@ export class ApplyJobStore {
       select pg_notify(${APPLY_EVENTS_CHANNEL}, job_id || ':' || id) from appended`);
   }
 
+  /** Jobs not yet final, oldest first. */
+  async active(filter: { createdBefore: Date; limit: number }): Promise<JobRow[]> {
+    return this.db.select().from(applyJobs)
+      .where(and(inArray(applyJobs.state, ['queued', 'running']), lt(applyJobs.createdAt, filter.createdBefore)))
+      .orderBy(applyJobs.createdAt).limit(filter.limit);
+  }
+
+  /** Closes a job whose run is gone: `failed` with why, and the live log's `complete`. False when it was final already. */
+  async closeOrphan(jobId: string, error: string): Promise<boolean> {
+    const [row] = await this.db.update(applyJobs).set({ state: 'failed', error, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())` })
+      .where(and(eq(applyJobs.id, jobId), inArray(applyJobs.state, ['queued', 'running']))).returning();
+    if (!row) return false;
+    await this.appendEvent(jobId, 'complete', { state: 'failed', error }, 'complete');
+    return true;
+  }
+
   /** Computes the final state from the stored results (the documented rule) and closes the job once. */
-  async finish(jobId: string, opts: { cancelled: boolean; error?: string; drift?: Record<string, unknown> }): Promise<JobRow> {
+  async finish(jobId: string, opts: { cancelled: boolean; runFailed?: boolean; error?: string; drift?: Record<string, unknown> }): Promise<JobRow> {
     const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);
-    const state = jobStateOf(results.map((r) => r.status), opts.cancelled);
+    const state = opts.runFailed ? 'failed' : jobStateOf(results.map((r) => r.status), opts.cancelled);
     const [row] = await this.db.update(applyJobs)
       .set({ state, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())`, error: opts.error ?? null, ...(opts.drift ? { drift: opts.drift } : {}) })
       .where(eq(applyJobs.id, jobId)).returning();

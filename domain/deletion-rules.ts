@@ -5,6 +5,8 @@ import { MESSAGES, SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from './messages';
 
 export const DELETION_STATES = ['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired'] as const;
 export type DeletionState = (typeof DELETION_STATES)[number];
+/** States a request never leaves. */
+export const FINAL_DELETION_STATES: readonly DeletionState[] = ['succeeded', 'failed', 'rejected', 'expired'];
 
 export type DecisionRefusal =
   | { code: 'permission_denied'; status: 403; detail: string }

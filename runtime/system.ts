@@ -12,6 +12,7 @@ import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { ApplyStarter } from '../services/apply-starter';
 import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
+import { closeOrphanedJobs } from '../services/orphaned-jobs';
 import { serveHttp, type RunningServer } from '../infra/http-server';
 import { createIntentWorker, installWorkerRuntime } from './worker';
 
@@ -67,7 +68,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
         ...(opts.deletionTtlOverrideMs ? { deletionTtlOverrideMs: opts.deletionTtlOverrideMs } : {}),
       },
-      reconciler: { netbox, starter: starterFor(netbox) },
+      reconciler: {
+        netbox, starter: starterFor(netbox),
+        // A job younger than a few minutes may still be between its row and its workflow's first task.
+        closeOrphanedJobs: () => closeOrphanedJobs(new ApplyJobStore(db), temporal, { olderThanMs: 2 * 60_000 }),
+      },
     });
     await ensureReconcilerSchedule(temporal, { taskQueue: env.TEMPORAL_TASK_QUEUE, intervalS: env.RECONCILE_INTERVAL_S, lookbackHours: env.RECONCILE_LOOKBACK_H });
     workerRun = worker.run();

@@ -4,6 +4,7 @@ import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
 import { createReconcilerActivities, type ReconcilerDeps } from '../activities/reconciler';
+import { ConcealDatabaseErrors } from './activity-errors';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -40,6 +41,7 @@ export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker:
     taskQueue: opts.taskQueue,
     ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath: WORKFLOWS_PATH }),
     activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler) },
+    interceptors: { activity: [() => ({ inbound: new ConcealDatabaseErrors() })] },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 64,
     // Heartbeats carry cancellation: keep them frequent enough that a cancel reaches in-flight HTTP calls in seconds.

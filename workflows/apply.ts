@@ -140,7 +140,7 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     // Any other failure (planning that gave up, a payload too large, a bug) still closes the job and says why.
     state.phase = 'failed';
     await CancellationScope.nonCancellable(async () => {
-      await bookkeeping.finishApplyJob({ jobId: input.jobId, error: `The run failed: ${messageOf(err)}` });
+      await bookkeeping.finishApplyJob({ jobId: input.jobId, error: `The run failed: ${messageOf(err)}`, runFailed: true });
       upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
     });
     progress();

@@ -7,9 +7,13 @@ import type { DeletionWorkflowInput } from '../activities/types';
 import type { SignedDeletionDecision } from '../domain/approval-signature';
 import { SA_STATE, decideSignal, decideUpdate, deletionStateQuery, type DeletionLiveState } from './definitions';
 
+/**
+ * Bookkeeping (tag, expire, untag, record) never gives up: a request left `pending` and tagged with no workflow to
+ * decide it would be stuck for good. While it keeps failing, the API shows the trouble on the request.
+ */
 const acts = proxyActivities<DeletionActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 20 },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 /**
  * Deciding is short (verify, read, one conditional write) and an approver waits for it: a local activity runs it

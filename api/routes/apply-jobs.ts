@@ -13,6 +13,7 @@ import { ListQuery, decodeCursor, page } from '../pagination';
 import { problem } from '../problem';
 import { validate } from '../validation';
 import { jobView, type TemporalLinks } from '../views';
+import { runTrouble } from '../../services/run-trouble';
 
 export const JobListQuery = ListQuery.extend({
   state: z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']).optional(),
@@ -61,7 +62,8 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
     .get('/:id', requirePermission('view'), validate('param', IdParam), async (c) => {
       const job = await jobs.get(c.req.valid('param').id);
       if (!job) return problem(c, 404, 'not_found', 'No apply job with this id.');
-      return c.json(jobView(job, await jobs.results(job.id), links));
+      const active = job.state === 'queued' || job.state === 'running';
+      return c.json({ ...jobView(job, await jobs.results(job.id), links), trouble: active ? await runTrouble(deps.temporal, job.workflowId) : null });
     })
     .post('/:id/cancel', requirePermission('cancel_apply_job'), validate('param', IdParam), validate('query', CancelQuery), async (c) => {
       const job = await jobs.get(c.req.valid('param').id);

@@ -6,13 +6,14 @@ import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import type { DeletionRequestStore } from '../../db/deletion-requests';
 import type { SettingsStore } from '../../db/settings';
 import { signDecision, type DeletionDecision } from '../../domain/approval-signature';
-import { DELETION_STATES, checkDecision } from '../../domain/deletion-rules';
+import { DELETION_STATES, FINAL_DELETION_STATES, checkDecision } from '../../domain/deletion-rules';
 import { decideUpdate } from '../../workflows/definitions';
 import { requirePermission, type AuthEnv } from '../auth';
 import { ListQuery, decodeCursor, page } from '../pagination';
 import { problem } from '../problem';
 import { validate } from '../validation';
 import { deletionView, type TemporalLinks } from '../views';
+import { runTrouble } from '../../services/run-trouble';
 
 export const DeletionListQuery = ListQuery.extend({
   state: z.enum(DELETION_STATES).optional(),
@@ -89,7 +90,9 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
     })
     .get('/:id', requirePermission('view'), validate('param', IdParam), async (c) => {
       const row = await deletions.get(c.req.valid('param').id);
-      return row ? c.json(deletionView(row, links)) : problem(c, 404, 'not_found', 'No deletion request with this id.');
+      if (!row) return problem(c, 404, 'not_found', 'No deletion request with this id.');
+      const finished = FINAL_DELETION_STATES.includes(row.state);
+      return c.json({ ...deletionView(row, links), trouble: finished ? null : await runTrouble(deps.temporal, row.workflowId) });
     })
     .post('/:id/approve', validate('param', IdParam), validate('json', ApproveBody), (c) =>
       decide(c, c.req.valid('param').id, 'approve', { typedVmid: c.req.valid('json').vmid }))
