@@ -1,4 +1,4 @@
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { toEpochMs, type Branch } from '../contracts/netbox';
 import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
@@ -23,7 +23,7 @@ import { freshReads } from '../infra/batching';
 import { waitForTask, type TaskOutcome } from './proxmox-tasks';
 import { createUpstreamGate } from './upstream-gate';
 import { acquireWriteSlot } from './write-slots';
-import type { ApplyContext, ApplyPlan, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from './types';
+import type { ApplyContext, ApplyPlan, ApplyRun, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from './types';
 
 const optedIn = (b: Branch) => b.custom_fields.apply_to_proxmox === true;
 const destroyConfirmed = (b: Branch) => b.custom_fields.apply_destroy_confirmed === true;
@@ -53,6 +53,15 @@ export function createApplyActivities(deps: ActivityDeps) {
     (k) => `${k.endpointId}:${k.username ?? ''}`,
   );
   const upstreamGate = createUpstreamGate();
+
+  /** Whether the calling run is the one that claimed this job (closing paths may run before the claim succeeded). */
+  async function ownsJob(jobId: string, firstRunId: string): Promise<boolean> {
+    const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
+    const claim = await deps.jobs.claimForRun(jobId, workflowId, firstRunId);
+    if ('job' in claim) return true;
+    log.warn(`Run ${workflowId} may not close apply job ${jobId}: ${claim.refused}`);
+    return false;
+  }
 
   async function record(jobId: string, result: VmResult): Promise<ItemOutcome> {
     await deps.jobs.recordOutcome(jobId, result);
@@ -86,14 +95,30 @@ export function createApplyActivities(deps: ActivityDeps) {
   }
 
   return {
-    /** Reads the merged branch and its ChangeDiffs, decides what each diff means, and records what will not run. */
-    async loadApplyPlan(input: ApplyWorkflowInput): Promise<ApplyPlan> {
-      const { jobId } = input;
-      const branch = await branchOrRetry(jobId, input.branchId);
-      const abort = abortReason(branch, input);
+    /**
+     * Claims the job for this run, then reads the merged branch and its ChangeDiffs, decides what each diff means, and
+     * records what will not run. Who merged and which merge come from the job row, never from the workflow's input.
+     */
+    async loadApplyPlan(input: Pick<ApplyWorkflowInput, 'jobId'>, firstRunId: string): Promise<ApplyPlan> {
+      const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
+      const claim = await deps.jobs.claimForRun(String(input.jobId), workflowId, firstRunId);
+      if ('refused' in claim) {
+        const refused = `Run ${workflowId} refused: ${claim.refused}. Nothing is applied.`;
+        log.warn(refused);
+        await deps.jobs.recordForeignRun(String(input.jobId), refused);
+        return { run: null, branchName: '', abort: refused, items: [], recorded: 0 };
+      }
+      const { job } = claim;
+      const jobId = job.id;
+      const run = {
+        jobId, branchId: job.branchId, schemaId: job.branchSchemaId, mergedTimeMs: job.mergedAt.getTime(), username: job.username,
+        maxConcurrency: deps.maxConcurrency ?? 16,
+      };
+      const branch = await branchOrRetry(jobId, run.branchId);
+      const abort = abortReason(branch, run);
       if (abort) {
         await deps.jobs.appendEvent(jobId, 'log', { level: 'error', message: abort }, 'abort');
-        return { branchName: branch.name, abort, items: [], recorded: 0 };
+        return { run, branchName: branch.name, abort, items: [], recorded: 0 };
       }
       let changes: BranchChanges;
       try {
@@ -103,7 +128,7 @@ export function createApplyActivities(deps: ActivityDeps) {
       }
       await deps.jobs.setError(jobId, null);
       const [settings, endpoints, backend] = await Promise.all([deps.settings.get(), deps.endpoints.list(), deps.endpoints.getBackend()]);
-      const permissions = input.username ? await deps.users.permissionsOf(input.username) : [];
+      const permissions = run.username ? await deps.users.permissionsOf(run.username) : [];
       const planned = planChanges(changes.vmDiffs, changes.diskDiffs, changes.nicDiffs, changes.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword });
       const clusterNames = await clusterNamesFor(deps.netbox, planned, endpoints).catch((err: unknown) => upstreamFailure(deps, jobId, err));
 
@@ -127,9 +152,9 @@ export function createApplyActivities(deps: ActivityDeps) {
           payload: p.payload, deletion: p.deletion,
         });
       }
-      await deps.jobs.markRunning(jobId, input.username);
+      await deps.jobs.markRunning(jobId);
       await deps.jobs.appendEvent(jobId, 'plan_summary', summarise(planned, items, settings), 'plan');
-      return { branchName: branch.name, abort: null, items, recorded };
+      return { run, branchName: branch.name, abort: null, items, recorded };
     },
 
     /** One create or update against proxbox-api, writing only while it holds the guest's write slot. */
@@ -209,7 +234,8 @@ export function createApplyActivities(deps: ActivityDeps) {
     },
 
     /** Closes the job by the documented rule; a run that failed as a whole (`runFailed`) is `failed` whatever it did. */
-    async finishApplyJob(args: { jobId: string; error?: string; runFailed?: boolean }): Promise<{ state: string }> {
+    async finishApplyJob(args: { jobId: string; firstRunId: string; error?: string; runFailed?: boolean }): Promise<{ state: string }> {
+      if (!(await ownsJob(args.jobId, args.firstRunId))) return { state: 'refused' };
       const job = await deps.jobs.finish(args.jobId, { cancelled: false, runFailed: args.runFailed === true, ...(args.error ? { error: args.error } : {}) });
       await deps.jobs.appendEvent(args.jobId, 'complete', { state: job.state, error: job.error }, 'complete');
       return { state: job.state };
@@ -229,7 +255,8 @@ export function createApplyActivities(deps: ActivityDeps) {
     },
 
     /** Cancel keeps what was applied, adds the `_cancelled` entry and lists the deletion requests that stay pending. */
-    async recordApplyCancellation(args: { jobId: string; by: string | null }): Promise<{ pendingDeletionRequestIds: number[] }> {
+    async recordApplyCancellation(args: { jobId: string; firstRunId: string; by: string | null }): Promise<{ pendingDeletionRequestIds: number[] }> {
+      if (!(await ownsJob(args.jobId, args.firstRunId))) return { pendingDeletionRequestIds: [] };
       const pending = (await deps.deletions.pendingByApplyJob(args.jobId)).map((d) => d.id);
       await deps.jobs.cancel(args.jobId, args.by, pending);
       return { pendingDeletionRequestIds: pending };
@@ -348,7 +375,7 @@ function taskResult(item: WorkItem, task: TaskOutcome, sent: { message: string; 
 
 export type ApplyActivities = ReturnType<typeof createApplyActivities>;
 
-function abortReason(branch: Branch, input: ApplyWorkflowInput): string | null {
+function abortReason(branch: Branch, input: Pick<ApplyRun, 'mergedTimeMs' | 'schemaId'>): string | null {
   if (branch.status.value !== 'merged' && branch.status.value !== 'archived') return `Branch ${branch.name} is ${branch.status.value}, not merged: nothing is applied`;
   if (branch.merged_time === null || toEpochMs(branch.merged_time) !== input.mergedTimeMs) return `Branch ${branch.name} was reverted or merged again since this merge: this run applies nothing`;
   if (branch.schema_id !== input.schemaId) return `Branch ${branch.id} has schema ${branch.schema_id}, expected ${input.schemaId}`;

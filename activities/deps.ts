@@ -21,6 +21,8 @@ export interface ActivityDeps {
   /** For reads that span several stores in one round trip (the gates before each write). */
   db: Db;
   locks: WriteLocks;
+  /** How many writes one run keeps in flight (APPLY_MAX_CONCURRENCY). */
+  maxConcurrency?: number;
   /** How many writes may run against one Proxmox node at once (APPLY_MAX_PER_NODE). */
   maxWritesPerNode?: number;
   /** Interval between task-status polls; tests shorten it. */

@@ -4,7 +4,22 @@ import type { FinalJobState } from '../domain/job-state';
 
 /** Serialisable types that cross the workflow/activity boundary (they end up in workflow history: no secrets). */
 
+/**
+ * What starts an ApplyWorkflow. Only `jobId` is read: anyone who reaches Temporal can start a workflow with any
+ * input, so who merged, the branch and the merge come from the job row, and only a run whose workflow id is the
+ * row's may work for it. The other fields make the run readable in the Temporal UI and are never trusted.
+ */
 export interface ApplyWorkflowInput {
+  jobId: string;
+  branchId?: number;
+  schemaId?: string;
+  mergedTimeMs?: number;
+  username?: string | null;
+  maxConcurrency?: number;
+}
+
+/** The merge a run applies, as its job row says, and the worker's own fan-out limit. */
+export interface ApplyRun {
   jobId: string;
   branchId: number;
   schemaId: string;
@@ -32,6 +47,8 @@ export type WorkItem = Pick<PlannedChange, 'key' | 'changeDiffId' | 'netboxId' |
 export type UnsettledItem = Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind' | 'node'>;
 
 export interface ApplyPlan {
+  /** Null when the run was refused: it is not the run of a job that is still to be applied. */
+  run: ApplyRun | null;
   branchName: string;
   /** Set when the run must not proceed at all (branch reverted, not merged, not opted in). */
   abort: string | null;

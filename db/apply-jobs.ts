@@ -1,4 +1,4 @@
-import { and, desc, eq, gt, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { applyEvents, applyJobs, applyResults } from './schema';
 import { groupCommit } from '../infra/batching';
@@ -38,6 +38,7 @@ export type JobRow = typeof applyJobs.$inferSelect;
 export type ApplyEventRow = typeof applyEvents.$inferSelect;
 
 export const CANCELLED_KEY = '_cancelled';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A result upsert, a live-log event, or both; concurrent entries are written by one statement. */
 interface JournalEntry {
@@ -93,8 +94,37 @@ export class ApplyJobStore {
     }));
   }
 
-  async markRunning(jobId: string, username: string | null): Promise<void> {
-    await this.db.update(applyJobs).set({ state: 'running', startedAt: sql`coalesce(${applyJobs.startedAt}, now())`, username })
+  /**
+   * The job a Temporal run may work for: the row with this id whose workflow id is the run's own, not final yet, and
+   * not claimed by another run of that workflow id. The first run to ask claims it. A refusal says why.
+   */
+  async claimForRun(jobId: string, workflowId: string, firstRunId: string): Promise<{ job: JobRow } | { refused: string }> {
+    if (!UUID.test(jobId)) return { refused: `'${jobId.slice(0, 60)}' is not an apply job id` };
+    const [claimed] = await this.db.update(applyJobs).set({ temporalRunId: firstRunId })
+      .where(and(eq(applyJobs.id, jobId), eq(applyJobs.workflowId, workflowId), inArray(applyJobs.state, ['queued', 'running']),
+        or(isNull(applyJobs.temporalRunId), eq(applyJobs.temporalRunId, firstRunId))))
+      .returning();
+    if (claimed) return { job: claimed };
+    const row = await this.get(jobId);
+    if (!row) return { refused: `no apply job ${jobId} exists` };
+    // A job this very run claimed and already closed (a retried closing step) is still its own.
+    if (row.workflowId === workflowId && row.temporalRunId === firstRunId) return { job: row };
+    if (row.workflowId !== workflowId) return { refused: `apply job ${jobId} belongs to workflow ${row.workflowId}, not ${workflowId}` };
+    if (row.state !== 'queued' && row.state !== 'running') return { refused: `apply job ${jobId} is already ${row.state}; a merge is applied once` };
+    return { refused: `apply job ${jobId} is already being applied by run ${row.temporalRunId}` };
+  }
+
+  /**
+   * A run that tried to work for a job it does not own: noted on that job's live log when the job exists, so the
+   * attempt is on record where operators look. The job's state and results are not touched.
+   */
+  async recordForeignRun(jobId: string, message: string): Promise<void> {
+    if (!UUID.test(jobId) || !(await this.get(jobId))) return;
+    await this.appendEvent(jobId, 'log', { level: 'error', message });
+  }
+
+  async markRunning(jobId: string): Promise<void> {
+    await this.db.update(applyJobs).set({ state: 'running', startedAt: sql`coalesce(${applyJobs.startedAt}, now())` })
       .where(and(eq(applyJobs.id, jobId), eq(applyJobs.state, 'queued')));
   }
 

@@ -74,6 +74,8 @@ export const applyJobs = pgTable('apply_jobs', {
   createdAt: createdAt(),
   startedAt: timestamp('started_at', { withTimezone: true }),
   finishedAt: timestamp('finished_at', { withTimezone: true }),
+  /** The first Temporal run that claimed this job; no other run of any workflow may write under it. */
+  temporalRunId: text('temporal_run_id'),
 }, (t) => [index('apply_jobs_branch').on(t.branchId), index('apply_jobs_state').on(t.state)]);
 
 /** Per-diff outcome of an apply job, written as each VM finishes. */

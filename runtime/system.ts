@@ -65,7 +65,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
       deps: {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
-        approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
+        approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
         ...(opts.deletionTtlOverrideMs ? { deletionTtlOverrideMs: opts.deletionTtlOverrideMs } : {}),
       },
       reconciler: {

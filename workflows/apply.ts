@@ -3,7 +3,7 @@ import {
   proxyActivities, setCurrentDetails, setHandler, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApplyActivities } from '../activities/apply';
-import type { ApplyOutcome, ApplyWorkflowInput, UnsettledItem, WorkItem } from '../activities/types';
+import type { ApplyContext, ApplyOutcome, ApplyRun, ApplyWorkflowInput, UnsettledItem, WorkItem } from '../activities/types';
 import { runBounded } from '../domain/bounded';
 import { DeletionWorkflow } from './deletion';
 import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS, applyStateQuery, cancelRequestedSignal, vmidSearchValues, type ApplyLiveState } from './definitions';
@@ -61,16 +61,26 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
   const progress = () => setCurrentDetails(
     `**${state.phase}**: ${state.done}/${state.total} done` + (state.inFlight.length ? `; in flight: ${state.inFlight.join(', ')}` : ''),
   );
-  const ctx = { jobId: input.jobId, runUuid: workflowInfo().workflowId, branchId: input.branchId, username: input.username };
+  const { workflowId, firstExecutionRunId: firstRunId } = workflowInfo();
+  // Filled from the job row once this run has claimed it; nothing of the input but the job id is trusted.
+  let run: ApplyRun | null = null;
+  let ctx: ApplyContext = { jobId: input.jobId, runUuid: workflowId, branchId: 0, username: null };
   // Outside the run's cancellation: only a forced cancel ends this wait, never the graceful one.
   const forcedStop = CancellationScope.nonCancellable(() => condition(() => forced));
 
   try {
     progress();
-    const plan = await planning.loadApplyPlan(input);
+    const plan = await planning.loadApplyPlan({ jobId: input.jobId }, firstRunId);
+    if (!plan.run) {
+      state.phase = 'failed';
+      progress();
+      throw ApplicationFailure.nonRetryable(plan.abort ?? 'This run is not the run of an apply job', 'RunRefused');
+    }
+    run = plan.run;
+    ctx = { jobId: run.jobId, runUuid: workflowId, branchId: run.branchId, username: run.username };
     if (plan.abort) {
       state.phase = 'done';
-      const { state: final } = await bookkeeping.finishApplyJob({ jobId: input.jobId, error: plan.abort });
+      const { state: final } = await bookkeeping.finishApplyJob({ jobId: run.jobId, firstRunId, error: plan.abort });
       upsertSearchAttributes([{ key: SA_STATE, value: final }]);
       return { state: final as ApplyOutcome['state'], pendingDeletionRequestIds: [] };
     }
@@ -83,7 +93,7 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     const notSent: WorkItem[] = [];
     const abandoned: WorkItem[] = [];
     // The run's own cancellation stops dispatching; what is already under way settles inside this scope.
-    await CancellationScope.nonCancellable(() => runBounded(plan.items, input.maxConcurrency, async (item) => {
+    await CancellationScope.nonCancellable(() => runBounded(plan.items, run!.maxConcurrency, async (item) => {
       if (stopping) {
         notSent.push(item);
         return;
@@ -106,8 +116,8 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
 
     if (stopping) {
       await CancellationScope.nonCancellable(async () => {
-        await bookkeeping.recordUnsettledItems({ jobId: input.jobId, by: cancelledBy, notSent: notSent.map(identityOf), abandoned: abandoned.map(identityOf) });
-        await bookkeeping.recordApplyCancellation({ jobId: input.jobId, by: cancelledBy });
+        await bookkeeping.recordUnsettledItems({ jobId: ctx.jobId, by: cancelledBy, notSent: notSent.map(identityOf), abandoned: abandoned.map(identityOf) });
+        await bookkeeping.recordApplyCancellation({ jobId: ctx.jobId, firstRunId, by: cancelledBy });
         upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
       });
       state.phase = 'cancelled';
@@ -119,7 +129,7 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
     progress();
     const changed = plan.items.filter((i) => i.op !== 'delete' && ['succeeded', 'accepted'].includes(state.outcomes[i.key] ?? ''));
     await bookkeeping.verifyDrift.executeWithOptions({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', summary: `read back ${changed.length} guest(s) for drift` }, [changed, ctx]);
-    const { state: final } = await bookkeeping.finishApplyJob({ jobId: input.jobId });
+    const { state: final } = await bookkeeping.finishApplyJob({ jobId: ctx.jobId, firstRunId });
     state.phase = 'done';
     upsertSearchAttributes([{ key: SA_STATE, value: final }]);
     progress();
@@ -129,7 +139,8 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
       if (state.phase !== 'cancelled') {
         // Cancelled while planning or checking drift: nothing was in flight.
         await CancellationScope.nonCancellable(async () => {
-          await bookkeeping.recordApplyCancellation({ jobId: input.jobId, by: cancelledBy });
+          // The activity closes the job only if this run claimed it.
+          await bookkeeping.recordApplyCancellation({ jobId: input.jobId, firstRunId, by: cancelledBy });
           upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
         });
         state.phase = 'cancelled';
@@ -137,12 +148,16 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
       }
       throw err;
     }
-    // Any other failure (planning that gave up, a payload too large, a bug) still closes the job and says why.
+    // Any other failure (planning that gave up, a payload too large, a bug) still closes the job and says why;
+    // a refused run has no job of its own to close.
+    const refused = err instanceof ApplicationFailure && err.type === 'RunRefused';
     state.phase = 'failed';
-    await CancellationScope.nonCancellable(async () => {
-      await bookkeeping.finishApplyJob({ jobId: input.jobId, error: `The run failed: ${messageOf(err)}`, runFailed: true });
-      upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
-    });
+    if (!refused) {
+      await CancellationScope.nonCancellable(async () => {
+        await bookkeeping.finishApplyJob({ jobId: input.jobId, firstRunId, error: `The run failed: ${messageOf(err)}`, runFailed: true });
+        upsertSearchAttributes([{ key: SA_STATE, value: 'failed' }]);
+      });
+    }
     progress();
     throw err instanceof ApplicationFailure || err instanceof ActivityFailure ? err : ApplicationFailure.nonRetryable(messageOf(err), 'ApplyWorkflowError');
   }
@@ -150,7 +165,7 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
   /** A DELETE: the pending request and its own DeletionWorkflow, created together even while the run is cancelled. */
   async function requestDeletion(item: WorkItem, branchName: string): Promise<void> {
     const started = await bookkeeping.requestDeletion.executeWithOptions({ summary: `request deletion of ${item.kind} ${item.vmid} ${item.name}` },
-      [item, { ...ctx, schemaId: input.schemaId, mergedTimeMs: input.mergedTimeMs, branchName }]);
+      [item, { ...ctx, schemaId: run!.schemaId, mergedTimeMs: run!.mergedTimeMs, branchName }]);
     if (started) {
       await startChild(DeletionWorkflow, {
         workflowId: started.workflowId,
@@ -158,12 +173,12 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
         // Cancelling the apply must not cancel pending deletions: they follow their own lifecycle.
         cancellationType: ChildWorkflowCancellationType.ABANDON,
         args: [{ requestId: started.requestId, vmid: item.vmid, node: item.node, kind: item.kind, name: item.name,
-          requestedBy: input.username ?? 'unknown', branchSchemaId: input.schemaId, expiresAtMs: started.expiresAtMs }],
+          requestedBy: ctx.username ?? 'unknown', branchSchemaId: run!.schemaId, expiresAtMs: started.expiresAtMs }],
         typedSearchAttributes: [
-          { key: SA_BRANCH, value: input.schemaId }, { key: SA_STATE, value: 'pending' }, { key: SA_KIND, value: item.kind },
-          { key: SA_VMIDS, value: [String(item.vmid)] }, ...(input.username ? [{ key: SA_USER, value: input.username }] : []),
+          { key: SA_BRANCH, value: run!.schemaId }, { key: SA_STATE, value: 'pending' }, { key: SA_KIND, value: item.kind },
+          { key: SA_VMIDS, value: [String(item.vmid)] }, ...(ctx.username ? [{ key: SA_USER, value: ctx.username }] : []),
         ],
-        staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${input.username ?? 'unknown'}, expires ${new Date(started.expiresAtMs).toISOString()}`,
+        staticSummary: `Deletion of ${item.kind} ${item.vmid} ${item.name} on ${item.node}, requested by ${ctx.username ?? 'unknown'}, expires ${new Date(started.expiresAtMs).toISOString()}`,
       });
       state.deletionRequestIds.push(started.requestId);
     }

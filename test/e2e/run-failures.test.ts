@@ -24,7 +24,7 @@ describe('runs that fail for reasons other than a cancel', () => {
 
   let seq = 0;
   /** A job row and an ApplyWorkflow for it on a task queue of its own, served by a worker whose planning is broken. */
-  async function runWithBrokenPlanning(loadApplyPlan: () => Promise<unknown>) {
+  async function runWithBrokenPlanning(loadApplyPlan: (input: { jobId: string }) => Promise<unknown>) {
     const db = s.system.database.db;
     const jobs = new ApplyJobStore(db);
     const workflowId = `apply:broken${++seq}:1784901791902`;
@@ -58,7 +58,10 @@ describe('runs that fail for reasons other than a cancel', () => {
   });
 
   it('a bug in the workflow (a plan of the wrong shape) fails the run instead of retrying it for ever, and closes the job', async () => {
-    const { job, outcome, events } = await runWithBrokenPlanning(async () => ({ branchName: 'broken', abort: null, items: null, recorded: 0 }));
+    const { job, outcome, events } = await runWithBrokenPlanning(async (input: { jobId: string }) => ({
+      run: { jobId: input.jobId, branchId: 4242, schemaId: 'broken', mergedTimeMs: 1784901791902, username: 'alice', maxConcurrency: 2 },
+      branchName: 'broken', abort: null, items: null, recorded: 0,
+    }));
     expect(outcome).toBeInstanceOf(WorkflowFailedError);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/^The run failed: .*null/);

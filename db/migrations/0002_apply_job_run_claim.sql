@@ -1,0 +1,1 @@
+ALTER TABLE "apply_jobs" ADD COLUMN "temporal_run_id" text;
