@@ -1,4 +1,5 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
@@ -23,6 +24,49 @@ const toWire = (p: Payload) => ({
   data: Buffer.from(p.data ?? new Uint8Array()).toString('base64'),
 });
 
+/**
+ * The Temporal UI cannot add one of our tokens to its codec requests (its "pass access token" sends the token of the
+ * UI's own OIDC login). A browser signs in once at `GET /codec` instead: the token is kept in this HttpOnly cookie,
+ * scoped to /codec, and the UI sends it when its codec setting "include cross-origin credentials" is on.
+ */
+export const CODEC_SESSION_COOKIE = 'proxbox_codec';
+const SESSION_SECONDS = 8 * 3600;
+
+/** For /codec/decode: a request without an Authorization header is authenticated by the session cookie's token. */
+const sessionCookieAsBearer: MiddlewareHandler = async (c, next) => {
+  const token = getCookie(c, CODEC_SESSION_COOKIE);
+  if (!c.req.header('authorization') && token) {
+    const headers = new Headers(c.req.raw.headers);
+    headers.set('authorization', `Bearer ${token}`);
+    c.req.raw = new Request(c.req.raw, { headers });
+  }
+  await next();
+};
+
+const isHttps = (c: Context) => new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+
+const SIGN_IN_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>proxbox-intent: Temporal UI codec</title></head>
+<body style="font-family: sans-serif; max-width: 42rem; margin: 2rem auto">
+<h1>Show encrypted Temporal payloads in the Temporal UI</h1>
+<p>Workflow payloads are encrypted in Temporal. Paste an API token that holds <code>view</code>: this browser keeps it for
+eight hours in a cookie that only <code>/codec</code> receives. Then, in the Temporal UI's codec settings, set the endpoint
+to <code id="endpoint"></code> and turn on <em>Include cross-origin credentials</em>.</p>
+<form id="f"><input id="t" type="password" size="50" autocomplete="off" placeholder="API token">
+<button>Sign in</button> <button type="button" id="out">Sign out</button></form><p id="r"></p>
+<script>
+const codec = location.origin + location.pathname.replace(/\/+$/, '');
+document.getElementById('endpoint').textContent = codec;
+const say = (text) => { document.getElementById('r').textContent = text; };
+document.getElementById('f').onsubmit = async (e) => {
+  e.preventDefault();
+  const res = await fetch(codec + '/session', { method: 'POST', headers: { authorization: 'Bearer ' + document.getElementById('t').value } });
+  document.getElementById('t').value = '';
+  say(res.ok ? 'Signed in: the Temporal UI can now decode payloads in this browser.' : (await res.json()).detail);
+};
+document.getElementById('out').onclick = async () => { await fetch(codec + '/session', { method: 'DELETE' }); say('Signed out.'); };
+</script></body></html>`;
+
 export interface CodecRouteDeps {
   codec: AesGcmPayloadCodec | null;
   users: UserStore;
@@ -34,8 +78,9 @@ export interface CodecRouteDeps {
 
 /**
  * The Temporal remote codec server protocol (`POST /codec/decode`, `POST /codec/encode`, JSON `{payloads: [...]}`), so
- * the Temporal UI and CLI can show encrypted payloads to an operator. Decoding needs a token of our API with `view`;
- * encoding (which the read-only UI never needs) needs `manage_settings`.
+ * the Temporal UI and CLI can show encrypted payloads to an operator. Decoding needs a token of our API with `view`
+ * (as a Bearer header, or the browser session of `GET /codec`); encoding (which the read-only UI never needs) needs
+ * `manage_settings` and a Bearer header.
  */
 export function codecRoutes(deps: CodecRouteDeps) {
   async function serve(c: Context<AuthEnv>, direction: 'decode' | 'encode', payloads: WirePayload[]): Promise<Response> {
@@ -61,7 +106,21 @@ export function codecRoutes(deps: CodecRouteDeps) {
       origin: deps.uiOrigin, allowMethods: ['POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'X-Namespace', 'Authorization'],
       credentials: true, maxAge: 600,
     }))
+    .get('/', (c) => c.html(SIGN_IN_PAGE))
+    .delete('/session', (c) => {
+      deleteCookie(c, CODEC_SESSION_COOKIE, { path: '/codec', secure: isHttps(c) });
+      return c.body(null, 204);
+    })
+    .post('/decode', sessionCookieAsBearer)
     .use(authenticate(deps.users))
+    .post('/session', requirePermission('view'), (c) => {
+      const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')![1]!;
+      // Cross-site (the UI on another site) needs SameSite=None, which browsers accept over https only.
+      setCookie(c, CODEC_SESSION_COOKIE, token, {
+        path: '/codec', httpOnly: true, maxAge: SESSION_SECONDS, ...(isHttps(c) ? { secure: true, sameSite: 'None' } : { sameSite: 'Lax' }),
+      });
+      return c.body(null, 204);
+    })
     .post('/decode', requirePermission('view'), validate('json', CodecBody), (c) => serve(c, 'decode', c.req.valid('json').payloads))
     .post('/encode', requirePermission('manage_settings'), validate('json', CodecBody), (c) => serve(c, 'encode', c.req.valid('json').payloads));
 }

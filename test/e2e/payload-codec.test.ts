@@ -113,6 +113,42 @@ describe('with TEMPORAL_PAYLOAD_ENCRYPTION_KEY set, Temporal holds ciphertext, a
     expect((await post('/codec/decode', s.tokens.carol, encoded.body)).body.payloads).toEqual([plain]);
   });
 
+  it('lets a browser sign in at /codec (the UI cannot send our token itself): the session cookie decodes like the token', async () => {
+    const page = await fetch(`${s.api}/codec`);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('Include cross-origin credentials');
+
+    const payloads = (await historyPayloads(s, workflowId)).slice(0, 3);
+    const signIn = (token: string) => fetch(`${s.api}/codec/session`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const decodeWithCookie = (cookie: string) => fetch(`${s.api}/codec/decode`, {
+      method: 'POST', body: JSON.stringify({ payloads }), headers: { 'content-type': 'application/json', cookie, origin: UI_ORIGIN },
+    });
+
+    const refused = await signIn(dave);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('set-cookie')).toBeNull();
+    const session = await signIn(s.tokens.carol);
+    expect(session.status).toBe(204);
+    const cookie = session.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^proxbox_codec=[^;]+;/);
+    expect(cookie).toContain('Path=/codec');
+    expect(cookie).toContain('HttpOnly');
+    expect(cookie).toContain('SameSite=Lax'); // plain http here; over https it is SameSite=None; Secure
+
+    const decoded = await decodeWithCookie(cookie.split(';')[0]!);
+    expect(decoded.status).toBe(200);
+    expect(decoded.headers.get('access-control-allow-credentials')).toBe('true');
+    expect(dataText(((await decoded.json()) as { payloads: WirePayload[] }).payloads)).toContain('"jobId"');
+    expect((await decodeWithCookie('proxbox_codec=forged-token')).status).toBe(401);
+    // The cookie only ever authenticates decoding.
+    expect((await fetch(`${s.api}/codec/encode`, { method: 'POST', body: JSON.stringify({ payloads }), headers: { 'content-type': 'application/json', cookie: cookie.split(';')[0]! } })).status).toBe(401);
+    expect((await fetch(`${s.api}/api/v1/deletion-requests`, { headers: { cookie: cookie.split(';')[0]! } })).status).toBe(401);
+
+    const signOut = await fetch(`${s.api}/codec/session`, { method: 'DELETE', headers: { cookie: cookie.split(';')[0]! } });
+    expect(signOut.status).toBe(204);
+    expect(signOut.headers.get('set-cookie')).toMatch(/^proxbox_codec=;.*Max-Age=0/);
+  });
+
   it('answers the Temporal UI\'s CORS preflight for its own origin only', async () => {
     const preflight = (origin: string) => fetch(`${s.api}/codec/decode`, {
       method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-namespace' },
