@@ -55,7 +55,7 @@ to <code id="endpoint"></code> and turn on <em>Include cross-origin credentials<
 <form id="f"><input id="t" type="password" size="50" autocomplete="off" placeholder="API token">
 <button>Sign in</button> <button type="button" id="out">Sign out</button></form><p id="r"></p>
 <script>
-const codec = location.origin + location.pathname.replace(/\/+$/, '');
+const codec = location.origin + location.pathname.replace(/[/]+$/, '');
 document.getElementById('endpoint').textContent = codec;
 const say = (text) => { document.getElementById('r').textContent = text; };
 document.getElementById('f').onsubmit = async (e) => {

@@ -116,7 +116,9 @@ describe('with TEMPORAL_PAYLOAD_ENCRYPTION_KEY set, Temporal holds ciphertext, a
   it('lets a browser sign in at /codec (the UI cannot send our token itself): the session cookie decodes like the token', async () => {
     const page = await fetch(`${s.api}/codec`);
     expect(page.headers.get('content-type')).toContain('text/html');
-    expect(await page.text()).toContain('Include cross-origin credentials');
+    const html = await page.text();
+    expect(html).toContain('Include cross-origin credentials');
+    expect(() => new Function(/<script>([\s\S]*)<\/script>/.exec(html)![1]!)).not.toThrow(); // the page's script is valid JavaScript
 
     const payloads = (await historyPayloads(s, workflowId)).slice(0, 3);
     const signIn = (token: string) => fetch(`${s.api}/codec/session`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
