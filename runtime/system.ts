@@ -36,6 +36,8 @@ export interface RunningSystem {
   temporal: Client;
   api: RunningServer | null;
   apiUrl: string | null;
+  /** How this process talks to Temporal: mutual TLS or not, and the id of the key that encrypts payloads (null: off). */
+  temporalSecurity: { tls: boolean; clientCertificate: boolean; payloadKeyId: string | null };
   stop(): Promise<void>;
 }
 
@@ -102,6 +104,9 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   return {
     database, temporal, api, apiUrl: api?.url ?? null,
+    temporalSecurity: {
+      tls: Boolean(temporalConnection.tls), clientCertificate: Boolean(temporalConnection.tls?.clientCertPair), payloadKeyId: payloadCodec?.activeKeyId ?? null,
+    },
     async stop() {
       for (const s of stoppers.reverse()) await s();
       await connection.close();

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserStore } from '../../db/users';
+import { payloadKeyId } from '../../infra/payload-codec';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { finishedJob, guestBranch } from '../support/merges';
 import { getRequest, requestDeletion } from '../support/deletion-requests';
@@ -35,8 +36,9 @@ describe('with TEMPORAL_PAYLOAD_ENCRYPTION_KEY set, Temporal holds ciphertext, a
   let s: Stack;
   let workflowId: string;
   let dave: string;
+  const key = randomBytes(32);
   beforeAll(async () => {
-    s = await startStack({ env: { TEMPORAL_PAYLOAD_ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
+    s = await startStack({ env: { TEMPORAL_PAYLOAD_ENCRYPTION_KEY: key.toString('base64') } });
     const users = new UserStore(s.system.database.db);
     await users.create('dave', ['trigger_apply']);
     dave = (await users.createToken('dave'))!.token;
@@ -54,6 +56,8 @@ describe('with TEMPORAL_PAYLOAD_ENCRYPTION_KEY set, Temporal holds ciphertext, a
 
     const raw = await rawHistoryText(s.system.temporal, workflowId);
     expect(raw).toContain('binary/encrypted');
+    expect(raw).toContain(s.system.temporalSecurity.payloadKeyId);
+    expect(s.system.temporalSecurity.payloadKeyId).toBe(payloadKeyId(key));
     // Search attributes (ProxboxUser, ProxboxBranch, ProxboxState, …) stay readable: Temporal indexes them.
     for (const plaintext of ['cipher-web-vm', job.id, 'local-lvm', 'create qemu 731']) expect(raw, plaintext).not.toContain(plaintext);
   });

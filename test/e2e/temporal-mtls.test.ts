@@ -37,6 +37,7 @@ describe('mutual TLS to the Temporal frontend', () => {
   });
 
   it('runs an apply end to end with the client certificate from the configuration', async () => {
+    expect(s.system.temporalSecurity).toEqual({ tls: true, clientCertificate: true, payloadKeyId: null });
     const { branch } = guestBranch(s, 'mtls-web', 741);
     await s.netbox.mergeBranch(branch.id, 'alice');
     const jobId = await eventually(async () => (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branch.id}`)).body.items[0]?.id as string | undefined, 'the job');
