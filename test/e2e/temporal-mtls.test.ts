@@ -5,23 +5,23 @@ import { parseEnv } from '../../config/env';
 import { temporalConnectionOptions } from '../../infra/temporal-connection';
 import { startStack, type Stack } from '../support/stack';
 import { finishedJob, guestBranch } from '../support/merges';
-import { createTestPki, startMtlsFrontend, type TestPki } from '../support/tls';
+import { composeTlsMaterial, startMtlsFrontend, type ComposeTlsMaterial } from '../support/tls';
 import { eventually } from '../support/eventually';
 
 /**
  * Production runs the Temporal frontend with mutual TLS (docker-compose.temporal.yml). Here a frontend that requires
- * client certificates stands in front of the dev server, and our whole stack (API, worker, reconciler Schedule) runs
- * through it with TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY; a client without our certificate gets nowhere.
+ * client certificates, with the certificates the compose file's own job makes, stands in front of the dev server, and
+ * our whole stack (API, worker, reconciler Schedule) runs through it with TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT and
+ * TEMPORAL_TLS_KEY as the compose file sets them; a client without our certificate gets nowhere.
  */
 describe('mutual TLS to the Temporal frontend', () => {
-  let pki: TestPki;
+  let pki: ComposeTlsMaterial;
+  let stranger: ComposeTlsMaterial;
   let frontend: Awaited<ReturnType<typeof startMtlsFrontend>>;
   let s: Stack;
   beforeAll(async () => {
-    pki = createTestPki();
-    pki.issue('frontend', { server: true });
-    pki.issue('client', {});
-    pki.issue('stranger', { ca: 'other-ca' });
+    pki = composeTlsMaterial();
+    stranger = composeTlsMaterial(); // another run: another CA
     frontend = await startMtlsFrontend(pki, inject('temporalAddress'));
     s = await startStack({
       env: {
@@ -34,6 +34,7 @@ describe('mutual TLS to the Temporal frontend', () => {
     await s?.stop();
     await frontend?.close();
     pki?.remove();
+    stranger?.remove();
   });
 
   it('runs an apply end to end with the client certificate from the configuration', async () => {
@@ -53,7 +54,7 @@ describe('mutual TLS to the Temporal frontend', () => {
       connectTimeout: '3s',
     }).then(async (c) => { await c.close(); return 'connected'; }, () => 'refused');
     expect(await attempt({})).toBe('refused');
-    expect(await attempt({ TEMPORAL_TLS_CERT: pki.path('stranger.pem'), TEMPORAL_TLS_KEY: pki.path('stranger.key') })).toBe('refused');
+    expect(await attempt({ TEMPORAL_TLS_CERT: stranger.path('client.pem'), TEMPORAL_TLS_KEY: stranger.path('client.key') })).toBe('refused');
     expect(frontend.handshakesRefused()).toBeGreaterThan(before);
     expect(await attempt({ TEMPORAL_TLS_CERT: pki.path('client.pem'), TEMPORAL_TLS_KEY: pki.path('client.key') })).toBe('connected');
   });

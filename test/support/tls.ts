@@ -1,48 +1,42 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { connect as tcpConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 
-/** A throw-away PKI made with the openssl CLI: a CA, a server certificate for `temporal`, and client certificates. */
-export interface TestPki {
+const yaml = createRequire(import.meta.url)('js-yaml') as { load(text: string): unknown };
+
+/**
+ * The mTLS material exactly as docker-compose.temporal.yml's `temporal-certs` job makes it (its own shell script, run
+ * here with the openssl CLI): a CA, the frontend's certificate for `temporal`, and the client certificate.
+ */
+export interface ComposeTlsMaterial {
   dir: string;
-  path(name: string): string;
-  read(name: string): Buffer;
-  /** Issues `<name>.pem` and `<name>.key` signed by the CA of `ca` (default: this PKI's CA). */
-  issue(name: string, opts: { server?: boolean; ca?: string }): void;
+  path(name: 'ca.pem' | 'frontend.pem' | 'frontend.key' | 'client.pem' | 'client.key'): string;
+  read(name: 'ca.pem' | 'frontend.pem' | 'frontend.key' | 'client.pem' | 'client.key'): Buffer;
   remove(): void;
 }
 
-export function createTestPki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'proxbox-pki-'));
+const COMPOSE_FILE = fileURLToPath(new URL('../../docker-compose.temporal.yml', import.meta.url));
+
+export function composeTlsMaterial(): ComposeTlsMaterial {
+  const compose = yaml.load(readFileSync(COMPOSE_FILE, 'utf8')) as { services: Record<string, { command: string[] }> };
+  // Compose turns $$ into $; the job works in its volume at /tls.
+  const script = compose.services['temporal-certs']!.command[0]!.replaceAll('$$', '$').replace('cd /tls', 'cd "$TLS_DIR"');
+  const dir = mkdtempSync(join(tmpdir(), 'proxbox-tls-'));
+  execFileSync('sh', ['-ec', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TLS_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
   const path = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  const makeCa = (name: string) => openssl('req', '-x509', '-newkey', 'rsa:2048', '-sha256', '-days', '2', '-nodes', '-subj', `/CN=${name}`,
-    '-keyout', `${name}.key`, '-out', `${name}.pem`);
-  makeCa('ca');
-  makeCa('other-ca');
-  const pki: TestPki = {
-    dir, path, read: (name) => readFileSync(path(name)),
-    issue(name, { server = false, ca = 'ca' }) {
-      writeFileSync(path(`${name}.ext`), server
-        ? 'subjectAltName=DNS:temporal,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'
-        : 'extendedKeyUsage=clientAuth\n');
-      openssl('req', '-newkey', 'rsa:2048', '-sha256', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
-      openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '2', '-sha256',
-        '-extfile', `${name}.ext`, '-out', `${name}.pem`);
-    },
-    remove: () => rmSync(dir, { recursive: true, force: true }),
-  };
-  return pki;
+  return { dir, path, read: (name) => readFileSync(path(name)), remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /**
  * A Temporal frontend that requires client certificates, as docker-compose.temporal.yml configures it: TLS (HTTP/2 by
  * ALPN) terminated here with `requestCert` and `rejectUnauthorized`, then the gRPC stream piped to the dev server.
  */
-export async function startMtlsFrontend(pki: TestPki, upstream: string): Promise<{ address: string; handshakesRefused(): number; close(): Promise<void> }> {
+export async function startMtlsFrontend(pki: ComposeTlsMaterial, upstream: string): Promise<{ address: string; handshakesRefused(): number; close(): Promise<void> }> {
   const [host, port] = [upstream.slice(0, upstream.lastIndexOf(':')), Number(upstream.slice(upstream.lastIndexOf(':') + 1))];
   let refused = 0;
   const server = createTlsServer({
