@@ -1,11 +1,12 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserStore } from '../../db/users';
-import { payloadKeyId } from '../../infra/payload-codec';
+import { decodePayloadKey, payloadKeyId } from '../../infra/payload-codec';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { finishedJob, guestBranch } from '../support/merges';
 import { getRequest, requestDeletion } from '../support/deletion-requests';
 import { rawHistoryText } from '../support/raw-history';
+import { recordHistoryIfAsked } from '../support/histories';
+import { TEST_PAYLOAD_KEY } from '../support/payload-key';
 
 const UI_ORIGIN = 'http://127.0.0.1:8233';
 type WirePayload = { metadata: Record<string, string>; data: string };
@@ -36,9 +37,8 @@ describe('with TEMPORAL_PAYLOAD_ENCRYPTION_KEY set, Temporal holds ciphertext, a
   let s: Stack;
   let workflowId: string;
   let dave: string;
-  const key = randomBytes(32);
   beforeAll(async () => {
-    s = await startStack({ env: { TEMPORAL_PAYLOAD_ENCRYPTION_KEY: key.toString('base64') } });
+    s = await startStack({ env: { TEMPORAL_PAYLOAD_ENCRYPTION_KEY: TEST_PAYLOAD_KEY } });
     const users = new UserStore(s.system.database.db);
     await users.create('dave', ['trigger_apply']);
     dave = (await users.createToken('dave'))!.token;
@@ -57,7 +57,8 @@ describe('with TEMPORAL_PAYLOAD_ENCRYPTION_KEY set, Temporal holds ciphertext, a
     const raw = await rawHistoryText(s.system.temporal, workflowId);
     expect(raw).toContain('binary/encrypted');
     expect(raw).toContain(s.system.temporalSecurity.payloadKeyId);
-    expect(s.system.temporalSecurity.payloadKeyId).toBe(payloadKeyId(key));
+    expect(s.system.temporalSecurity.payloadKeyId).toBe(payloadKeyId(decodePayloadKey(TEST_PAYLOAD_KEY)!));
+    await recordHistoryIfAsked(s.system.temporal, workflowId, 'apply-encrypted');
     // Search attributes (ProxboxUser, ProxboxBranch, ProxboxState, …) stay readable: Temporal indexes them.
     for (const plaintext of ['cipher-web-vm', job.id, 'local-lvm', 'create qemu 731']) expect(raw, plaintext).not.toContain(plaintext);
   });
@@ -67,8 +68,10 @@ describe('with TEMPORAL_PAYLOAD_ENCRYPTION_KEY set, Temporal holds ciphertext, a
     const res = await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${request.id}/reject`, { reason: 'kept-for-the-audit' });
     expect(res.status).toBe(200);
     expect((await getRequest(s, request.id)).state).toBe('rejected');
+    await s.system.temporal.workflow.getHandle(request.workflowId).result();
     const raw = await rawHistoryText(s.system.temporal, request.workflowId);
     for (const plaintext of ['retire-cipher', 'kept-for-the-audit', 'bob']) expect(raw, plaintext).not.toContain(plaintext);
+    await recordHistoryIfAsked(s.system.temporal, request.workflowId, 'deletion-rejected-encrypted');
   });
 
   it('decodes a history\'s payloads for a token with view, the Temporal remote codec way', async () => {
