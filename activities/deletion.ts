@@ -3,7 +3,7 @@ import { PENDING_DELETION_TAG, type DeletionTarget } from '../contracts/proxbox-
 import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import type { DeletionRow } from '../db/deletion-requests';
 import type { DeletionHistoryEntry } from '../db/schema';
-import { verifyDecision, type SignedDeletionDecision } from '../domain/approval-signature';
+import { decisionTargetMismatch, verifyDecision, type SignedDeletionDecision } from '../domain/approval-signature';
 import {
   backendCannotRegisterDeletion, checkDecision, executionRefusal, snapshotMismatch, type DecisionRefusal, type ExecutionRefusal,
 } from '../domain/deletion-rules';
@@ -111,10 +111,11 @@ export function createDeletionActivities(deps: ActivityDeps) {
 
     /**
      * The workflow's own check of an approval or rejection: the decision must carry our API's signature for this very
-     * request, and the four-eyes rules are evaluated again against the current state, permissions and settings.
+     * request and for the workflow that asks (`runningWorkflowId`, the caller's `workflowInfo().workflowId`), and the
+     * four-eyes rules are evaluated again against the current state, permissions and settings.
      * Every refusal is recorded in the request's history. A retried activity recognises its own decision (nonce).
      */
-    async decideDeletion(requestId: number, signed: SignedDeletionDecision, channel: DecisionChannel = 'update'): Promise<DecisionOutcome> {
+    async decideDeletion(requestId: number, signed: SignedDeletionDecision, channel: DecisionChannel, runningWorkflowId: string): Promise<DecisionOutcome> {
       const row = await load(requestId);
       const unverified = (signed as { decision?: Record<string, unknown> } | null)?.decision ?? {};
       const actor = claimed(unverified.actor, 'unknown');
@@ -122,7 +123,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       const via = channel === 'signal' ? ' (sent as a Temporal signal)' : '';
       const check = verifyDecision(deps.approvalSecret, signed, new Date());
       const why = !check.ok ? check.why
-        : signed.decision.requestId !== requestId || signed.decision.workflowId !== row.workflowId ? 'the decision was issued for another deletion request' : null;
+        : decisionTargetMismatch(signed.decision, { requestId, rowWorkflowId: row.workflowId, runningWorkflowId });
       if (why) {
         await deps.deletions.appendHistory(requestId, entry(actor, action, 'refused', `Decision refused${via}: ${why}.`));
         return { ok: false, refusal: { code: 'forged_decision', status: 403, detail: `Decision refused: ${why}.` } };

@@ -6,6 +6,7 @@ import { DeletionRequestStore } from '../db/deletion-requests';
 import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
+import type { AesGcmPayloadCodec } from '../infra/payload-codec';
 import type { ApplyStarter } from '../services/apply-starter';
 import { PlanService } from '../services/plan';
 import { authenticate, type AuthEnv } from './auth';
@@ -13,6 +14,7 @@ import type { ApplyEventHub } from './event-hub';
 import { docsPage, openApiDocument } from './openapi';
 import { onError, problem } from './problem';
 import { applyJobRoutes } from './routes/apply-jobs';
+import { codecRoutes } from './routes/codec';
 import { deletionRequestRoutes } from './routes/deletion-requests';
 import { backendRoutes, proxmoxEndpointRoutes } from './routes/endpoints';
 import { hookRoutes } from './routes/hooks';
@@ -33,6 +35,8 @@ export interface AppDeps {
   /** NetBox as the plan reads it (it builds its own client with the plan's deadline). */
   netbox: { baseUrl: string; token: string };
   log?: (msg: string, err?: unknown) => void;
+  /** The Temporal payload codec (null when payload encryption is off), served at /codec for the Temporal UI and CLI. */
+  payloadCodec?: AesGcmPayloadCodec | null;
 }
 
 /** Small routers composed into one app; authentication guards everything under /api/v1 except the signed webhook. */
@@ -75,6 +79,9 @@ export function createApp(deps: AppDeps) {
     .get('/openapi.json', (c) => c.json(openApiDocument()))
     .get('/docs', (c) => c.html(docsPage()))
     .route('/api/v1', v1)
+    .route('/codec', codecRoutes({
+      codec: deps.payloadCodec ?? null, users: stores.users, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,
+    }))
     .notFound((c) => problem(c, 404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
   app.onError(onError(log));
   return { app, stores };

@@ -5,6 +5,7 @@ import { ApproveBody, DeletionListQuery, RejectBody } from './routes/deletion-re
 import { JobListQuery, StartApplyBody } from './routes/apply-jobs';
 import { NewToken, NewUser, UserPatch } from './routes/users';
 import { PlanBody, PlanSummaryQuery } from './routes/plan';
+import { CodecBody } from './routes/codec';
 
 interface RouteDoc { method: 'get' | 'post' | 'put' | 'patch' | 'delete'; path: string; summary: string; permission?: string; body?: z.ZodType; query?: z.ZodObject }
 
@@ -37,6 +38,11 @@ const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/v1/users/{username}/tokens', summary: 'Create a token (shown once)', permission: 'manage_users', body: NewToken },
   { method: 'delete', path: '/api/v1/users/{username}/tokens/{tokenId}', summary: 'Revoke a token', permission: 'manage_users' },
   { method: 'get', path: '/api/v1/me', summary: 'Who am I' },
+  { method: 'post', path: '/codec/decode', summary: 'Temporal remote codec: decrypt payloads (Bearer token or the /codec browser session; X-Namespace)', permission: 'view', body: CodecBody },
+  { method: 'post', path: '/codec/encode', summary: 'Temporal remote codec: encrypt payloads', permission: 'manage_settings', body: CodecBody },
+  { method: 'get', path: '/codec', summary: 'Sign a browser in for the Temporal UI\'s codec (HTML)' },
+  { method: 'post', path: '/codec/session', summary: 'Keep the Bearer token in an HttpOnly cookie for /codec/decode (8 hours)', permission: 'view' },
+  { method: 'delete', path: '/codec/session', summary: 'Forget the codec browser session' },
   { method: 'get', path: '/healthz', summary: 'Process alive' },
   { method: 'get', path: '/readyz', summary: 'Database and Temporal reachable' },
   { method: 'get', path: '/metrics', summary: 'Prometheus metrics' },
@@ -52,7 +58,7 @@ export function openApiDocument() {
     (paths[r.path] ??= {})[r.method] = {
       summary: r.summary,
       ...(r.permission ? { description: `Requires the \`${r.permission}\` permission.` } : {}),
-      ...(r.path.startsWith('/api/v1/') && !r.path.includes('/hooks/') ? { security: [{ bearer: [] }] } : {}),
+      ...((r.path.startsWith('/api/v1/') || r.permission) && !r.path.includes('/hooks/') ? { security: [{ bearer: [] }] } : {}),
       parameters: [...params, ...query],
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } } } } : {}),
       responses: { 200: { description: 'OK' }, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM },

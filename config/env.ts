@@ -1,7 +1,10 @@
 import { z } from 'zod';
+import { decodePayloadKey, splitKeyList } from '../infra/payload-codec';
 
 const optionalUrl = z.url().optional();
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const KEY_HINT = '32 random bytes in base64 (openssl rand -base64 32)';
+const filePath = z.string().min(1);
 
 /**
  * Every setting the service reads from the environment. Parsed once at start; a missing or
@@ -32,6 +35,16 @@ export const ServiceEnv = z.object({
   /** How long a Proxmox task (create, update, destroy) is followed before its outcome is declared unknown. */
   PROXMOX_TASK_DEADLINE_S: positiveInt(900),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** Turns the Temporal payload codec on (infra/payload-codec.ts): the key that encrypts. */
+  TEMPORAL_PAYLOAD_ENCRYPTION_KEY: z.string().refine((v) => decodePayloadKey(v) !== null, `must be ${KEY_HINT}`).optional(),
+  /** Keys that only decrypt (the previous key during and after a rotation), comma-separated. */
+  TEMPORAL_PAYLOAD_DECRYPTION_KEYS: z.string()
+    .refine((v) => splitKeyList(v).every((k) => decodePayloadKey(k) !== null), `must be comma-separated keys, each ${KEY_HINT}`).optional(),
+  /** mTLS to the Temporal frontend (infra/temporal-connection.ts): PEM files of our client certificate, its key and the CA. */
+  TEMPORAL_TLS_CERT: filePath.optional(),
+  TEMPORAL_TLS_KEY: filePath.optional(),
+  TEMPORAL_TLS_CA: filePath.optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
 });
 export type ServiceEnv = z.infer<typeof ServiceEnv>;
 
@@ -44,7 +57,14 @@ export function parseEnv(source: Record<string, string | undefined>): ServiceEnv
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return parsed.data;
+  const env = parsed.data;
+  const together = [
+    env.TEMPORAL_PAYLOAD_DECRYPTION_KEYS && !env.TEMPORAL_PAYLOAD_ENCRYPTION_KEY
+      ? '  TEMPORAL_PAYLOAD_DECRYPTION_KEYS: needs TEMPORAL_PAYLOAD_ENCRYPTION_KEY (the key that encrypts new payloads)' : null,
+    Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY) ? '  TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY: set both (the client certificate and its key) or neither' : null,
+  ].filter(Boolean);
+  if (together.length) throw new ConfigError(`Invalid configuration:\n${together.join('\n')}`);
+  return env;
 }
 
 /** Names the variables a production start (`npm start`) cannot do without. */

@@ -50,3 +50,19 @@ export function verifyDecision(secret: string, signed: unknown, now: Date): Deci
   }
   return { ok: true };
 }
+
+/** Where a decision is being applied: the request the workflow serves, that row's workflow id, and the running workflow's own id. */
+export interface DecisionTarget { requestId: number; rowWorkflowId: string; runningWorkflowId: string }
+
+/**
+ * A verified decision binds one request and one workflow. It counts only in the workflow it was issued for: the row's
+ * own workflow, and the one running now (a workflow started straight in Temporal for someone else's request, under
+ * another id, cannot borrow that request's decisions). Null when the decision belongs here.
+ */
+export function decisionTargetMismatch(decision: Pick<DeletionDecision, 'requestId' | 'workflowId'>, target: DecisionTarget): string | null {
+  if (decision.requestId !== target.requestId || decision.workflowId !== target.rowWorkflowId) return 'the decision was issued for another deletion request';
+  if (decision.workflowId !== target.runningWorkflowId) {
+    return `the decision was issued for workflow ${target.rowWorkflowId}, not for this one (${target.runningWorkflowId.slice(0, 100)})`;
+  }
+  return null;
+}

@@ -21,7 +21,25 @@ export interface DeletionSnapshot {
   interfaces: { name: string; enabled: boolean | null; mtu: number | null }[];
   addresses: { primaryIp4: number | null; primaryIp6: number | null };
   tags: string[];
-  customFields: Record<string, unknown>;
+  /** Only the custom fields of SNAPSHOT_CUSTOM_FIELDS (see there). */
+  customFields: Partial<Record<SnapshotCustomField, unknown>>;
+}
+
+/**
+ * The custom fields a deletion snapshot keeps (netbox.md §7.2, §8.3): what identifies the guest (VMID, kind, node,
+ * endpoint hint) and what re-creating it would need (storage, ISO, template, rootfs, swap). The snapshot is stored in
+ * PostgreSQL, travels through Temporal histories and is shown by `GET /deletion-requests`, so nothing else goes in:
+ * no cloud-init field (user-data, network, user and keys are where credentials live), no stamp, and no custom field
+ * we do not know, whatever it holds.
+ */
+export const SNAPSHOT_CUSTOM_FIELDS = [
+  'proxmox_vm_id', 'proxmox_vm_type', 'proxmox_node', 'proxmox_endpoint_id',
+  'proxmox_storage', 'proxmox_iso', 'proxmox_ostemplate', 'proxmox_template_vmid', 'proxmox_rootfs', 'proxmox_swap',
+] as const;
+export type SnapshotCustomField = typeof SNAPSHOT_CUSTOM_FIELDS[number];
+
+export function snapshotCustomFields(cf: Readonly<Record<string, unknown>>): DeletionSnapshot['customFields'] {
+  return Object.fromEntries(SNAPSHOT_CUSTOM_FIELDS.filter((k) => cf[k] != null).map((k) => [k, cf[k]]));
 }
 
 /** One VM ChangeDiff turned into the work it means (netbox.md §8), with the local pre-flight findings. */
@@ -323,7 +341,7 @@ function deletionSnapshot(d: ChangeDiff, vm: VmChangeData, kind: GuestKind, disk
     })),
     addresses: { primaryIp4: vm.primary_ip4 ?? null, primaryIp6: vm.primary_ip6 ?? null },
     tags: vm.tags ?? [],
-    customFields: { ...cf },
+    customFields: snapshotCustomFields(cf),
   };
 }
 

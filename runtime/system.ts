@@ -14,6 +14,8 @@ import { ApplyStarter } from '../services/apply-starter';
 import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
 import { closeOrphanedJobs } from '../services/orphaned-jobs';
 import { serveHttp, type RunningServer } from '../infra/http-server';
+import { payloadCodecFromConfig, temporalDataConverter } from '../infra/payload-codec';
+import { temporalConnectionOptions } from '../infra/temporal-connection';
 import { createIntentWorker, installWorkerRuntime } from './worker';
 
 const HOOK_NETBOX_TIMEOUT_MS = 5_000;
@@ -35,6 +37,8 @@ export interface RunningSystem {
   temporal: Client;
   api: RunningServer | null;
   apiUrl: string | null;
+  /** How this process talks to Temporal: mutual TLS or not, and the id of the key that encrypts payloads (null: off). */
+  temporalSecurity: { tls: boolean; clientCertificate: boolean; payloadKeyId: string | null };
   stop(): Promise<void>;
 }
 
@@ -49,8 +53,12 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   await endpoints.seedFromEnvironment(env);
   if (env.BOOTSTRAP_ADMIN_TOKEN) await users.bootstrapAdmin(env.BOOTSTRAP_ADMIN_TOKEN);
 
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
-  const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  // Every Temporal client and worker of the process shares the connection settings (mTLS) and the payload codec.
+  const temporalConnection = temporalConnectionOptions(env);
+  const payloadCodec = payloadCodecFromConfig(env);
+  const dataConverter = temporalDataConverter(payloadCodec);
+  const connection = await Connection.connect(temporalConnection);
+  const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
   const netboxOptions = { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset', pageSize: env.NETBOX_PAGE_SIZE };
   const netbox = new NetboxClient({ ...netboxOptions, timeoutMs: env.NETBOX_TIMEOUT_MS });
   const starterFor = (client: NetboxClient) => new ApplyStarter({
@@ -62,7 +70,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   if (opts.role !== 'api') {
     installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
     const { worker, connection: nativeConnection } = await createIntentWorker({
-      address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
+      connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
       deps: {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
@@ -93,6 +101,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       database, temporal, starter, hub, links: { uiUrl: env.TEMPORAL_UI_URL, namespace: env.TEMPORAL_NAMESPACE },
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
+      payloadCodec,
     });
     api = await serveHttp(app, env.PORT, opts.hostname ?? '127.0.0.1');
     stoppers.push(async () => { await api?.close(); await hub.close(); });
@@ -100,6 +109,9 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   return {
     database, temporal, api, apiUrl: api?.url ?? null,
+    temporalSecurity: {
+      tls: Boolean(temporalConnection.tls), clientCertificate: Boolean(temporalConnection.tls?.clientCertPair), payloadKeyId: payloadCodec?.activeKeyId ?? null,
+    },
     async stop() {
       for (const s of stoppers.reverse()) await s();
       await connection.close();

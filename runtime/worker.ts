@@ -1,10 +1,13 @@
 import { fileURLToPath } from 'node:url';
+import type { PayloadCodec } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
 import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
 import { createReconcilerActivities, type ReconcilerDeps } from '../activities/reconciler';
 import { ConcealDatabaseErrors } from './activity-errors';
+import { temporalDataConverter } from '../infra/payload-codec';
+import type { TemporalConnectionOptions } from '../infra/temporal-connection';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -13,7 +16,9 @@ export function bundleWorkflows(): Promise<WorkflowBundle> {
 }
 
 export interface WorkerOptions {
-  address: string;
+  connection: TemporalConnectionOptions;
+  /** Encrypts every payload this worker writes to history and decrypts what it reads (null: payloads stay readable). */
+  payloadCodec: PayloadCodec | null;
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
@@ -34,9 +39,11 @@ export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error')
 }
 
 export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: opts.address });
+  const connection = await NativeConnection.connect(opts.connection);
+  const dataConverter = temporalDataConverter(opts.payloadCodec);
   const worker = await Worker.create({
     connection,
+    ...(dataConverter ? { dataConverter } : {}),
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath: WORKFLOWS_PATH }),

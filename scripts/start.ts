@@ -10,6 +10,9 @@ async function main() {
   requireForProduction(env, role);
   const system = await startSystem({ env, role, hostname: process.env.HOST ?? '0.0.0.0' });
   console.log(`proxbox-intent ${role} started${system.apiUrl ? ` (API on port ${env.PORT})` : ''}; Temporal ${env.TEMPORAL_ADDRESS}, task queue ${env.TEMPORAL_TASK_QUEUE}`);
+  const { tls, clientCertificate, payloadKeyId } = system.temporalSecurity;
+  console.log(`Temporal connection: ${tls ? (clientCertificate ? 'mutual TLS' : 'TLS without a client certificate') : 'plaintext (set TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)'}; ` +
+    `payloads: ${payloadKeyId ? `encrypted with key ${payloadKeyId}` : 'NOT encrypted (set TEMPORAL_PAYLOAD_ENCRYPTION_KEY)'}`);
   const stop = async () => { console.log('stopping…'); await system.stop(); process.exit(0); };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -1,6 +1,6 @@
 import {
   ApplicationFailure, allHandlersFinished, condition, log, proxyActivities, proxyLocalActivities, setCurrentDetails, setHandler,
-  upsertSearchAttributes,
+  upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { DecisionChannel, DecisionOutcome, DeletionActivities, ExecutionOutcome } from '../activities/deletion';
 import type { DeletionWorkflowInput } from '../activities/types';
@@ -57,7 +57,8 @@ export async function DeletionWorkflow(input: DeletionWorkflowInput): Promise<De
   };
   const decide = (signed: SignedDeletionDecision, channel: DecisionChannel): Promise<DecisionOutcome> => oneAtATime(async () => {
     // The activity verifies the signature and re-checks the rules against PostgreSQL; it records every refusal.
-    const outcome = await deciding.decideDeletion(input.requestId, signed, channel);
+    // The activity compares the signed workflow id with ours: a decision counts only in the workflow it was signed for.
+    const outcome = await deciding.decideDeletion(input.requestId, signed, channel, workflowInfo().workflowId);
     if (!outcome.ok) {
       state.refusedAttempts += 1;
       return outcome;

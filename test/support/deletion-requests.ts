@@ -5,7 +5,11 @@ import { eventually, type Stack } from './stack';
 /** The signing secret startStack configures; tests use it to play the API's part in decisions sent straight to Temporal. */
 export const E2E_APPROVAL_SECRET = 'e2e-approval-signing-secret-0123';
 
-export interface GuestSpec { vmid: number; name: string; node: 'pve01' | 'pve02'; kind: 'qemu' | 'lxc' }
+export interface GuestSpec {
+  vmid: number; name: string; node: 'pve01' | 'pve02'; kind: 'qemu' | 'lxc';
+  /** More custom fields on the VM (they must exist in the simulated NetBox). */
+  customFields?: Record<string, unknown>;
+}
 
 /** A DeletionRequest as the API shows it (typed loosely: the tests assert its fields). */
 export type RequestView = Record<string, any> & { id: number; workflowId: string; state: string; vmid: number };
@@ -19,7 +23,7 @@ export async function requestDeletion(s: Stack, guest: GuestSpec, opts: { merged
   Promise<{ request: RequestView; branchId: number; jobId: string }> {
   const vm = s.netbox.addMainVm({
     name: guest.name, cluster: DEMO.clusterId, role: guest.kind === 'qemu' ? DEMO.roles.qemu : DEMO.roles.lxc, vcpus: '1.00', memory: 512,
-    custom_fields: { proxmox_vm_id: guest.vmid, proxmox_vm_type: guest.kind, proxmox_node: guest.node, proxmox_storage: 'local-lvm' },
+    custom_fields: { proxmox_vm_id: guest.vmid, proxmox_vm_type: guest.kind, proxmox_node: guest.node, proxmox_storage: 'local-lvm', ...guest.customFields },
     tags: [],
   });
   s.proxbox.cluster.addGuest({ endpointId: 1, vmid: guest.vmid, node: guest.node, type: guest.kind, name: guest.name, status: 'stopped', cores: 1, memory: 512 });

@@ -47,6 +47,19 @@ describe('planChanges: ChangeDiffs as they really are', () => {
     expect(reasons(q!.findings)).toEqual(['blocked:delete_target_disagrees']);
   });
 
+  it('keeps in a deletion snapshot only the custom fields that identify or re-create the guest, never cloud-init or unknown ones', () => {
+    const secrets = {
+      cloud_init_user: 'ubuntu', cloud_init_ssh_keys: 'ssh-ed25519 AAAA ops@example', cloud_init_network: 'ip=192.0.2.9/24,gw=192.0.2.1',
+      cloud_init_user_data: '#cloud-config\nchpasswd:\n  list: root:Hunter2-secret', cloud_init_password: 'Hunter2-secret',
+      proxbox_intent_state: 'applied', proxbox_last_apply_run_id: 'run-1',
+    };
+    const old = vm({ name: 'db-07' }, { proxmox_vm_id: 207, proxmox_node: 'pve02', proxmox_storage: 'local-lvm', proxmox_iso: null, ...secrets });
+    const [p] = planChanges([diff('delete', 791, { original: old, current: old })], [], [], noLookups, opts);
+    expect(p!.deletion!.customFields).toEqual({ proxmox_vm_id: 207, proxmox_vm_type: 'qemu', proxmox_node: 'pve02', proxmox_storage: 'local-lvm' });
+    const serialised = JSON.stringify(p);
+    for (const value of ['Hunter2-secret', 'ssh-ed25519', '192.0.2.9', 'cloud_init', 'run-1']) expect(serialised).not.toContain(value);
+  });
+
   it('skips a VM created and deleted inside the branch', () => {
     const [p] = planChanges([diff('create', 900, { modified: null })], [], [], noLookups, opts);
     expect(p!.vanished).toBe(true);

@@ -25,12 +25,14 @@ const DUMMY_SECRETS: Record<string, string> = {
   PROXBOX_API_URL: 'https://proxbox-api.example.test',
   PROXBOX_API_KEY: 'dummy-proxbox-api-key',
   APPROVAL_SIGNING_SECRET: 'dummy-approval-signing-secret',
+  TEMPORAL_PAYLOAD_ENCRYPTION_KEY: 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=',
 };
 
-const SERVICES = ['postgresql', 'db-init', 'temporal-schema', 'temporal', 'temporal-setup', 'temporal-ui', 'migrate', 'worker', 'api'];
+const SERVICES = ['postgresql', 'db-init', 'temporal-certs', 'temporal-schema', 'temporal', 'temporal-setup', 'temporal-ui', 'migrate', 'worker', 'api'];
 
 interface ComposeService {
   image?: string;
+  volumes?: unknown[];
   build?: unknown;
   command?: unknown;
   environment?: Record<string, string | number | boolean | null>;
@@ -100,6 +102,31 @@ describe('docker-compose.temporal.yml (static)', () => {
   });
 });
 
+describe('docker-compose.temporal.yml: who may talk to the Temporal frontend', () => {
+  const mountsTls = (name: string) => (parsed.services[name]?.volumes ?? []).includes('temporal-tls:/tls:ro');
+
+  it('requires client certificates (mutual TLS) on the frontend, from the CA of the temporal-tls volume', () => {
+    const env = parsed.services.temporal!.environment!;
+    expect(env).toMatchObject({
+      TEMPORAL_TLS_REQUIRE_CLIENT_AUTH: 'true', TEMPORAL_TLS_FRONTEND_CERT: '/tls/frontend.pem', TEMPORAL_TLS_FRONTEND_KEY: '/tls/frontend.key',
+      TEMPORAL_TLS_CLIENT1_CA_CERT: '/tls/ca.pem',
+    });
+    expect(parsed.services.temporal?.depends_on).toMatchObject({ 'temporal-certs': { condition: 'service_completed_successfully' } });
+    expect(String(parsed.services['temporal-certs']?.command)).toContain('subjectAltName=DNS:temporal');
+  });
+
+  it('gives the client certificate to our worker and API, the UI and the setup job only, and turns payload encryption on', () => {
+    const holders = Object.keys(parsed.services).filter(mountsTls).sort();
+    expect(holders).toEqual(['api', 'temporal', 'temporal-setup', 'temporal-ui', 'worker']);
+    for (const name of ['worker', 'api']) {
+      expect(parsed.services[name]!.environment, name).toMatchObject({ TEMPORAL_TLS_CERT: '/tls/client.pem', TEMPORAL_TLS_KEY: '/tls/client.key' });
+      expect(String(parsed.services[name]!.environment!.TEMPORAL_PAYLOAD_ENCRYPTION_KEY), name).toMatch(/^\$\{TEMPORAL_PAYLOAD_ENCRYPTION_KEY:\?/);
+    }
+    expect(parsed.services['temporal-ui']!.environment).toMatchObject({ TEMPORAL_TLS_CERT: '/tls/client.pem', TEMPORAL_TLS_SERVER_NAME: 'temporal' });
+    expect(parsed.services['temporal-ui']!.environment).toHaveProperty(['TEMPORAL_CODEC_ENDPOINT']);
+  });
+});
+
 describe('docker-compose.temporal.yml (docker compose config)', () => {
   it('renders with the required secrets set', () => {
     const result = renderConfig(DUMMY_SECRETS);
@@ -120,8 +147,22 @@ describe('docker-compose.temporal.yml (docker compose config)', () => {
       expect(apiEnv, key).toHaveProperty([key]);
     }
     expect(apiEnv.NETBOX_TOKEN).toBe(DUMMY_SECRETS.NETBOX_TOKEN);
+    for (const env of [apiEnv, rendered.services.worker?.environment ?? {}]) {
+      expect(env).toMatchObject({
+        TEMPORAL_TLS_CA: '/tls/ca.pem', TEMPORAL_TLS_CERT: '/tls/client.pem', TEMPORAL_TLS_KEY: '/tls/client.key', TEMPORAL_TLS_SERVER_NAME: 'temporal',
+        TEMPORAL_PAYLOAD_ENCRYPTION_KEY: DUMMY_SECRETS.TEMPORAL_PAYLOAD_ENCRYPTION_KEY,
+      });
+    }
     expect(String(apiEnv.DATABASE_URL)).toContain(`:${DUMMY_SECRETS.PROXBOX_DB_PASSWORD}@postgresql:5432/`);
     expect(rendered.services.worker?.environment?.TEMPORAL_NAMESPACE).toBe(apiEnv.TEMPORAL_NAMESPACE);
+  });
+
+  it('refuses to render without the payload encryption key, naming it', () => {
+    const { TEMPORAL_PAYLOAD_ENCRYPTION_KEY: _omitted, ...withoutKey } = DUMMY_SECRETS;
+    const result = renderConfig(withoutKey);
+    expect(result.error, INSTALL_HINT).toBeUndefined();
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('TEMPORAL_PAYLOAD_ENCRYPTION_KEY');
   });
 
   it('refuses to render when a secret is missing, naming it', () => {

@@ -3,7 +3,7 @@ import {
   backendCannotRegisterDeletion, checkDecision, deletionExpiresAt, executionRefusal, snapshotMismatch, type ExecutionCheckInput,
 } from '../../domain/deletion-rules';
 import { firstClosedGate } from '../../domain/gates';
-import { signDecision, verifyDecision, type DeletionDecision } from '../../domain/approval-signature';
+import { decisionTargetMismatch, signDecision, verifyDecision, type DeletionDecision } from '../../domain/approval-signature';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
 
 const open = { settings: { netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, optedIn: true, destroyConfirmed: true,
@@ -82,6 +82,15 @@ describe('decisions and their signatures', () => {
     expect(verifyDecision(secret, future, new Date())).toMatchObject({ ok: false, why: 'decision expired: issue it again through the API' });
     expect(verifyDecision(secret, null, new Date())).toEqual({ ok: false, why: 'malformed decision' });
     expect(verifyDecision(secret, { decision: { ...decision, reason: 'x'.repeat(256) }, signature: 'ab' }, new Date())).toEqual({ ok: false, why: 'malformed decision' });
+  });
+  it('counts a decision only in the workflow it was signed for: the row\'s workflow, running under that very id', () => {
+    const here = { requestId: 3, rowWorkflowId: decision.workflowId, runningWorkflowId: decision.workflowId };
+    expect(decisionTargetMismatch(decision, here)).toBeNull();
+    expect(decisionTargetMismatch({ ...decision, requestId: 4 }, here)).toBe('the decision was issued for another deletion request');
+    expect(decisionTargetMismatch({ ...decision, workflowId: 'deletion:abcdefgh:1:791' }, here)).toBe('the decision was issued for another deletion request');
+    // Signed for request 3's row, but arriving in a workflow someone started straight in Temporal for request 3.
+    expect(decisionTargetMismatch(decision, { ...here, runningWorkflowId: 'impostor' })).toMatch(/not for this one \(impostor\)/);
+    expect(decisionTargetMismatch({ ...decision, workflowId: 'impostor' }, { ...here, runningWorkflowId: 'impostor' })).toBe('the decision was issued for another deletion request');
   });
   it('a rejection needs a reason and an authoriser; its state and permission are checked before the reason', () => {
     const base = { action: 'reject' as const, state: 'pending' as const, requestVmid: 190, requestedBy: 'alice', actor: 'alice', actorPermissions: ['authorize_deletion_request'], selfApproveAllowed: false };

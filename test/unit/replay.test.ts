@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { bundleWorkflows } from '../../runtime/worker';
+import { payloadCodecFromConfig, temporalDataConverter } from '../../infra/payload-codec';
+import { TEST_PAYLOAD_KEY } from '../support/payload-key';
 
 const HISTORY_DIR = fileURLToPath(new URL('../histories', import.meta.url));
 const files = readdirSync(HISTORY_DIR).filter((f) => f.endsWith('.json')).sort();
@@ -21,9 +23,45 @@ describe('workflow histories replay against the current code', () => {
   it.each(files)('%s replays deterministically', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(`${HISTORY_DIR}/${file}`, 'utf8')));
     const workflowBundle = await sharedBundle();
-    await expect(Worker.runReplayHistory({ workflowBundle, replayName: file }, history)).resolves.toBeUndefined();
+    // Histories recorded with payload encryption on replay with the payload codec, as a worker does.
+    const dataConverter = file.includes('-encrypted') ? temporalDataConverter(payloadCodecFromConfig({ TEMPORAL_PAYLOAD_ENCRYPTION_KEY: TEST_PAYLOAD_KEY })) : undefined;
+    await expect(Worker.runReplayHistory({ workflowBundle, replayName: file, ...(dataConverter ? { dataConverter } : {}) }, history)).resolves.toBeUndefined();
+  }, 120_000);
+
+  it('has encrypted histories, which hold no plaintext payload and do not replay without the key', async () => {
+    const encrypted = files.filter((f) => f.includes('-encrypted'));
+    expect(encrypted.length).toBeGreaterThanOrEqual(2);
+    for (const file of encrypted) {
+      const json: unknown = JSON.parse(readFileSync(`${HISTORY_DIR}/${file}`, 'utf8'));
+      expect(payloadEncodings(json).size).toBeGreaterThan(0);
+      expect([...payloadEncodings(json)]).toEqual(['binary/encrypted']);
+      const history = historyFromJSON(json);
+      await expect(Worker.runReplayHistory({ workflowBundle: await sharedBundle(), replayName: `${file}-nokey` }, history)).rejects.toThrow();
+    }
   }, 120_000);
 });
+
+/**
+ * The encodings of every payload in a history's JSON that carries our data. Aside: search attributes (Temporal indexes
+ * them, they stay readable) and the SDK's own bookkeeping in a local activity's marker (`details.data`: sequence
+ * number, attempt, activity type, times; its `details.result` is ours and encrypted).
+ */
+function payloadEncodings(value: unknown, found = new Set<string>(), key = ''): Set<string> {
+  if (Array.isArray(value)) value.forEach((v) => payloadEncodings(v, found));
+  else if (value && typeof value === 'object') {
+    const o = value as Record<string, unknown>;
+    const encoding = (o.metadata as Record<string, unknown> | undefined)?.encoding;
+    if (typeof encoding === 'string' && 'data' in o) found.add(Buffer.from(encoding, 'base64').toString());
+    else {
+      for (const [k, v] of Object.entries(o)) {
+        if (k === 'searchAttributes' || (key === 'markerRecordedEventAttributes' && k === 'details')) continue;
+        payloadEncodings(v, found, k);
+      }
+      if (key === 'markerRecordedEventAttributes') payloadEncodings((o.details as Record<string, unknown> | undefined)?.result, found);
+    }
+  }
+  return found;
+}
 
 let bundle: ReturnType<typeof bundleWorkflows> | null = null;
 function sharedBundle() {
