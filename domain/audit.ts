@@ -14,12 +14,21 @@ export function isSecretField(name: string): boolean {
 
 /** Masks every secret field, at any depth, of what will be written to the audit log. */
 export function maskSecrets(value: unknown, field = ''): unknown {
-  if (field && isSecretField(field)) return value === null || value === undefined ? value ?? null : MASKED;
+  if (field && isSecretField(field)) {
+    const mask = (v: unknown) => (v === null || v === undefined ? null : MASKED);
+    // A change of a secret (`{from, to}`) keeps its shape: it shows that the secret was set or changed, never to what.
+    if (isChange(value)) return { from: mask(value.from), to: mask(value.to) };
+    return mask(value);
+  }
   if (Array.isArray(value)) return value.map((v) => maskSecrets(v));
   if (value && typeof value === 'object' && !(value instanceof Date)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v, k)]));
   }
   return value;
+}
+
+function isChange(v: unknown): v is { from: unknown; to: unknown } {
+  return Boolean(v) && typeof v === 'object' && !Array.isArray(v) && Object.keys(v as object).sort().join() === 'from,to';
 }
 
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);

@@ -29,6 +29,8 @@ export interface Stack {
   /** Stops the API and worker (as a crash or a deploy would) and starts fresh ones on the same database and queue. */
   restart(): Promise<void>;
   api: string;
+  /** This stack's own PostgreSQL database (for tests that read rows or run the CLI against it). */
+  databaseUrl: string;
   /** This stack's Temporal task queue (the reconciler Schedule's id derives from it). */
   taskQueue: string;
   netbox: NetboxSimulator;
@@ -117,7 +119,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await system.stop();
       system = await boot();
     },
-    api, taskQueue: env.TEMPORAL_TASK_QUEUE, netbox, proxbox, tokens,
+    api, databaseUrl: database.url, taskQueue: env.TEMPORAL_TASK_QUEUE, netbox, proxbox, tokens,
     async call(token, method, path, body, headers = {}) {
       const res = await fetch(`${api}${path}`, {
         method,

@@ -145,5 +145,7 @@ describe('the audit log masks secrets', () => {
     expect(diffForAudit(null, { apiKey: 'k', tokenLifetimeDays: 30 })).toEqual({ apiKey: { from: null, to: '(masked)' }, tokenLifetimeDays: { from: null, to: 30 } });
     expect(maskSecrets({ nested: { password: 'p', token: 't', tokenHash: 'h', webhookSecret: 's', apiKeySet: true } }))
       .toEqual({ nested: { password: '(masked)', token: '(masked)', tokenHash: '(masked)', webhookSecret: '(masked)', apiKeySet: true } });
+    expect(maskSecrets({ apiKey: { from: 'old', to: 'new' }, token: { from: null, to: 'pbi_x' } }))
+      .toEqual({ apiKey: { from: '(masked)', to: '(masked)' }, token: { from: null, to: '(masked)' } });
   });
 });
