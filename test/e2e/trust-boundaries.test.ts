@@ -74,7 +74,7 @@ describe('trust boundaries: four eyes, tokens, the audit log and the proxbox-api
     // Laundering through a user of her own making does not help: the chain remembers who issued the issuer's token.
     expect((await s.call(s.tokens.alice, 'POST', '/api/v1/users', { username: 'mallory', permissions: ['manage_users'] })).status).toBe(201);
     tokens.mallory = (await s.call(s.tokens.alice, 'POST', '/api/v1/users/mallory/tokens', {})).body.token;
-    const viaMallory = await s.call(tokens.mallory, 'POST', '/api/v1/users/bob/tokens', { description: 'made by mallory' });
+    const viaMallory = await s.call(tokens.mallory!, 'POST', '/api/v1/users/bob/tokens', { description: 'made by mallory' });
     expect(viaMallory.body).toMatchObject({ issuedBy: 'mallory', issuerChain: ['mallory', 'alice', 'system:internal'] });
     tokens.bobByMallory = viaMallory.body.token;
 
