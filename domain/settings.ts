@@ -51,32 +51,23 @@ export interface SettingsChangeContext {
  * and is refused to anyone it would benefit right away (a pending request of theirs); switching it off is always allowed.
  */
 export function applySettingsChange(current: IntentSettings, change: SettingsChange, context: SettingsChangeContext = { pendingRequestsOfActor: 0 }): SettingsDecision {
-  const next: IntentSettings = { ...current };
-  if (change.selfApproveAllowed === true && !current.selfApproveAllowed) {
-    if (change.selfApprovalConfirmation !== SELF_APPROVAL_PHRASE) {
-      return {
-        ok: false, status: 422, code: 'self_approval_confirmation_required',
-        detail: `Allowing self-approval requires selfApprovalConfirmation to be exactly '${SELF_APPROVAL_PHRASE}'.`,
-      };
-    }
-    if (context.pendingRequestsOfActor > 0) {
-      return {
-        ok: false, status: 403, code: 'self_approval_change_blocked',
-        detail: `Self-approval cannot be allowed by someone it would benefit: ${context.pendingRequestsOfActor} deletion request(s) of yours (or of whoever issued your token) are pending. Another administrator must change it, or wait until they are decided.`,
-      };
-    }
-  }
+  const flag = masterFlagChange(current, change);
+  if (!flag.ok) return flag;
+  const selfApproval = selfApprovalRefusal(current, change, context);
+  if (selfApproval) return selfApproval;
+  const next: IntentSettings = { ...current, ...flag.value };
   if (change.selfApproveAllowed !== undefined) next.selfApproveAllowed = change.selfApproveAllowed;
   if (change.deletionRequestTtlDays !== undefined) next.deletionRequestTtlDays = change.deletionRequestTtlDays;
   if (change.warnPlaintextPassword !== undefined) next.warnPlaintextPassword = change.warnPlaintextPassword;
   if (change.tokenLifetimeDays !== undefined) next.tokenLifetimeDays = change.tokenLifetimeDays;
+  return { ok: true, settings: next };
+}
 
+type FlagState = Pick<IntentSettings, 'netboxToProxmoxEnabled' | 'typedConfirmation'>;
+
+function masterFlagChange(current: IntentSettings, change: SettingsChange): { ok: true; value: FlagState } | Extract<SettingsDecision, { ok: false }> {
   const wantEnabled = change.netboxToProxmoxEnabled ?? current.netboxToProxmoxEnabled;
-  if (!wantEnabled) {
-    next.netboxToProxmoxEnabled = false;
-    next.typedConfirmation = null;
-    return { ok: true, settings: next };
-  }
+  if (!wantEnabled) return { ok: true, value: { netboxToProxmoxEnabled: false, typedConfirmation: null } };
   const turningOn = !current.netboxToProxmoxEnabled;
   const phrase = change.typedConfirmation ?? (turningOn ? undefined : current.typedConfirmation ?? undefined);
   if (phrase !== CONFIRMATION_PHRASE) {
@@ -87,9 +78,24 @@ export function applySettingsChange(current: IntentSettings, change: SettingsCha
       detail: `Enabling netbox_to_proxmox_enabled requires typedConfirmation to be exactly '${CONFIRMATION_PHRASE}'.`,
     };
   }
-  next.netboxToProxmoxEnabled = true;
-  next.typedConfirmation = CONFIRMATION_PHRASE;
-  return { ok: true, settings: next };
+  return { ok: true, value: { netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE } };
+}
+
+function selfApprovalRefusal(current: IntentSettings, change: SettingsChange, context: SettingsChangeContext): Extract<SettingsDecision, { ok: false }> | null {
+  if (change.selfApproveAllowed !== true || current.selfApproveAllowed) return null;
+  if (change.selfApprovalConfirmation !== SELF_APPROVAL_PHRASE) {
+    return {
+      ok: false, status: 422, code: 'self_approval_confirmation_required',
+      detail: `Allowing self-approval requires selfApprovalConfirmation to be exactly '${SELF_APPROVAL_PHRASE}'.`,
+    };
+  }
+  if (context.pendingRequestsOfActor > 0) {
+    return {
+      ok: false, status: 403, code: 'self_approval_change_blocked',
+      detail: `Self-approval cannot be allowed by someone it would benefit: ${context.pendingRequestsOfActor} deletion request(s) of yours (or of whoever issued your token) are pending. Another administrator must change it, or wait until they are decided.`,
+    };
+  }
+  return null;
 }
 
 /** The flag counts as on only with the phrase stored beside it (a row edited by hand cannot switch intent on). */

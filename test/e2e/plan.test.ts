@@ -272,7 +272,8 @@ describe('the plan (merge validator)', () => {
     });
     expect(slow.body.verdicts[0]).toMatchObject({ verdict: 'blocked', reason: 'backend_unavailable' });
 
-    const put = (url: string) => s.call(s.tokens.admin, 'PUT', '/api/v1/backend', { url });
+    // A new URL needs the key again in the same request (the stored key never follows a URL change).
+    const put = (url: string) => s.call(s.tokens.admin, 'PUT', '/api/v1/backend', { url, apiKey: PROXBOX_KEY });
     expect((await put(`http://127.0.0.1:${await closedPort()}`)).status).toBe(200);
     try {
       const down = await plan(b.id);
