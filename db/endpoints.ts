@@ -33,15 +33,26 @@ export interface EndpointStoreOptions {
 export class EndpointStore {
   constructor(private readonly db: Db, private readonly opts: EndpointStoreOptions) {}
 
-  /** The backend with its key decrypted (for the proxbox-api client only; never for an answer or a log). */
+  /**
+   * The backend with its key decrypted, for the proxbox-api client only (never for an answer or a log). A stored URL
+   * that the current policy refuses (PROXBOX_API_ALLOW_HTTP or PROXBOX_API_ALLOWED_HOSTS tightened since it was set)
+   * counts as no backend: nothing is sent there until the URL is set again.
+   */
   async getBackend(): Promise<BackendConfig | undefined> {
     const [row] = await this.db.select({ url: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs }).from(backend);
-    return row ? this.openBackend(row) : undefined;
+    return (row && this.openBackend(row)) ?? undefined;
   }
 
-  /** Decrypts a backend row read elsewhere (db/gate-facts.ts reads it in its one round trip). */
-  openBackend(row: StoredBackend): BackendConfig {
+  /** Decrypts a backend row read elsewhere (db/gate-facts.ts reads it in its one round trip); null when its URL is refused. */
+  openBackend(row: StoredBackend): BackendConfig | null {
+    if (backendUrlRefusal(row.url, this.opts.urlPolicy)) return null;
     return { ...row, apiKey: this.opts.secrets.open(row.apiKey, API_KEY_CONTEXT) };
+  }
+
+  /** What `GET /backend` shows: never the key (it is not even decrypted), and why the URL is refused, if it is. */
+  async describeBackend(): Promise<{ url: string; timeoutMs: number; urlRefusal: string | null } | undefined> {
+    const [row] = await this.db.select({ url: backend.url, timeoutMs: backend.timeoutMs }).from(backend);
+    return row ? { ...row, urlRefusal: backendUrlRefusal(row.url, this.opts.urlPolicy) } : undefined;
   }
 
   /**
@@ -54,7 +65,8 @@ export class EndpointStore {
     if (refused) return { code: 'backend_url_refused', detail: `The backend URL is refused: ${refused}.` };
     return this.db.transaction(async (tx) => {
       const [stored] = await tx.select({ url: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs }).from(backend).for('update');
-      const current = stored ? this.openBackend(stored) : undefined;
+      // The key of a refused URL is still the key: open it regardless of the policy to compare and keep it.
+      const current = stored ? { ...stored, apiKey: this.opts.secrets.open(stored.apiKey, API_KEY_CONTEXT) } : undefined;
       if (input.apiKey === undefined) {
         if (!current) return { code: 'api_key_required' as const, detail: 'apiKey is required when no backend is configured yet.' };
         if (normalizeBackendUrl(current.url) !== url) {
@@ -84,12 +96,6 @@ export class EndpointStore {
       await record(tx, { actor: systemActor('start').name, action: 'backend.reencrypt', target: 'backend', changes: { apiKey: { from: '(masked)', to: '(masked)' } } });
       return 'sealed';
     });
-  }
-
-  /** Why the stored backend URL would not be accepted today (the policy may have been tightened since it was set). */
-  async storedUrlRefusal(): Promise<string | null> {
-    const [row] = await this.db.select({ url: backend.url }).from(backend);
-    return row ? backendUrlRefusal(row.url, this.opts.urlPolicy) : null;
   }
 
   async list(): Promise<ProxmoxEndpointRow[]> {

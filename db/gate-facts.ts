@@ -11,9 +11,9 @@ export interface GateFacts {
   permissions: string[];
 }
 
-/** `backends` decrypts the stored API key after the read (EndpointStore.openBackend). */
+/** `backends` decrypts the stored API key after the read (EndpointStore.openBackend; a refused URL counts as none). */
 export async function readGateFacts(db: Db, endpointId: number, username: string | null,
-  backends: { openBackend(row: StoredBackend): BackendConfig }): Promise<GateFacts> {
+  backends: { openBackend(row: StoredBackend): BackendConfig | null }): Promise<GateFacts> {
   const rows = await db.execute(sql`
     select
       (select json_build_object('netboxToProxmoxEnabled', netbox_to_proxmox_enabled, 'typedConfirmation', typed_confirmation,

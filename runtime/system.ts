@@ -64,8 +64,10 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     if (err instanceof SecretBoxError || err instanceof BackendSeedError) throw new ConfigError(err.message);
     throw err;
   }
-  const storedUrlRefused = await endpoints.storedUrlRefusal();
-  if (storedUrlRefused) console.warn(`proxbox-intent: the configured proxbox-api URL would be refused today (${storedUrlRefused}); change it with PUT /api/v1/backend.`);
+  const stored = await endpoints.describeBackend();
+  if (stored?.urlRefusal) {
+    console.warn(`proxbox-intent: the configured proxbox-api URL is refused (${stored.urlRefusal}); nothing is sent to it until it is set again with PUT /api/v1/backend.`);
+  }
   if (env.BOOTSTRAP_ADMIN_TOKEN) await users.bootstrapAdmin(env.BOOTSTRAP_ADMIN_TOKEN);
 
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });

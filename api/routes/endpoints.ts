@@ -32,14 +32,14 @@ const IdParam = z.object({ id: z.coerce.number().int().positive() });
 export function backendRoutes(store: EndpointStore) {
   return new Hono<AuthEnv>()
     .get('/', requirePermission('view'), async (c) => {
-      const b = await store.getBackend();
+      const b = await store.describeBackend();
       if (!b) return problem(c, 404, 'not_configured', 'No FastAPIEndpoint is configured');
-      return c.json({ url: b.url, apiKeySet: true, timeoutMs: b.timeoutMs });
+      return c.json({ url: b.url, apiKeySet: true, timeoutMs: b.timeoutMs, urlRefusal: b.urlRefusal });
     })
     .put('/', requirePermission('manage_settings'), validate('json', BackendInput), async (c) => {
       const saved = await store.putBackend(c.req.valid('json'), actorOf(c));
       if ('code' in saved) return problem(c, 422, saved.code, saved.detail);
-      return c.json({ url: saved.url, apiKeySet: true, timeoutMs: saved.timeoutMs });
+      return c.json({ url: saved.url, apiKeySet: true, timeoutMs: saved.timeoutMs, urlRefusal: null });
     });
 }
 

@@ -122,6 +122,7 @@ describe('trust boundaries: four eyes, tokens, the audit log and the proxbox-api
     // The four-eyes path still works for a real second person: bob's own token.
     const ok = await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${request.id}/approve`, { vmid: 811 });
     expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ authorizer: 'bob', authorizerTokenIssuers: ['system:internal'] });
     expect((await settled(s, request.id)).state).toBe('succeeded');
   });
 
@@ -171,7 +172,7 @@ describe('trust boundaries: four eyes, tokens, the audit log and the proxbox-api
 
     const same = await s.call(s.tokens.admin, 'PUT', '/api/v1/backend', { url: `${before.url}/`, timeoutMs: 9_000 });
     expect(same.status).toBe(200);
-    expect(same.body).toEqual({ url: before.url, apiKeySet: true, timeoutMs: 9_000 });
+    expect(same.body).toEqual({ url: before.url, apiKeySet: true, timeoutMs: 9_000, urlRefusal: null });
     const rekeyed = await s.call(s.tokens.admin, 'PUT', '/api/v1/backend', { url: before.url, apiKey: PROXBOX_KEY, timeoutMs: 10_000 });
     expect(rekeyed.status).toBe(200);
     expect(JSON.stringify(rekeyed.body)).not.toContain(PROXBOX_KEY);
@@ -309,6 +310,19 @@ describe('where the key may go, key rotation and a production start without a ke
     system = null;
     await expect(startSystem({ env: envFor({ SECRETS_ENCRYPTION_KEY: k1 }), role: 'api' }))
       .rejects.toThrow(/neither SECRETS_ENCRYPTION_KEY nor SECRETS_ENCRYPTION_KEY_PREVIOUS/);
+  });
+
+  it('a stored URL that a tightened policy refuses receives nothing until it is set again', async () => {
+    system = await startSystem({ env: envFor({ SECRETS_ENCRYPTION_KEY: k2, PROXBOX_API_ALLOW_HTTP: 'true' }), role: 'api' });
+    expect((await put({ url: 'http://127.0.0.1:9', apiKey: 'key-two' })).status).toBe(200);
+    await system.stop();
+    system = await startSystem({ env: envFor({ SECRETS_ENCRYPTION_KEY: k2 }), role: 'api' });
+    expect(await system.endpoints.getBackend()).toBeUndefined();
+    const shown = await fetch(`${system.apiUrl}/api/v1/backend`, { headers: { authorization: `Bearer ${admin}` } }).then((r) => r.json()) as Record<string, unknown>;
+    expect(shown).toMatchObject({ url: 'http://127.0.0.1:9', apiKeySet: true });
+    expect(String(shown.urlRefusal)).toContain('plain http is refused');
+    await system.stop();
+    system = null;
   });
 
   it('npm start without SECRETS_ENCRYPTION_KEY stops with a clear message', async () => {
