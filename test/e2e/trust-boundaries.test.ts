@@ -226,6 +226,18 @@ describe('trust boundaries: four eyes, tokens, the audit log and the proxbox-api
     const actor = `cli:${userInfo().username}`;
     const res = await s.call(s.tokens.admin, 'GET', `/api/v1/audit-log?actor=${encodeURIComponent(actor)}`);
     expect(res.body.items).toMatchObject([{ actor, action: 'user.create', target: 'user:dave', changes: { permissions: { from: null, to: ['view'] } } }]);
+
+    const made = await run(['cli/main.ts', 'token', 'create', 'dave', '--expires-in-days', '3'], { DATABASE_URL: s.databaseUrl });
+    expect(made.code).toBe(0);
+    const token = made.stdout.split('\n')[1]!;
+    expect((await s.call(token, 'GET', '/api/v1/me')).body.username).toBe('dave');
+    const [listed] = (await s.call(s.tokens.admin, 'GET', '/api/v1/users/dave/tokens')).body.items;
+    expect(listed).toMatchObject({ issuedBy: actor, issuerChain: [actor], state: 'active' });
+    expect(Math.abs(Date.parse(listed.expiresAt) - (Date.now() + 3 * 86_400_000))).toBeLessThan(120_000);
+    expect((await s.call(s.tokens.admin, 'GET', `/api/v1/audit-log?actor=${encodeURIComponent(actor)}&action=token.create`)).body.items).toHaveLength(1);
+    const bad = await run(['cli/main.ts', 'token', 'create', 'dave', '--expires-in-days', '0'], { DATABASE_URL: s.databaseUrl });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--expires-in-days must be a whole number of days from 1 to 3650');
   });
 });
 
