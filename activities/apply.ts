@@ -49,7 +49,7 @@ export function createApplyActivities(deps: ActivityDeps) {
   // Concurrent writes of one worker share their re-reads of the gates, each still reading after it asked.
   const currentBranch = freshReads((id: number) => deps.netbox.branch(id));
   const currentGateFacts = freshReads(
-    (k: { endpointId: number; username: string | null }) => readGateFacts(deps.db, k.endpointId, k.username),
+    (k: { endpointId: number; username: string | null }) => readGateFacts(deps.db, k.endpointId, k.username, deps.endpoints),
     (k) => `${k.endpointId}:${k.username ?? ''}`,
   );
   const upstreamGate = createUpstreamGate();

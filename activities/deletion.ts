@@ -64,7 +64,8 @@ export function createDeletionActivities(deps: ActivityDeps) {
     const closedGate = localGate ?? await upstreamGateOrRefusal(backend!, endpoint!.backendEndpointId);
     if (closedGate && 'code' in closedGate) return closedGate;
     return executionRefusal({
-      closedGate, approver: row.authorizer, approverPermissions, requestedBy: row.requestedBy, selfApproveAllowed: settings.selfApproveAllowed,
+      closedGate, approver: row.authorizer, approverTokenIssuers: row.authorizerTokenIssuers, approverPermissions, requestedBy: row.requestedBy,
+      selfApproveAllowed: settings.selfApproveAllowed,
     });
   }
 
@@ -136,7 +137,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
 
       const [settings, permissions] = await Promise.all([deps.settings.get(), deps.users.permissionsOf(d.actor)]);
       const refusal = checkDecision({
-        action: d.action, state: row.state, requestVmid: row.vmid, requestedBy: row.requestedBy, actor: d.actor,
+        action: d.action, state: row.state, requestVmid: row.vmid, requestedBy: row.requestedBy, actor: d.actor, actorTokenIssuers: d.tokenIssuers ?? [],
         actorPermissions: permissions, selfApproveAllowed: settings.selfApproveAllowed,
         ...(d.typedVmid !== undefined ? { typedVmid: d.typedVmid } : {}), ...(d.reason !== undefined ? { reason: d.reason } : {}),
       });
@@ -146,7 +147,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       }
       const now = new Date();
       const written = await deps.deletions.transition(requestId, {
-        state, authorizer: d.actor, decidedAt: now,
+        state, authorizer: d.actor, authorizerTokenIssuers: [...(d.tokenIssuers ?? [])], decidedAt: now,
         ...(d.action === 'reject' ? { reason, reasonCode: 'rejected', finishedAt: now } : {}),
       }, entry(d.actor, d.action, 'ok', reason ? `${reason}${via}` : via.trim() || null, d.nonce), ['pending']);
       if (!written) {

@@ -2,11 +2,14 @@ import { Hono } from 'hono';
 import type { Client } from '@temporalio/client';
 import type { Database } from '../db/client';
 import { ApplyJobStore } from '../db/apply-jobs';
+import { AuditLog } from '../db/audit-log';
 import { DeletionRequestStore } from '../db/deletion-requests';
 import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import type { AesGcmPayloadCodec } from '../infra/payload-codec';
+import type { BackendUrlPolicy } from '../domain/backend-url';
+import type { SecretBox } from '../domain/secret-box';
 import type { ApplyStarter } from '../services/apply-starter';
 import { PlanService } from '../services/plan';
 import { authenticate, type AuthEnv } from './auth';
@@ -15,6 +18,7 @@ import { docsPage, openApiDocument } from './openapi';
 import { onError, problem } from './problem';
 import { applyJobRoutes } from './routes/apply-jobs';
 import { codecRoutes } from './routes/codec';
+import { auditLogRoutes } from './routes/audit-log';
 import { deletionRequestRoutes } from './routes/deletion-requests';
 import { backendRoutes, proxmoxEndpointRoutes } from './routes/endpoints';
 import { hookRoutes } from './routes/hooks';
@@ -32,6 +36,10 @@ export interface AppDeps {
   links: TemporalLinks;
   webhookSecret: string | undefined;
   approvalSecret: string;
+  /** Seals the proxbox-api key at rest (SECRETS_ENCRYPTION_KEY). */
+  secrets: SecretBox;
+  /** Where the proxbox-api key may be sent (PROXBOX_API_ALLOW_HTTP, PROXBOX_API_ALLOWED_HOSTS). */
+  backendUrlPolicy: BackendUrlPolicy;
   /** NetBox as the plan reads it (it builds its own client with the plan's deadline). */
   netbox: { baseUrl: string; token: string };
   log?: (msg: string, err?: unknown) => void;
@@ -43,8 +51,9 @@ export interface AppDeps {
 export function createApp(deps: AppDeps) {
   const db = deps.database.db;
   const stores = {
-    users: new UserStore(db), settings: new SettingsStore(db), endpoints: new EndpointStore(db),
-    jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db),
+    users: new UserStore(db), settings: new SettingsStore(db),
+    endpoints: new EndpointStore(db, { secrets: deps.secrets, urlPolicy: deps.backendUrlPolicy }),
+    jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), audit: new AuditLog(db),
   };
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
@@ -57,6 +66,7 @@ export function createApp(deps: AppDeps) {
     .route('/backend', backendRoutes(stores.endpoints))
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
+    .route('/audit-log', auditLogRoutes(stores.audit))
     .route('/branches', planRoutes(new PlanService({ netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users })))
     .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub }))
     .route('/deletion-requests', deletionRequestRoutes({

@@ -1,7 +1,8 @@
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AuthenticatedUser, UserStore } from '../db/users';
 import { hasPermission, type Permission } from '../domain/permissions';
+import type { Actor } from '../domain/tokens';
 import { problem } from './problem';
 
 export type AuthEnv = { Variables: { user: AuthenticatedUser } };
@@ -13,17 +14,28 @@ export function authenticate(users: UserStore): MiddlewareHandler<AuthEnv> {
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return problem(c, 401, 'unauthenticated', 'Authentication required: send Authorization: Bearer <token>.');
     const user = await users.authenticate(match[1]!);
-    if (!user) return problem(c, 401, 'unauthenticated', 'The token is unknown or revoked.');
+    if (!user) return problem(c, 401, 'unauthenticated', 'The token is unknown, revoked or expired.');
     c.set('user', user);
     await next();
   });
 }
 
 export function requirePermission(permission: Permission): MiddlewareHandler<AuthEnv> {
+  return requireAnyPermission(permission);
+}
+
+/** Passes when the user holds at least one of `permissions`. */
+export function requireAnyPermission(...permissions: Permission[]): MiddlewareHandler<AuthEnv> {
   return createMiddleware<AuthEnv>(async (c, next) => {
-    if (!hasPermission(c.get('user').permissions, permission)) {
-      return problem(c, 403, 'permission_denied', `permission denied: this action requires '${permission}'.`);
+    if (!permissions.some((p) => hasPermission(c.get('user').permissions, p))) {
+      return problem(c, 403, 'permission_denied', `permission denied: this action requires '${permissions.join("' or '")}'.`);
     }
     await next();
   });
+}
+
+/** The authenticated user as the actor of a change (its token's issuer chain included, for the four-eyes rules). */
+export function actorOf(c: Context<AuthEnv>): Actor {
+  const user = c.get('user');
+  return { name: user.username, tokenIssuers: user.tokenIssuers };
 }

@@ -4,6 +4,7 @@ import { BackendInput, EndpointInput, EndpointPatch } from './routes/endpoints';
 import { ApproveBody, DeletionListQuery, RejectBody } from './routes/deletion-requests';
 import { JobListQuery, StartApplyBody } from './routes/apply-jobs';
 import { NewToken, NewUser, UserPatch } from './routes/users';
+import { AuditLogQuery } from './routes/audit-log';
 import { PlanBody, PlanSummaryQuery } from './routes/plan';
 import { CodecBody } from './routes/codec';
 
@@ -23,9 +24,9 @@ const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/v1/branches/{branchId}/plan', summary: 'Read-only plan of a branch: the merge validator (answers within 4.5 s, fails closed)', permission: 'view', body: PlanBody },
   { method: 'get', path: '/api/v1/branches/{branchId}/plan-summary', summary: 'The same plan for people (HTML with Accept: text/html)', permission: 'view', query: PlanSummaryQuery },
   { method: 'get', path: '/api/v1/settings', summary: 'Intent settings', permission: 'view' },
-  { method: 'put', path: '/api/v1/settings', summary: 'Change settings (the master flag needs the typed phrase)', permission: 'manage_settings', body: SettingsChange },
+  { method: 'put', path: '/api/v1/settings', summary: 'Change settings (the master flag and self-approval each need their typed phrase)', permission: 'manage_settings', body: SettingsChange },
   { method: 'get', path: '/api/v1/backend', summary: 'The proxbox-api backend (API key never returned)', permission: 'view' },
-  { method: 'put', path: '/api/v1/backend', summary: 'Configure the proxbox-api backend', permission: 'manage_settings', body: BackendInput },
+  { method: 'put', path: '/api/v1/backend', summary: 'Configure the proxbox-api backend (a new URL needs the key again; https only unless PROXBOX_API_ALLOW_HTTP)', permission: 'manage_settings', body: BackendInput },
   { method: 'get', path: '/api/v1/proxmox-endpoints', summary: 'List Proxmox endpoints', permission: 'view' },
   { method: 'post', path: '/api/v1/proxmox-endpoints', summary: 'Add a Proxmox endpoint', permission: 'manage_settings', body: EndpointInput },
   { method: 'get', path: '/api/v1/proxmox-endpoints/{id}', summary: 'A Proxmox endpoint', permission: 'view' },
@@ -35,8 +36,10 @@ const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/v1/users', summary: 'Add a user', permission: 'manage_users', body: NewUser },
   { method: 'patch', path: '/api/v1/users/{username}', summary: 'Set a user\'s permissions', permission: 'manage_users', body: UserPatch },
   { method: 'delete', path: '/api/v1/users/{username}', summary: 'Remove a user', permission: 'manage_users' },
-  { method: 'post', path: '/api/v1/users/{username}/tokens', summary: 'Create a token (shown once)', permission: 'manage_users', body: NewToken },
+  { method: 'get', path: '/api/v1/users/{username}/tokens', summary: 'A user\'s tokens: id, issued by, created, expires, last used (never the token)', permission: 'manage_users' },
+  { method: 'post', path: '/api/v1/users/{username}/tokens', summary: 'Create a token (shown once; expiresAt, or the settings\' tokenLifetimeDays)', permission: 'manage_users', body: NewToken },
   { method: 'delete', path: '/api/v1/users/{username}/tokens/{tokenId}', summary: 'Revoke a token', permission: 'manage_users' },
+  { method: 'get', path: '/api/v1/audit-log', summary: 'Every administrative change, newest first (secrets masked)', permission: 'manage_users or manage_settings', query: AuditLogQuery },
   { method: 'get', path: '/api/v1/me', summary: 'Who am I' },
   { method: 'post', path: '/codec/decode', summary: 'Temporal remote codec: decrypt payloads (Bearer token or the /codec browser session; X-Namespace)', permission: 'view', body: CodecBody },
   { method: 'post', path: '/codec/encode', summary: 'Temporal remote codec: encrypt payloads', permission: 'manage_settings', body: CodecBody },

@@ -44,6 +44,8 @@ export function deletionView(row: DeletionRow, links: TemporalLinks) {
     requestedAt: row.requestedAt.toISOString(),
     expiresAt: row.expiresAt.toISOString(),
     authorizer: row.authorizer,
+    /** Who issued the token the approval was made with (and who issued theirs): none of them is the requester. */
+    authorizerTokenIssuers: row.authorizerTokenIssuers,
     decidedAt: row.decidedAt?.toISOString() ?? null,
     executedAt: row.executedAt?.toISOString() ?? null,
     finishedAt: row.finishedAt?.toISOString() ?? null,

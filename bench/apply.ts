@@ -10,12 +10,12 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseEnv } from '../config/env';
 import { ProxboxClient } from '../clients/proxbox';
 import { APPLY_EVENTS_CHANNEL, ApplyJobStore } from '../db/apply-jobs';
-import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { CONFIRMATION_PHRASE } from '../domain/settings';
 import { startTemporalDevServer } from '../infra/temporal-dev-server';
 import { startSystem } from '../runtime/system';
+import { newSecretKey } from '../domain/secret-box';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
 import { spawn } from 'node:child_process';
@@ -57,13 +57,14 @@ async function main() {
     PORT: '0', DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: 'bench-apply',
     NETBOX_URL: nb.url, NETBOX_TOKEN: 'nbt_simkey.simtoken', NETBOX_WEBHOOK_SECRET: 'bench-webhook-secret',
     APPROVAL_SIGNING_SECRET: 'bench-approval-secret-0123456789', APPLY_MAX_CONCURRENCY: String(CONCURRENCY), APPLY_MAX_PER_NODE: String(PER_NODE),
+    SECRETS_ENCRYPTION_KEY: newSecretKey(), PROXBOX_API_ALLOW_HTTP: 'true',
   });
   const bundle = await bundleWorkflows();
   const system = await startSystem({ env, role: 'all', bundle, taskPollMs: 100 });
   const db = system.database.db;
   await new UserStore(db).create('alice', ['intent_create_vm', 'view']);
   await new SettingsStore(db).update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, 'bench');
-  const endpoints = new EndpointStore(db);
+  const endpoints = system.endpoints;
   await endpoints.putBackend({ url: pb.url, apiKey: 'sim-proxbox-key', timeoutMs: 30_000 });
   await endpoints.create({ name: 'bench', backendEndpointId: 1, allowWrites: true, clusters: ['5'], isDefault: true });
   netbox.addWebhookTarget({ url: `${system.apiUrl}/api/v1/hooks/netbox`, secret: 'bench-webhook-secret' });

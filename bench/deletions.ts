@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import { count, eq, inArray } from 'drizzle-orm';
 import { parseEnv } from '../config/env';
 import { DeletionRequestStore } from '../db/deletion-requests';
-import { EndpointStore } from '../db/endpoints';
 import { deletionRequests } from '../db/schema';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
@@ -23,6 +22,7 @@ import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-ident
 import { CONFIRMATION_PHRASE } from '../domain/settings';
 import { startTemporalDevServer } from '../infra/temporal-dev-server';
 import { startSystem } from '../runtime/system';
+import { newSecretKey } from '../domain/secret-box';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
 import { createProxboxSimulator } from '../simulators/proxbox-api';
@@ -116,6 +116,7 @@ async function main(): Promise<void> {
     PORT: '0', DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: taskQueue,
     NETBOX_URL: nb.url, NETBOX_TOKEN: 'nbt_simkey.simtoken', NETBOX_WEBHOOK_SECRET: 'bench-webhook-secret',
     APPROVAL_SIGNING_SECRET: 'bench-approval-secret-0123456789', RECONCILE_INTERVAL_S: '86400', LOG_LEVEL: 'error',
+    SECRETS_ENCRYPTION_KEY: newSecretKey(), PROXBOX_API_ALLOW_HTTP: 'true',
   };
   // The API (and the migrations) in this process; the worker in its own.
   const api = await startSystem({ env: parseEnv(envVars), role: 'api' });
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
   await users.create('bob', ['authorize_deletion_request', 'view']);
   const bob = (await users.createToken('bob'))!.token;
   await new SettingsStore(db).update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, 'bench');
-  const endpoints = new EndpointStore(db);
+  const endpoints = api.endpoints;
   await endpoints.putBackend({ url: pb.url, apiKey: 'sim-proxbox-key', timeoutMs: 30_000 });
   const endpoint = await endpoints.create({ name: 'bench', backendEndpointId: 1, allowWrites: true, clusters: ['bench-cluster'], isDefault: true });
   if (endpoint === 'name_taken') throw new Error('endpoint exists');

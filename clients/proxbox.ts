@@ -43,6 +43,8 @@ export class ProxboxClient {
       prefixUrl: opts.baseUrl.replace(/\/+$/, ''),
       timeout: opts.timeoutMs ?? 30_000,
       retry: 0,
+      // The key bypasses every gate in proxbox-api: a redirect is an error, never a second request carrying the key.
+      redirect: 'manual',
       headers: { 'X-Proxbox-API-Key': opts.apiKey, Accept: 'application/json' },
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
     });
@@ -168,6 +170,11 @@ async function toProxboxError(err: unknown, what: string, isWrite: boolean): Pro
     const c = classifyErrorBody(status, body);
     const text = describe(c);
     const retryAfter = Number(err.response.headers.get('retry-after')) || null;
+    if (status >= 300 && status < 400) {
+      const location = err.response.headers.get('location');
+      return new ProxboxError('rejected', `proxbox-api answered ${what} with a redirect (${status}${location ? ` to ${location.slice(0, 200)}` : ''}); `
+        + 'redirects are never followed, so the API key goes nowhere else. Configure the final proxbox-api URL with PUT /api/v1/backend.', null, status, false);
+    }
     if (status === 401) return new ProxboxError('unauthorized', `proxbox-api rejected the API key on ${what}: ${text}`, c, status, false);
     if (status === 429) {
       const lockout = /Too many failed authentication/i.test(text);

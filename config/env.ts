@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { decodePayloadKey, splitKeyList } from '../infra/payload-codec';
+import { backendUrlRefusal, parseAllowedHosts, type BackendUrlPolicy } from '../domain/backend-url';
+import { parseSecretKey } from '../domain/secret-box';
 
 const optionalUrl = z.url().optional();
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 const KEY_HINT = '32 random bytes in base64 (openssl rand -base64 32)';
 const filePath = z.string().min(1);
+const secretKey = z.string().refine((v) => parseSecretKey(v) !== null, 'must be 32 random bytes in base64 (for example: openssl rand -base64 32)');
 
 /**
  * Every setting the service reads from the environment. Parsed once at start; a missing or
@@ -45,10 +48,25 @@ export const ServiceEnv = z.object({
   TEMPORAL_TLS_KEY: filePath.optional(),
   TEMPORAL_TLS_CA: filePath.optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** Encrypts secrets at rest (the proxbox-api key): 32 random bytes in base64. */
+  SECRETS_ENCRYPTION_KEY: secretKey.optional(),
+  /** The key before a rotation: still opens what it sealed; everything is sealed again with the new key at start. */
+  SECRETS_ENCRYPTION_KEY_PREVIOUS: secretKey.optional(),
+  PROXBOX_API_ALLOW_HTTP: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
+  /** Comma-separated `host` or `host:port` entries; when set, the proxbox-api URL must name one of them. */
+  PROXBOX_API_ALLOWED_HOSTS: z.string().optional(),
+}).superRefine((env, ctx) => {
+  // The environment's backend obeys the same rules as PUT /api/v1/backend.
+  const refused = env.PROXBOX_API_URL ? backendUrlRefusal(env.PROXBOX_API_URL, backendUrlPolicy(env)) : null;
+  if (refused) ctx.addIssue({ code: 'custom', path: ['PROXBOX_API_URL'], message: refused });
 });
 export type ServiceEnv = z.infer<typeof ServiceEnv>;
 
 export class ConfigError extends Error {}
+
+export function backendUrlPolicy(env: Pick<ServiceEnv, 'PROXBOX_API_ALLOW_HTTP' | 'PROXBOX_API_ALLOWED_HOSTS'>): BackendUrlPolicy {
+  return { allowHttp: env.PROXBOX_API_ALLOW_HTTP, allowedHosts: parseAllowedHosts(env.PROXBOX_API_ALLOWED_HOSTS) };
+}
 
 export function parseEnv(source: Record<string, string | undefined>): ServiceEnv {
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
@@ -69,9 +87,12 @@ export function parseEnv(source: Record<string, string | undefined>): ServiceEnv
 
 /** Names the variables a production start (`npm start`) cannot do without. */
 export function requireForProduction(env: ServiceEnv, role: 'api' | 'worker' | 'all'): void {
-  const needed: (keyof ServiceEnv)[] = ['DATABASE_URL', 'APPROVAL_SIGNING_SECRET'];
+  const needed: (keyof ServiceEnv)[] = ['DATABASE_URL', 'APPROVAL_SIGNING_SECRET', 'SECRETS_ENCRYPTION_KEY'];
   if (role !== 'worker') needed.push('NETBOX_WEBHOOK_SECRET');
   if (role !== 'api') needed.push('NETBOX_URL', 'NETBOX_TOKEN');
   const missing = needed.filter((k) => env[k] === undefined);
-  if (missing.length) throw new ConfigError(`Missing required configuration: ${missing.join(', ')}`);
+  if (missing.length) {
+    const hint = missing.includes('SECRETS_ENCRYPTION_KEY') ? ' (SECRETS_ENCRYPTION_KEY encrypts the proxbox-api key at rest: generate it once with `openssl rand -base64 32` and keep it)' : '';
+    throw new ConfigError(`Missing required configuration: ${missing.join(', ')}${hint}`);
+  }
 }

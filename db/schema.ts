@@ -17,11 +17,28 @@ export const apiTokens = pgTable('api_tokens', {
   userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
   description: text('description').notNull().default(''),
   tokenHash: text('token_hash').notNull().unique(),
-  prefix: text('prefix').notNull(),
+  /** Who issued it: a username, `cli:<os user>`, `system:bootstrap`, … */
+  issuedBy: text('issued_by').notNull().default('unknown'),
+  /**
+   * Everyone who could have used the token that issued this one: the issuer, then that token's own chain. An approval
+   * with this token counts as self-approval for every name in it.
+   */
+  issuerChain: text('issuer_chain').array().notNull().default(sql`'{}'::text[]`),
   createdAt: createdAt(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
   lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
 });
+
+/** Every administrative change (users, permissions, tokens, settings, backend, endpoints, …); secrets masked. */
+export const auditLog = pgTable('audit_log', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  actor: text('actor').notNull(),
+  action: text('action').notNull(),
+  target: text('target').notNull(),
+  changes: jsonb('changes').$type<Record<string, unknown>>().notNull().default({}),
+}, (t) => [index('audit_log_actor').on(t.actor, t.id), index('audit_log_action').on(t.action, t.id), index('audit_log_at').on(t.at)]);
 
 /** One row (id = 1): the instance-wide intent settings. */
 export const settings = pgTable('settings', {
@@ -31,17 +48,21 @@ export const settings = pgTable('settings', {
   selfApproveAllowed: boolean('self_approve_allowed').notNull().default(false),
   deletionRequestTtlDays: integer('deletion_request_ttl_days').notNull().default(7),
   warnPlaintextPassword: boolean('warn_plaintext_password').notNull().default(true),
+  /** Lifetime of new API tokens in days; null: they do not expire unless their creator says so. */
+  tokenLifetimeDays: integer('token_lifetime_days'),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   updatedBy: text('updated_by'),
 }, (t) => [
   check('settings_singleton', sql`${t.id} = 1`),
   check('settings_ttl_min', sql`${t.deletionRequestTtlDays} >= 1`),
+  check('settings_token_lifetime_min', sql`${t.tokenLifetimeDays} is null or ${t.tokenLifetimeDays} >= 1`),
 ]);
 
 /** One row (id = 1): the proxbox-api backend (the seed's FastAPIEndpoint). */
 export const backend = pgTable('backend', {
   id: integer('id').primaryKey().default(1),
   url: text('url').notNull(),
+  /** Sealed with SECRETS_ENCRYPTION_KEY (domain/secret-box.ts); never plaintext after a start. */
   apiKey: text('api_key').notNull(),
   timeoutMs: integer('timeout_ms').notNull().default(30_000),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -140,6 +161,8 @@ export const deletionRequests = pgTable('deletion_requests', {
   requestedAt: timestamp('requested_at', { withTimezone: true }).notNull().defaultNow(),
   expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   authorizer: text('authorizer'),
+  /** The issuer chain of the token the approval was made with (re-checked against the requester before the destroy). */
+  authorizerTokenIssuers: text('authorizer_token_issuers').array().notNull().default(sql`'{}'::text[]`),
   decidedAt: timestamp('decided_at', { withTimezone: true }),
   executedAt: timestamp('executed_at', { withTimezone: true }),
   finishedAt: timestamp('finished_at', { withTimezone: true }),

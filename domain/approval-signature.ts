@@ -11,12 +11,18 @@ export const DeletionDecision = z.object({
   workflowId: z.string().min(1),
   action: z.enum(['approve', 'reject']),
   actor: z.string().min(1),
+  /**
+   * The issuer chain of the token the actor authenticated with: an approval counts as self-approval when the requester
+   * is in it (the requester issued the token, or the token that issued it, …). Signed, so the workflow can re-check it.
+   */
+  tokenIssuers: z.array(z.string()).default([]),
   typedVmid: z.number().int().optional(),
   reason: z.string().max(255).optional(),
   issuedAt: z.string(),
   nonce: z.string().min(8),
 });
-export type DeletionDecision = z.infer<typeof DeletionDecision>;
+/** A decision as callers write it (`tokenIssuers` may be left out: none). */
+export type DeletionDecision = z.input<typeof DeletionDecision>;
 
 export const SignedDeletionDecision = z.object({ decision: DeletionDecision, signature: z.string() });
 export type SignedDeletionDecision = z.infer<typeof SignedDeletionDecision>;
@@ -25,10 +31,11 @@ export type SignedDeletionDecision = z.infer<typeof SignedDeletionDecision>;
 export const DECISION_MAX_AGE_MS = 5 * 60_000;
 
 function canonical(d: DeletionDecision): string {
-  return JSON.stringify([d.requestId, d.workflowId, d.action, d.actor, d.typedVmid ?? null, d.reason ?? null, d.issuedAt, d.nonce]);
+  return JSON.stringify([d.requestId, d.workflowId, d.action, d.actor, d.tokenIssuers ?? [], d.typedVmid ?? null, d.reason ?? null, d.issuedAt, d.nonce]);
 }
 
-export function signDecision(secret: string, decision: DeletionDecision): SignedDeletionDecision {
+export function signDecision(secret: string, input: DeletionDecision): SignedDeletionDecision {
+  const decision = { ...input, tokenIssuers: input.tokenIssuers ?? [] };
   const signature = createHmac('sha256', secret).update(canonical(decision)).digest('hex');
   return { decision, signature };
 }

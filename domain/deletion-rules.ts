@@ -21,6 +21,8 @@ export interface DecisionInput {
   requestVmid: number;
   requestedBy: string;
   actor: string;
+  /** The issuer chain of the token the actor used (empty when unknown, e.g. a decision signed before chains existed). */
+  actorTokenIssuers: readonly string[];
   actorPermissions: readonly string[];
   selfApproveAllowed: boolean;
   typedVmid?: number;
@@ -33,8 +35,16 @@ function permissionRefusal(permissions: readonly string[]): DecisionRefusal | nu
   return hasPermission(permissions, 'authorize_deletion_request') ? null : { code: 'permission_denied', status: 403, detail: PERMISSION_DENIED };
 }
 
-function selfApprovalRefusal(actor: string, requestedBy: string, selfApproveAllowed: boolean): DecisionRefusal | null {
-  return actor === requestedBy && !selfApproveAllowed ? { code: 'self_approval_blocked', status: 403, detail: SELF_APPROVAL_BLOCKED } : null;
+/**
+ * Four eyes: the requester may not approve, neither under their own name nor with a token they issued (directly or
+ * through a token they issued). Exported for every decision that needs a second person (approve, confirm-destroyed).
+ */
+export function isSelfApproval(who: { actor: string; actorTokenIssuers: readonly string[]; requestedBy: string }): boolean {
+  return who.actor === who.requestedBy || who.actorTokenIssuers.includes(who.requestedBy);
+}
+
+export function selfApprovalRefusal(who: { actor: string; actorTokenIssuers: readonly string[]; requestedBy: string; selfApproveAllowed: boolean }): DecisionRefusal | null {
+  return isSelfApproval(who) && !who.selfApproveAllowed ? { code: 'self_approval_blocked', status: 403, detail: SELF_APPROVAL_BLOCKED } : null;
 }
 
 /**
@@ -53,7 +63,7 @@ export function checkDecision(input: DecisionInput): DecisionRefusal | null {
     return null;
   }
   if (input.typedVmid !== input.requestVmid) return { code: 'vmid_mismatch', status: 422, detail: VMID_MISMATCH };
-  return selfApprovalRefusal(input.actor, input.requestedBy, input.selfApproveAllowed);
+  return selfApprovalRefusal(input);
 }
 
 /** Why an approved request may not be destroyed now; `code` is stored beside the sentence as `reasonCode`. */
@@ -63,6 +73,8 @@ export interface ExecutionCheckInput {
   /** `firstClosedGate` for a delete, evaluated right now (master flag, backend, endpoint, allow_writes). */
   closedGate: ClosedGate | null;
   approver: string | null;
+  /** The issuer chain of the token the approval was made with. */
+  approverTokenIssuers: readonly string[];
   approverPermissions: readonly string[];
   requestedBy: string;
   selfApproveAllowed: boolean;
@@ -77,7 +89,9 @@ export function executionRefusal(input: ExecutionCheckInput): ExecutionRefusal |
   if (!input.approver) return { code: 'not_approved', message: 'The request has no approver; nothing was destroyed.' };
   const denied = permissionRefusal(input.approverPermissions);
   if (denied) return { code: denied.code, message: `${MESSAGES.permissionDenied}: ${input.approver} no longer holds authorize_deletion_request; nothing was destroyed.` };
-  const self = selfApprovalRefusal(input.approver, input.requestedBy, input.selfApproveAllowed);
+  const self = selfApprovalRefusal({
+    actor: input.approver, actorTokenIssuers: input.approverTokenIssuers, requestedBy: input.requestedBy, selfApproveAllowed: input.selfApproveAllowed,
+  });
   if (self) return { code: self.code, message: self.detail };
   return null;
 }

@@ -3,13 +3,14 @@ import type { WorkflowBundle } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { ApplyEventHub } from '../api/event-hub';
 import { NetboxClient } from '../clients/netbox';
-import type { ServiceEnv } from '../config/env';
+import { backendUrlPolicy, ConfigError, type ServiceEnv } from '../config/env';
 import { ApplyJobStore } from '../db/apply-jobs';
 import { openDatabase, type Database } from '../db/client';
 import { DeletionRequestStore } from '../db/deletion-requests';
-import { EndpointStore } from '../db/endpoints';
+import { BackendSeedError, EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
+import { SecretBox, SecretBoxError } from '../domain/secret-box';
 import { ApplyStarter } from '../services/apply-starter';
 import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
 import { closeOrphanedJobs } from '../services/orphaned-jobs';
@@ -34,6 +35,10 @@ export interface SystemOptions {
 
 export interface RunningSystem {
   database: Database;
+  /** Seals secrets at rest (SECRETS_ENCRYPTION_KEY), for code that builds its own stores (the dev stack). */
+  secrets: SecretBox;
+  /** The backend and endpoints store with this system's key and URL policy (tests and benchmarks configure through it). */
+  endpoints: EndpointStore;
   temporal: Client;
   api: RunningServer | null;
   apiUrl: string | null;
@@ -46,11 +51,28 @@ export interface RunningSystem {
 export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const { env } = opts;
   if (!env.APPROVAL_SIGNING_SECRET) throw new Error('APPROVAL_SIGNING_SECRET is required');
+  if (!env.SECRETS_ENCRYPTION_KEY) {
+    throw new ConfigError('SECRETS_ENCRYPTION_KEY is required: it encrypts the proxbox-api key at rest (32 random bytes in base64: openssl rand -base64 32).');
+  }
+  const secrets = SecretBox.fromBase64(env.SECRETS_ENCRYPTION_KEY, env.SECRETS_ENCRYPTION_KEY_PREVIOUS);
+  const urlPolicy = backendUrlPolicy(env);
   const database = await openDatabase({ ...(env.DATABASE_URL ? { url: env.DATABASE_URL } : {}), ...(opts.pgliteDir ? { pgliteDir: opts.pgliteDir } : {}) });
   const db = database.db;
   const users = new UserStore(db);
-  const endpoints = new EndpointStore(db);
-  await endpoints.seedFromEnvironment(env);
+  const endpoints = new EndpointStore(db, { secrets, urlPolicy });
+  try {
+    // A key stored in plaintext (before encryption existed) or under the previous key is sealed with the current one.
+    await endpoints.sealStoredSecrets();
+    await endpoints.seedFromEnvironment(env);
+  } catch (err) {
+    await database.close();
+    if (err instanceof SecretBoxError || err instanceof BackendSeedError) throw new ConfigError(err.message);
+    throw err;
+  }
+  const stored = await endpoints.describeBackend();
+  if (stored?.urlRefusal) {
+    console.warn(`proxbox-intent: the configured proxbox-api URL is refused (${stored.urlRefusal}); nothing is sent to it until it is set again with PUT /api/v1/backend.`);
+  }
   if (env.BOOTSTRAP_ADMIN_TOKEN) await users.bootstrapAdmin(env.BOOTSTRAP_ADMIN_TOKEN);
 
   // Every Temporal client and worker of the process shares the connection settings (mTLS) and the payload codec.
@@ -99,7 +121,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     const starter = starterFor(new NetboxClient({ ...netboxOptions, timeoutMs: Math.min(env.NETBOX_TIMEOUT_MS, HOOK_NETBOX_TIMEOUT_MS) }));
     const { app } = createApp({
       database, temporal, starter, hub, links: { uiUrl: env.TEMPORAL_UI_URL, namespace: env.TEMPORAL_NAMESPACE },
-      webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET,
+      webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET, secrets, backendUrlPolicy: urlPolicy,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
       payloadCodec,
     });
@@ -108,7 +130,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   }
 
   return {
-    database, temporal, api, apiUrl: api?.url ?? null,
+    database, secrets, endpoints, temporal, api, apiUrl: api?.url ?? null,
     temporalSecurity: {
       tls: Boolean(temporalConnection.tls), clientCertificate: Boolean(temporalConnection.tls?.clientCertPair), payloadKeyId: payloadCodec?.activeKeyId ?? null,
     },

@@ -1,7 +1,7 @@
 import 'dotenv/config';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseEnv } from '../config/env';
+import { backendUrlPolicy, parseEnv, type ServiceEnv } from '../config/env';
 import type { JobView } from '../api/views';
 import type { Db } from '../db/client';
 import { EndpointStore } from '../db/endpoints';
@@ -9,6 +9,8 @@ import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { CONFIRMATION_PHRASE } from '../domain/settings';
 import { INTENT_PERMISSIONS } from '../domain/permissions';
+import { newSecretKey, type SecretBox } from '../domain/secret-box';
+import { systemActor } from '../domain/tokens';
 import { startTemporalDevServer, type TemporalDevServer } from '../infra/temporal-dev-server';
 import { DATA_DIR, DEV_PGLITE_DIR, DEV_SECRETS_FILE, DEV_TEMPORAL_DB } from '../runtime/paths';
 import { startSystem } from '../runtime/system';
@@ -20,7 +22,11 @@ import { createProxboxSimulator } from '../simulators/proxbox-api';
  * DATABASE_URL is set, worker, API, and the NetBox and proxbox-api simulators unless real systems are configured),
  * then the main job: merge a demonstration branch and show where to look.
  */
-interface DevSecrets { webhookSecret: string; approvalSecret: string; adminToken: string; tokens: Record<string, string> }
+interface DevSecrets {
+  webhookSecret: string; approvalSecret: string; adminToken: string; tokens: Record<string, string>;
+  /** SECRETS_ENCRYPTION_KEY of the dev stack (added to older files on their next start). */
+  encryptionKey?: string;
+}
 
 const say = (line = '') => console.log(line);
 const secret = () => randomBytes(24).toString('base64url');
@@ -30,6 +36,7 @@ async function main() {
   const secrets: DevSecrets = existsSync(DEV_SECRETS_FILE)
     ? JSON.parse(readFileSync(DEV_SECRETS_FILE, 'utf8'))
     : { webhookSecret: secret(), approvalSecret: secret(), adminToken: `pbi_${secret()}`, tokens: {} };
+  secrets.encryptionKey ??= newSecretKey();
   const stoppers: (() => Promise<void>)[] = [];
   const stopAll = async () => { for (const s of stoppers.reverse()) await s().catch(() => {}); };
   let stopping = false;
@@ -77,13 +84,18 @@ async function main() {
     BOOTSTRAP_ADMIN_TOKEN: process.env.BOOTSTRAP_ADMIN_TOKEN ?? secrets.adminToken,
     PROXBOX_API_URL: proxboxUrl,
     PROXBOX_API_KEY: process.env.PROXBOX_API_KEY ?? 'sim-proxbox-key',
+    SECRETS_ENCRYPTION_KEY: process.env.SECRETS_ENCRYPTION_KEY ?? secrets.encryptionKey,
+    // The simulators speak plain http on loopback; a real proxbox-api keeps the https-only default unless told otherwise.
+    PROXBOX_API_ALLOW_HTTP: process.env.PROXBOX_API_ALLOW_HTTP ?? (simulated ? 'true' : undefined),
   });
   say(env.DATABASE_URL ? 'Database: DATABASE_URL' : 'Database: embedded PostgreSQL (PGlite) in .data/pglite');
+  // Kept before anything is sealed with it: the stored proxbox-api key must open on the next start.
+  writeFileSync(DEV_SECRETS_FILE, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   const system = await startSystem({ env, role: 'all', pgliteDir: DEV_PGLITE_DIR });
   stoppers.push(() => system.stop());
   const api = system.apiUrl!;
 
-  if (simulated) await seedDevData(system.database.db, secrets, proxboxUrl!);
+  if (simulated) await seedDevData(system.database.db, system.secrets, env, secrets, proxboxUrl!);
   writeFileSync(DEV_SECRETS_FILE, JSON.stringify(secrets, null, 2), { mode: 0o600 });
   say(`API: ${api}  (docs ${api}/docs)   Temporal UI: ${uiUrl}`);
 
@@ -114,8 +126,9 @@ async function main() {
   say(`\nTokens for admin, alice, bob and carol are in .data/dev-secrets.json. Ctrl-C stops everything.`);
 }
 
-async function seedDevData(db: Db, secrets: DevSecrets, proxboxUrl: string) {
+async function seedDevData(db: Db, box: SecretBox, env: ServiceEnv, secrets: DevSecrets, proxboxUrl: string) {
   const users = new UserStore(db);
+  const by = systemActor('dev-stack');
   const people: Record<string, string[]> = {
     // alice may authorise deletions too, so the demo shows the four-eyes rule refusing her own request.
     alice: [...INTENT_PERMISSIONS, 'view', 'trigger_apply'],
@@ -124,14 +137,14 @@ async function seedDevData(db: Db, secrets: DevSecrets, proxboxUrl: string) {
   };
   secrets.tokens.admin = secrets.adminToken;
   for (const [name, perms] of Object.entries(people)) {
-    if (await users.create(name, perms)) secrets.tokens[name] = (await users.createToken(name, 'dev stack'))!.token;
+    if (await users.create(name, perms, by)) secrets.tokens[name] = (await users.createToken(name, { description: 'dev stack' }, by))!.token;
   }
   const settings = new SettingsStore(db);
-  if (!(await settings.get()).netboxToProxmoxEnabled) await settings.update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, 'dev-stack');
-  const endpoints = new EndpointStore(db);
-  await endpoints.putBackend({ url: proxboxUrl, apiKey: 'sim-proxbox-key' });
+  if (!(await settings.get()).netboxToProxmoxEnabled) await settings.update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, by);
+  const endpoints = new EndpointStore(db, { secrets: box, urlPolicy: backendUrlPolicy(env) });
+  await endpoints.putBackend({ url: proxboxUrl, apiKey: 'sim-proxbox-key' }, by);
   if ((await endpoints.list()).length === 0) {
-    await endpoints.create({ name: 'lab', backendEndpointId: 1, allowWrites: true, clusters: ['lab-cluster', '5'], isDefault: true });
+    await endpoints.create({ name: 'lab', backendEndpointId: 1, allowWrites: true, clusters: ['lab-cluster', '5'], isDefault: true }, by);
   }
 }
 

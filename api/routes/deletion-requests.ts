@@ -59,7 +59,7 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
     const user = c.get('user');
     const settings = await deps.settings.get();
     const refusal = checkDecision({
-      action, state: row.state, requestVmid: row.vmid, requestedBy: row.requestedBy, actor: user.username,
+      action, state: row.state, requestVmid: row.vmid, requestedBy: row.requestedBy, actor: user.username, actorTokenIssuers: user.tokenIssuers,
       actorPermissions: user.permissions, selfApproveAllowed: settings.selfApproveAllowed, ...extra,
     });
     if (refusal) {
@@ -67,7 +67,7 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
       return problem(c, refusal.status, refusal.code, refusal.detail);
     }
     const decision: DeletionDecision = {
-      requestId: row.id, workflowId: row.workflowId, action, actor: user.username, issuedAt: new Date().toISOString(), nonce: randomUUID(), ...extra,
+      requestId: row.id, workflowId: row.workflowId, action, actor: user.username, tokenIssuers: user.tokenIssuers, issuedAt: new Date().toISOString(), nonce: randomUUID(), ...extra,
     };
     try {
       await deps.temporal.workflow.getHandle(row.workflowId).executeUpdate(decideUpdate, { args: [signDecision(deps.approvalSecret, decision)] });

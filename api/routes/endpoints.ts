@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { EndpointStore } from '../../db/endpoints';
-import { requirePermission, type AuthEnv } from '../auth';
+import { actorOf, requirePermission, type AuthEnv } from '../auth';
 import { problem } from '../problem';
 import { validate } from '../validation';
 
@@ -32,14 +32,14 @@ const IdParam = z.object({ id: z.coerce.number().int().positive() });
 export function backendRoutes(store: EndpointStore) {
   return new Hono<AuthEnv>()
     .get('/', requirePermission('view'), async (c) => {
-      const b = await store.getBackend();
+      const b = await store.describeBackend();
       if (!b) return problem(c, 404, 'not_configured', 'No FastAPIEndpoint is configured');
-      return c.json({ url: b.url, apiKeySet: true, timeoutMs: b.timeoutMs });
+      return c.json({ url: b.url, apiKeySet: true, timeoutMs: b.timeoutMs, urlRefusal: b.urlRefusal });
     })
     .put('/', requirePermission('manage_settings'), validate('json', BackendInput), async (c) => {
-      const saved = await store.putBackend(c.req.valid('json'));
-      if (saved === 'api_key_required') return problem(c, 422, 'api_key_required', 'apiKey is required when no backend is configured yet.');
-      return c.json({ url: saved.url, apiKeySet: true, timeoutMs: saved.timeoutMs });
+      const saved = await store.putBackend(c.req.valid('json'), actorOf(c));
+      if ('code' in saved) return problem(c, 422, saved.code, saved.detail);
+      return c.json({ url: saved.url, apiKeySet: true, timeoutMs: saved.timeoutMs, urlRefusal: null });
     });
 }
 
@@ -47,7 +47,7 @@ export function proxmoxEndpointRoutes(store: EndpointStore) {
   return new Hono<AuthEnv>()
     .get('/', requirePermission('view'), async (c) => c.json({ items: await store.list(), nextCursor: null }))
     .post('/', requirePermission('manage_settings'), validate('json', EndpointInput), async (c) => {
-      const row = await store.create(c.req.valid('json'));
+      const row = await store.create(c.req.valid('json'), actorOf(c));
       if (row === 'name_taken') return problem(c, 409, 'name_taken', 'An endpoint with this name already exists.');
       return c.json(row, 201);
     })
@@ -56,11 +56,11 @@ export function proxmoxEndpointRoutes(store: EndpointStore) {
       return row ? c.json(row) : problem(c, 404, 'not_found', 'No Proxmox endpoint with this id.');
     })
     .patch('/:id', requirePermission('manage_settings'), validate('param', IdParam), validate('json', EndpointPatch), async (c) => {
-      const row = await store.update(c.req.valid('param').id, c.req.valid('json'));
+      const row = await store.update(c.req.valid('param').id, c.req.valid('json'), actorOf(c));
       if (row === 'name_taken') return problem(c, 409, 'name_taken', 'An endpoint with this name already exists.');
       return row ? c.json(row) : problem(c, 404, 'not_found', 'No Proxmox endpoint with this id.');
     })
     .delete('/:id', requirePermission('manage_settings'), validate('param', IdParam), async (c) => {
-      return (await store.delete(c.req.valid('param').id)) ? c.body(null, 204) : problem(c, 404, 'not_found', 'No Proxmox endpoint with this id.');
+      return (await store.delete(c.req.valid('param').id, actorOf(c))) ? c.body(null, 204) : problem(c, 404, 'not_found', 'No Proxmox endpoint with this id.');
     });
 }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { SettingsStore } from '../../db/settings';
 import { SettingsChange, type IntentSettings } from '../../domain/settings';
-import { requirePermission, type AuthEnv } from '../auth';
+import { actorOf, requirePermission, type AuthEnv } from '../auth';
 import { problem } from '../problem';
 import { validate } from '../validation';
 
@@ -12,6 +12,7 @@ export function settingsView(s: IntentSettings) {
     selfApproveAllowed: s.selfApproveAllowed,
     deletionRequestTtlDays: s.deletionRequestTtlDays,
     warnPlaintextPassword: s.warnPlaintextPassword,
+    tokenLifetimeDays: s.tokenLifetimeDays,
   };
 }
 
@@ -19,8 +20,8 @@ export function settingsRoutes(store: SettingsStore) {
   return new Hono<AuthEnv>()
     .get('/', requirePermission('view'), async (c) => c.json(settingsView(await store.get())))
     .put('/', requirePermission('manage_settings'), validate('json', SettingsChange), async (c) => {
-      const decision = await store.update(c.req.valid('json'), c.get('user').username);
-      if (!decision.ok) return problem(c, 422, decision.code, decision.detail);
+      const decision = await store.update(c.req.valid('json'), actorOf(c));
+      if (!decision.ok) return problem(c, decision.status, decision.code, decision.detail);
       return c.json(settingsView(decision.settings));
     });
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from '../../domain/messages';
+import { SELF_APPROVAL_PHRASE } from '../../domain/settings';
 import { decideSignal, decideUpdate, deletionStateQuery } from '../../workflows/definitions';
 import { startStack, eventually, type Stack } from '../support/stack';
 import {
@@ -223,7 +224,7 @@ describe('the DeletionWorkflow: lifecycle, four-eyes rules enforced by the workf
     const blocked = await s.call(s.tokens.alice, 'POST', path, { vmid: 605 });
     expect(blocked.status).toBe(403);
     expect(blocked.body).toMatchObject({ code: 'self_approval_blocked', detail: SELF_APPROVAL_BLOCKED });
-    expect((await s.call(s.tokens.admin, 'PUT', '/api/v1/settings', { selfApproveAllowed: true })).body.selfApproveAllowed).toBe(true);
+    expect((await s.call(s.tokens.admin, 'PUT', '/api/v1/settings', { selfApproveAllowed: true, selfApprovalConfirmation: SELF_APPROVAL_PHRASE })).body.selfApproveAllowed).toBe(true);
     try {
       const res = await s.call(s.tokens.alice, 'POST', path, { vmid: 605 });
       expect(res.status).toBe(200);

@@ -2,7 +2,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { PENDING_DELETION_TAG } from '../../contracts/proxbox-api';
 import { backend } from '../../db/schema';
-import { EndpointStore } from '../../db/endpoints';
 import { MESSAGES } from '../../domain/messages';
 import { applyRunId } from '../../domain/run-identity';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
@@ -23,7 +22,7 @@ describe('safety gates', () => {
   beforeAll(async () => {
     s = await startStack();
     labEndpointId = (await s.call(s.tokens.admin, 'GET', '/api/v1/proxmox-endpoints')).body.items[0].id;
-    proxboxUrl = (await new EndpointStore(s.system.database.db).getBackend())!.url;
+    proxboxUrl = (await s.system.endpoints.getBackend())!.url;
   });
   afterAll(async () => { await s?.stop(); });
   afterEach(() => { s.proxbox.control.clearFaults(); });
@@ -181,7 +180,7 @@ describe('safety gates', () => {
       expect(Object.values(job.perVmResults)[0]).toMatchObject({ reason: 'no_backend' });
       expect(s.proxbox.control.calls.slice(mark)).toEqual([]);
     } finally {
-      await new EndpointStore(db).putBackend({ url: proxboxUrl, apiKey: PROXBOX_KEY, timeoutMs: 10_000 });
+      await s.system.endpoints.putBackend({ url: proxboxUrl, apiKey: PROXBOX_KEY, timeoutMs: 10_000 });
     }
   });
 

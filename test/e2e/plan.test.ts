@@ -3,7 +3,6 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { backend } from '../../db/schema';
-import { EndpointStore } from '../../db/endpoints';
 import { MESSAGES } from '../../domain/messages';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
 import { PROXBOX_KEY, startStack, type Stack } from '../support/stack';
@@ -37,7 +36,7 @@ describe('the plan (merge validator)', () => {
   beforeAll(async () => {
     s = await startStack();
     labEndpointId = (await s.call(s.tokens.admin, 'GET', '/api/v1/proxmox-endpoints')).body.items[0].id;
-    proxboxUrl = (await new EndpointStore(s.system.database.db).getBackend())!.url;
+    proxboxUrl = (await s.system.endpoints.getBackend())!.url;
   });
   afterAll(async () => { await s?.stop(); });
   afterEach(() => {
@@ -165,7 +164,7 @@ describe('the plan (merge validator)', () => {
       expect(res.body.verdicts[0]).toMatchObject({ verdict: 'blocked', check: 'backend', reason: 'no_backend' });
       expect(proxboxCalls().length).toBe(before);
     } finally {
-      await new EndpointStore(db).putBackend({ url: proxboxUrl, apiKey: PROXBOX_KEY, timeoutMs: 10_000 });
+      await s.system.endpoints.putBackend({ url: proxboxUrl, apiKey: PROXBOX_KEY, timeoutMs: 10_000 });
     }
   });
 
@@ -273,7 +272,8 @@ describe('the plan (merge validator)', () => {
     });
     expect(slow.body.verdicts[0]).toMatchObject({ verdict: 'blocked', reason: 'backend_unavailable' });
 
-    const put = (url: string) => s.call(s.tokens.admin, 'PUT', '/api/v1/backend', { url });
+    // A new URL needs the key again in the same request (the stored key never follows a URL change).
+    const put = (url: string) => s.call(s.tokens.admin, 'PUT', '/api/v1/backend', { url, apiKey: PROXBOX_KEY });
     expect((await put(`http://127.0.0.1:${await closedPort()}`)).status).toBe(200);
     try {
       const down = await plan(b.id);

@@ -9,7 +9,6 @@ import type { ActivityDeps } from '../../activities/deps';
 import type { ApplyWorkflowInput } from '../../activities/types';
 import { ApplyJobStore } from '../../db/apply-jobs';
 import { DeletionRequestStore } from '../../db/deletion-requests';
-import { EndpointStore } from '../../db/endpoints';
 import { SettingsStore } from '../../db/settings';
 import { UserStore } from '../../db/users';
 import { DEMO } from '../../simulators/netbox';
@@ -30,7 +29,7 @@ describe('runs that fail for reasons other than a cancel', () => {
     const workflowId = `apply:broken${++seq}:1784901791902`;
     const { job } = await jobs.ensure({ workflowId, branchId: 4242, branchSchemaId: `broken${seq}`, branchName: 'broken', mergedAt: new Date(1784901791902), username: 'alice', source: 'api' });
     const deps = {
-      jobs, deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints: new EndpointStore(db), users: new UserStore(db),
+      jobs, deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints: s.system.endpoints, users: new UserStore(db),
       db, locks: s.system.database.locks, approvalSecret: 'unused-in-this-test-0123456789',
     } as unknown as ActivityDeps;
     const taskQueue = `broken-${seq}-${Math.random().toString(36).slice(2, 8)}`;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONFIRMATION_PHRASE } from '../../domain/settings';
+import { CONFIRMATION_PHRASE, SELF_APPROVAL_PHRASE } from '../../domain/settings';
 import { startStack, type Stack } from '../support/stack';
 
 /** The master flag's typed phrase through the API: no call can switch intent on without it (api.md "Settings"). */
@@ -26,7 +26,7 @@ describe('settings: the master flag and its typed phrase', () => {
 
   it('starts disabled, with the documented defaults and without the phrase', async () => {
     expect(await get()).toEqual({
-      netboxToProxmoxEnabled: false, typedConfirmationSet: false, selfApproveAllowed: false, deletionRequestTtlDays: 7, warnPlaintextPassword: true,
+      netboxToProxmoxEnabled: false, typedConfirmationSet: false, selfApproveAllowed: false, deletionRequestTtlDays: 7, warnPlaintextPassword: true, tokenLifetimeDays: null,
     });
   });
 
@@ -55,7 +55,7 @@ describe('settings: the master flag and its typed phrase', () => {
     expect(on.status).toBe(200);
     expect(on.body).toMatchObject({ netboxToProxmoxEnabled: true, typedConfirmationSet: true });
     expect(JSON.stringify(on.body)).not.toContain(CONFIRMATION_PHRASE);
-    const other = await put({ selfApproveAllowed: true });
+    const other = await put({ selfApproveAllowed: true, selfApprovalConfirmation: SELF_APPROVAL_PHRASE });
     expect(other.status).toBe(200);
     expect(other.body).toMatchObject({ netboxToProxmoxEnabled: true, typedConfirmationSet: true, selfApproveAllowed: true });
     // While on, a wrong phrase is still a refusal.

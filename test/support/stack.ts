@@ -5,7 +5,6 @@ import { startSystem, type RunningSystem } from '../../runtime/system';
 import { bundleWorkflows } from '../../runtime/worker';
 import { UserStore } from '../../db/users';
 import { SettingsStore } from '../../db/settings';
-import { EndpointStore } from '../../db/endpoints';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
 import { createNetboxSimulator, type NetboxSimulator, type NetboxVersion } from '../../simulators/netbox';
 import { reconcilerScheduleId } from '../../services/reconciler-schedule';
@@ -22,12 +21,16 @@ export function sharedBundle(): Promise<WorkflowBundle> {
 export const WEBHOOK_SECRET = 'e2e-webhook-secret-0123456789';
 export const PROXBOX_KEY = 'sim-proxbox-key';
 export const NETBOX_TOKEN = 'nbt_simkey.simtoken';
+/** SECRETS_ENCRYPTION_KEY of every test stack (32 bytes, base64). */
+export const E2E_SECRETS_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface Stack {
   system: RunningSystem;
   /** Stops the API and worker (as a crash or a deploy would) and starts fresh ones on the same database and queue. */
   restart(): Promise<void>;
   api: string;
+  /** This stack's own PostgreSQL database (for tests that read rows or run the CLI against it). */
+  databaseUrl: string;
   /** This stack's Temporal task queue (the reconciler Schedule's id derives from it). */
   taskQueue: string;
   netbox: NetboxSimulator;
@@ -79,6 +82,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NETBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
     APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
     APPLY_MAX_CONCURRENCY: '4',
+    SECRETS_ENCRYPTION_KEY: E2E_SECRETS_KEY,
+    // The simulators speak plain http on loopback.
+    PROXBOX_API_ALLOW_HTTP: 'true',
     ...opts.env,
   });
   const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
@@ -102,7 +108,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   if (opts.enableIntent !== false) {
     await new SettingsStore(db).update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, 'test');
   }
-  const endpoints = new EndpointStore(db);
+  const endpoints = system.endpoints;
   await endpoints.putBackend({ url: pb.url, apiKey: PROXBOX_KEY, timeoutMs: 10_000 });
   await endpoints.create({ name: 'lab', backendEndpointId: 1, allowWrites: opts.allowWrites ?? true, clusters: ['lab-cluster', '5'], isDefault: false });
   netbox.addWebhookTarget({ url: `${api}/api/v1/hooks/netbox`, secret: WEBHOOK_SECRET });
@@ -113,7 +119,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await system.stop();
       system = await boot();
     },
-    api, taskQueue: env.TEMPORAL_TASK_QUEUE, netbox, proxbox, tokens,
+    api, databaseUrl: database.url, taskQueue: env.TEMPORAL_TASK_QUEUE, netbox, proxbox, tokens,
     async call(token, method, path, body, headers = {}) {
       const res = await fetch(`${api}${path}`, {
         method,

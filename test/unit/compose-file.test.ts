@@ -26,6 +26,7 @@ const DUMMY_SECRETS: Record<string, string> = {
   PROXBOX_API_KEY: 'dummy-proxbox-api-key',
   APPROVAL_SIGNING_SECRET: 'dummy-approval-signing-secret',
   TEMPORAL_PAYLOAD_ENCRYPTION_KEY: 'MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=',
+  SECRETS_ENCRYPTION_KEY: Buffer.alloc(32, 3).toString('base64'),
 };
 
 const SERVICES = ['postgresql', 'db-init', 'temporal-certs', 'temporal-schema', 'temporal', 'temporal-setup', 'temporal-ui', 'migrate', 'worker', 'api'];
@@ -143,6 +144,7 @@ describe('docker-compose.temporal.yml (docker compose config)', () => {
     for (const key of [
       'DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'TEMPORAL_UI_URL', 'NETBOX_URL',
       'NETBOX_TOKEN', 'NETBOX_WEBHOOK_SECRET', 'PROXBOX_API_URL', 'PROXBOX_API_KEY', 'BOOTSTRAP_ADMIN_TOKEN', 'PORT',
+      'SECRETS_ENCRYPTION_KEY', 'PROXBOX_API_ALLOW_HTTP', 'PROXBOX_API_ALLOWED_HOSTS',
     ]) {
       expect(apiEnv, key).toHaveProperty([key]);
     }
@@ -171,5 +173,14 @@ describe('docker-compose.temporal.yml (docker compose config)', () => {
     expect(result.error, INSTALL_HINT).toBeUndefined();
     expect(result.status).not.toBe(0);
     expect(result.stderr).toContain('NETBOX_TOKEN');
+  });
+
+  it('refuses to render without SECRETS_ENCRYPTION_KEY, and keeps plain http off by default', () => {
+    const { SECRETS_ENCRYPTION_KEY: _omitted, ...withoutKey } = DUMMY_SECRETS;
+    const result = renderConfig(withoutKey);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('SECRETS_ENCRYPTION_KEY');
+    const rendered = parseYaml(renderConfig(DUMMY_SECRETS).stdout) as ComposeFile;
+    expect(rendered.services.api?.environment?.PROXBOX_API_ALLOW_HTTP).toBe('false');
   });
 });

@@ -11,7 +11,7 @@ const open = { settings: { netboxToProxmoxEnabled: true, typedConfirmation: CONF
 
 describe('execution re-check (right before the destroy)', () => {
   const base: ExecutionCheckInput = {
-    closedGate: null, approver: 'bob', approverPermissions: ['view', 'authorize_deletion_request'], requestedBy: 'alice', selfApproveAllowed: false,
+    closedGate: null, approver: 'bob', approverTokenIssuers: ['admin'], approverPermissions: ['view', 'authorize_deletion_request'], requestedBy: 'alice', selfApproveAllowed: false,
   };
   it('lets an approval by a still-entitled second user through', () => {
     expect(executionRefusal(base)).toBeNull();
@@ -93,7 +93,7 @@ describe('decisions and their signatures', () => {
     expect(decisionTargetMismatch({ ...decision, workflowId: 'impostor' }, { ...here, runningWorkflowId: 'impostor' })).toBe('the decision was issued for another deletion request');
   });
   it('a rejection needs a reason and an authoriser; its state and permission are checked before the reason', () => {
-    const base = { action: 'reject' as const, state: 'pending' as const, requestVmid: 190, requestedBy: 'alice', actor: 'alice', actorPermissions: ['authorize_deletion_request'], selfApproveAllowed: false };
+    const base = { action: 'reject' as const, state: 'pending' as const, requestVmid: 190, requestedBy: 'alice', actor: 'alice', actorTokenIssuers: [], actorPermissions: ['authorize_deletion_request'], selfApproveAllowed: false };
     expect(checkDecision({ ...base, reason: 'wrong vm' }), 'the requester may reject their own request').toBeNull();
     expect(checkDecision({ ...base, reason: '' })).toMatchObject({ code: 'reason_required', status: 422 });
     expect(checkDecision({ ...base, state: 'expired' })).toMatchObject({ code: 'invalid_state', detail: 'Deletion request is expired; only pending requests can be rejected.' });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applySettingsChange, CONFIRMATION_PHRASE, DEFAULT_SETTINGS, intentEnabled } from '../../domain/settings';
+import { applySettingsChange, CONFIRMATION_PHRASE, DEFAULT_SETTINGS, intentEnabled, SELF_APPROVAL_PHRASE } from '../../domain/settings';
 import { jobStateOf } from '../../domain/job-state';
 import { checkDecision } from '../../domain/deletion-rules';
 import { signDecision, verifyDecision, type DeletionDecision } from '../../domain/approval-signature';
@@ -20,7 +20,7 @@ describe('settings: the typed confirmation phrase', () => {
     const on = applySettingsChange(DEFAULT_SETTINGS, { netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE });
     expect(on).toMatchObject({ ok: true, settings: { netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE } });
     if (!on.ok) throw new Error('unreachable');
-    const other = applySettingsChange(on.settings, { selfApproveAllowed: true });
+    const other = applySettingsChange(on.settings, { selfApproveAllowed: true, selfApprovalConfirmation: SELF_APPROVAL_PHRASE });
     expect(other).toMatchObject({ ok: true, settings: { netboxToProxmoxEnabled: true, selfApproveAllowed: true } });
     const off = applySettingsChange(on.settings, { netboxToProxmoxEnabled: false });
     expect(off).toMatchObject({ ok: true, settings: { netboxToProxmoxEnabled: false, typedConfirmation: null } });
@@ -47,7 +47,7 @@ describe('job state rule', () => {
 });
 
 describe('four-eyes decision rules', () => {
-  const base = { action: 'approve' as const, state: 'pending' as const, requestVmid: 190, requestedBy: 'alice', actor: 'bob', actorPermissions: ['authorize_deletion_request'], selfApproveAllowed: false, typedVmid: 190 };
+  const base = { action: 'approve' as const, state: 'pending' as const, requestVmid: 190, requestedBy: 'alice', actor: 'bob', actorTokenIssuers: ['admin', 'system:bootstrap'], actorPermissions: ['authorize_deletion_request'], selfApproveAllowed: false, typedVmid: 190 };
   it('allows a different authorised user with the right VMID', () => {
     expect(checkDecision(base)).toBeNull();
   });
