@@ -54,7 +54,7 @@ export function createApp(deps: AppDeps) {
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
     .route('/branches', planRoutes(new PlanService({ netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users })))
-    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub }))
+    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub, log }))
     .route('/deletion-requests', deletionRequestRoutes({
       deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, links: deps.links, approvalSecret: deps.approvalSecret,
     }));

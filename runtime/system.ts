@@ -54,6 +54,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const netbox = new NetboxClient({ ...netboxOptions, timeoutMs: env.NETBOX_TIMEOUT_MS });
   const starterFor = (client: NetboxClient) => new ApplyStarter({
     netbox: client, jobs: new ApplyJobStore(db), temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, maxConcurrency: env.APPLY_MAX_CONCURRENCY,
+    lookbackHours: env.RECONCILE_LOOKBACK_H,
   });
   const stoppers: (() => Promise<void>)[] = [];
 

@@ -7,6 +7,7 @@ import type { ApplyStarter } from '../../services/apply-starter';
 import { UpstreamError } from '../../clients/errors';
 import { ONLY_ACTIVE_JOBS_CANCEL } from '../../domain/messages';
 import { cancelRequestedSignal } from '../../workflows/definitions';
+import { hasPermission } from '../../domain/permissions';
 import { requirePermission, type AuthEnv } from '../auth';
 import type { ApplyEventHub } from '../event-hub';
 import { ListQuery, decodeCursor, page } from '../pagination';
@@ -18,7 +19,11 @@ export const JobListQuery = ListQuery.extend({
   state: z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']).optional(),
   branchId: z.coerce.number().int().positive().optional(),
 });
-export const StartApplyBody = z.strictObject({ branchId: z.number().int().positive() });
+export const StartApplyBody = z.strictObject({
+  branchId: z.number().int().positive(),
+  /** Only for a merge older than RECONCILE_LOOKBACK_H: `reapply <workflow id>`, typed by a user with `reapply_merge`. */
+  reapplyConfirmation: z.string().max(200).optional(),
+});
 const IdParam = z.object({ id: z.uuid({ error: 'must be an apply job id (a UUID)' }) });
 const JobCursor = z.object({ createdAt: z.iso.datetime(), id: z.uuid() });
 
@@ -29,6 +34,7 @@ export interface ApplyJobRouteDeps {
   links: TemporalLinks;
   hub: ApplyEventHub;
   cancelWaitMs?: number;
+  log?: (msg: string) => void;
 }
 
 export function applyJobRoutes(deps: ApplyJobRouteDeps) {
@@ -43,9 +49,20 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
       return c.json({ items: body.items.map((j) => jobView(j, null, links)), nextCursor: body.nextCursor });
     })
     .post('/', requirePermission('trigger_apply'), validate('json', StartApplyBody), async (c) => {
+      const { branchId, reapplyConfirmation } = c.req.valid('json');
+      const user = c.get('user');
+      if (reapplyConfirmation !== undefined && !hasPermission(user.permissions, 'reapply_merge')) {
+        return problem(c, 403, 'permission_denied', "permission denied: re-applying a merge older than the look-back window requires 'reapply_merge'.");
+      }
       try {
-        const result = await deps.starter.startForBranch(c.req.valid('json').branchId, 'api');
+        const result = await deps.starter.startForBranch(branchId, 'api',
+          reapplyConfirmation !== undefined ? { reapply: { by: user.username, confirmation: reapplyConfirmation } } : {});
         if (result.outcome === 'ignored') return problem(c, 422, 'not_applicable', result.reason);
+        if (result.outcome === 'refused') return problem(c, result.code === 'merge_too_old' ? 409 : 422, result.code, result.detail);
+        if (result.outcome === 'started' && result.job.reappliedBy) {
+          // Lead: the audit-log record() of the re-apply goes here (actor user.username, action 'apply_job.reapply', target result.job.id).
+          deps.log?.(`merge ${result.job.workflowId} re-applied deliberately by ${user.username} (job ${result.job.id})`);
+        }
         const view = jobView(result.job, await jobs.results(result.job.id), links);
         return c.json(view, result.outcome === 'started' ? 202 : 200);
       } catch (err) {

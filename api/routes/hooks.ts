@@ -42,8 +42,11 @@ export function hookRoutes(deps: { secret: string | undefined; starter: ApplySta
       if (!merged.success) return problem(c, 400, 'malformed_body', `The branch_merged body is invalid: ${z.prettifyError(merged.error)}`);
       if (merged.data.data.custom_fields?.apply_to_proxmox !== true) return c.json({ ignored: 'Branch is not opted in' }, 202);
       try {
-        const result = await deps.starter.startForBranch(merged.data.data.id, 'webhook', merged.data.username);
+        // Who merged is read from NetBox; the body's claim is only compared (and recorded when it disagrees).
+        const claimedMergedBy = { username: merged.data.username ?? null, userId: merged.data.data.merged_by ?? null };
+        const result = await deps.starter.startForBranch(merged.data.data.id, 'webhook', { claimedMergedBy });
         if (result.outcome === 'ignored') return c.json({ ignored: result.reason }, 202);
+        if (result.outcome === 'refused') return problem(c, 409, result.code, result.detail);
         return c.json({ outcome: result.outcome, job: jobView(result.job, null, deps.links) }, 202);
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;

@@ -47,6 +47,8 @@ export interface StackOptions {
   deletionTtlMs?: number;
   /** The NetBox version the simulator imitates (webhook body and VM data shapes); default 4.5. */
   netboxVersion?: NetboxVersion;
+  /** NetBox's clock (epoch ms), for merges made in the past; it never runs backwards once it has been read. */
+  netboxNow?: () => number;
   /** Extra service configuration, for example RECONCILE_INTERVAL_S or NETBOX_PAGE_SIZE. */
   env?: Record<string, string>;
 }
@@ -57,7 +59,8 @@ export interface StackOptions {
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const database = await createFreshDatabase('proxbox_e2e');
-  const netbox = createNetboxSimulator({ demo: true, tokens: [NETBOX_TOKEN], ...(opts.netboxVersion ? { version: opts.netboxVersion } : {}) });
+  const netbox = createNetboxSimulator({ demo: true, tokens: [NETBOX_TOKEN], ...(opts.netboxVersion ? { version: opts.netboxVersion } : {}),
+    ...(opts.netboxNow ? { now: opts.netboxNow } : {}) });
   const proxbox = createProxboxSimulator({
     apiKeys: [PROXBOX_KEY],
     capabilities: opts.capabilities ?? { registerDeletion: true, taskStatus: true },
