@@ -9,6 +9,7 @@ import { UserStore } from '../db/users';
 import type { ApplyStarter } from '../services/apply-starter';
 import { PlanService } from '../services/plan';
 import { authenticate, type AuthEnv } from './auth';
+import { API_MAX_BODY_BYTES, jsonBodies, limitBody } from './body';
 import type { ApplyEventHub } from './event-hub';
 import { docsPage, openApiDocument } from './openapi';
 import { onError, problem } from './problem';
@@ -21,6 +22,8 @@ import { settingsRoutes } from './routes/settings';
 import { userRoutes } from './routes/users';
 import type { TemporalLinks } from './views';
 import { Metrics } from './metrics';
+import { QuotaStore } from '../db/quotas';
+import { AuthFailureGuard, DEFAULT_LIMITS, SSE_LEASE_TTL_MS, type ApiLimits } from './rate-limits';
 
 export interface AppDeps {
   database: Database;
@@ -33,6 +36,8 @@ export interface AppDeps {
   /** NetBox as the plan reads it (it builds its own client with the plan's deadline). */
   netbox: { baseUrl: string; token: string };
   log?: (msg: string, err?: unknown) => void;
+  /** Abuse limits; the defaults of DEFAULT_LIMITS where not given. */
+  limits?: Partial<ApiLimits>;
 }
 
 /** Small routers composed into one app; authentication guards everything under /api/v1 except the signed webhook. */
@@ -40,27 +45,36 @@ export function createApp(deps: AppDeps) {
   const db = deps.database.db;
   const stores = {
     users: new UserStore(db), settings: new SettingsStore(db), endpoints: new EndpointStore(db),
-    jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db),
+    jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), quotas: new QuotaStore(db),
   };
+  const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const authGuard = new AuthFailureGuard(stores.quotas, limits);
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
 
   const v1 = new Hono<AuthEnv>()
-    .route('/hooks', hookRoutes({ secret: deps.webhookSecret, starter: deps.starter, links: deps.links }))
-    .use(authenticate(stores.users))
+    .use(authenticate(stores.users, authGuard))
+    .use(jsonBodies())
     .get('/me', (c) => c.json({ username: c.get('user').username, permissions: c.get('user').permissions }))
     .route('/settings', settingsRoutes(stores.settings))
     .route('/backend', backendRoutes(stores.endpoints))
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
-    .route('/branches', planRoutes(new PlanService({ netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users })))
-    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub, log }))
+    .route('/branches', planRoutes(new PlanService({
+      netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
+      proxboxBudget: { quotas: stores.quotas, callsPerMinute: limits.planProxboxCallsPerMin },
+    }), { quotas: stores.quotas, perUserPerMinute: limits.planRequestsPerUserPerMin }))
+    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub, log,
+      streams: { quotas: stores.quotas, rule: { limit: limits.sseStreamsPerUser, ttlMs: SSE_LEASE_TTL_MS } } }))
     .route('/deletion-requests', deletionRequestRoutes({
       deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, links: deps.links, approvalSecret: deps.approvalSecret,
     }));
 
   const app = new Hono()
     .use(metrics.middleware())
+    // The signed webhook comes first: its own body limit, and its raw bytes untouched until the signature is checked.
+    .route('/api/v1/hooks', hookRoutes({ secret: deps.webhookSecret, starter: deps.starter, links: deps.links, guard: authGuard }))
+    .use(limitBody(API_MAX_BODY_BYTES))
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
       const checks = await Promise.allSettled([

@@ -30,6 +30,14 @@ export const ServiceEnv = z.object({
   APPLY_MAX_CONCURRENCY: positiveInt(16),
   APPLY_MAX_PER_NODE: positiveInt(4),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  // Abuse limits (README "Security"); counted in PostgreSQL, so they hold across every API process.
+  AUTH_FAILURES_PER_IP: positiveInt(10),
+  AUTH_FAILURE_WINDOW_S: positiveInt(300),
+  PLAN_REQUESTS_PER_USER_PER_MIN: positiveInt(30),
+  PLAN_PROXBOX_CALLS_PER_MIN: positiveInt(120),
+  SSE_STREAMS_PER_USER: positiveInt(4),
+  /** Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses); nobody else's is believed. */
+  API_TRUSTED_PROXIES: z.string().optional(),
 });
 export type ServiceEnv = z.infer<typeof ServiceEnv>;
 

@@ -9,7 +9,9 @@ import { ONLY_ACTIVE_JOBS_CANCEL } from '../../domain/messages';
 import { cancelRequestedSignal } from '../../workflows/definitions';
 import { hasPermission } from '../../domain/permissions';
 import { requirePermission, type AuthEnv } from '../auth';
+import type { QuotaRule, QuotaStore } from '../../db/quotas';
 import type { ApplyEventHub } from '../event-hub';
+import { tooManyRequests } from '../rate-limits';
 import { ListQuery, decodeCursor, page } from '../pagination';
 import { problem } from '../problem';
 import { validate } from '../validation';
@@ -35,6 +37,8 @@ export interface ApplyJobRouteDeps {
   hub: ApplyEventHub;
   cancelWaitMs?: number;
   log?: (msg: string) => void;
+  /** The per-user cap on concurrent event streams (leases that last `rule.ttlMs` unless renewed). */
+  streams: { quotas: QuotaStore; rule: QuotaRule };
 }
 
 export function applyJobRoutes(deps: ApplyJobRouteDeps) {
@@ -99,25 +103,31 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
       const job = await jobs.get(c.req.valid('param').id);
       if (!job) return problem(c, 404, 'not_found', 'No apply job with this id.');
       const lastId = Number(c.req.header('last-event-id') ?? c.req.query('lastEventId') ?? 0) || 0;
+      // A stream holds a lease of its user's stream quota (PostgreSQL, so the cap holds across API processes); the
+      // lease is renewed while the stream lasts and lapses on its own if this process dies.
+      const leaseKey = `sse:${c.get('user').username}`;
+      const lease = await deps.streams.quotas.take(leaseKey, deps.streams.rule);
+      if (!lease.ok) {
+        return tooManyRequests(c, lease.retryAfterS, 'too_many_streams',
+          `At most ${deps.streams.rule.limit} live event streams per user; close one first or try again in ${lease.retryAfterS} s.`);
+      }
       return streamSSE(c, async (stream) => {
-        let cursor = lastId;
-        let wake: (() => void) | null = null;
-        const unsubscribe = deps.hub.subscribe(job.id, () => wake?.());
-        stream.onAbort(() => { unsubscribe(); wake?.(); });
+        const subscription = deps.hub.subscribe(job.id, lastId);
+        const renew = setInterval(() => { void deps.streams.quotas.renew(leaseKey, lease.id, deps.streams.rule).catch(() => {}); }, deps.streams.rule.ttlMs / 3);
+        stream.onAbort(() => subscription.close());
         try {
           for (;;) {
-            const pending = new Promise<void>((r) => { wake = r; });
-            const events = await jobs.eventsAfter(job.id, cursor);
+            const events = await subscription.next();
+            if (events.length === 0 || stream.aborted) return;
             for (const e of events) {
               await stream.writeSSE({ id: String(e.id), event: e.type, data: JSON.stringify({ ...(e.data as object), at: e.createdAt.toISOString() }) });
-              cursor = e.id;
               if (e.type === 'complete') return;
             }
-            if (stream.aborted) return;
-            await pending;
           }
         } finally {
-          unsubscribe();
+          clearInterval(renew);
+          subscription.close();
+          await deps.streams.quotas.release(leaseKey, lease.id).catch(() => { /* it lapses on its own */ });
         }
       });
     });

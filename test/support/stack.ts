@@ -82,6 +82,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NETBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
     APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
     APPLY_MAX_CONCURRENCY: '4',
+    // The abuse limits are tested on their own (security.test.ts); elsewhere a file's many calls must not meet them.
+    AUTH_FAILURES_PER_IP: '1000', PLAN_REQUESTS_PER_USER_PER_MIN: '1000', PLAN_PROXBOX_CALLS_PER_MIN: '100000',
     ...opts.env,
   });
   const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
