@@ -5,7 +5,8 @@ import type { DeletionRow } from '../db/deletion-requests';
 import type { DeletionHistoryEntry } from '../db/schema';
 import { decisionTargetMismatch, verifyDecision, type SignedDeletionDecision } from '../domain/approval-signature';
 import {
-  backendCannotRegisterDeletion, checkDecision, executionRefusal, snapshotMismatch, type DecisionRefusal, type ExecutionRefusal,
+  UNVERIFIED_ACTOR, backendCannotRegisterDeletion, checkDecision, executionRefusal, recordsRefusalsOf, snapshotMismatch, type DecisionRefusal,
+  type ExecutionRefusal,
 } from '../domain/deletion-rules';
 import { firstClosedGate } from '../domain/gates';
 import { MESSAGES } from '../domain/messages';
@@ -39,6 +40,7 @@ const STEP_WORDS: Record<Step, string> = {
 const targetOf = (r: DeletionRow): DeletionTarget => ({ vmid: r.vmid, node: r.node, kind: r.kind });
 const entry = (actor: string, action: string, outcome: DeletionHistoryEntry['outcome'], detail?: string | null, ref?: string): DeletionHistoryEntry =>
   ({ at: new Date().toISOString(), actor, action, outcome, ...(detail ? { detail } : {}), ...(ref ? { ref } : {}) });
+const refused = (actor: string, action: string, detail: string, ref?: string) => ({ ...entry(actor, action, 'refused', detail, ref), outcome: 'refused' as const });
 /** What an unverified message claims, cut short: it lands in history, and anyone who reaches Temporal can write it. */
 const claimed = (value: unknown, fallback: string) => (typeof value === 'string' && value.length > 0 ? value.slice(0, 100) : fallback);
 
@@ -126,7 +128,9 @@ export function createDeletionActivities(deps: ActivityDeps) {
       const why = !check.ok ? check.why
         : decisionTargetMismatch(signed.decision, { requestId, rowWorkflowId: row.workflowId, runningWorkflowId });
       if (why) {
-        await deps.deletions.appendHistory(requestId, entry(actor, action, 'refused', `Decision refused${via}: ${why}.`));
+        // Who it claims to be is unverified: never written as the actor (anyone who reaches Temporal could name alice).
+        await deps.deletions.appendRefusal(requestId, refused(UNVERIFIED_ACTOR, action,
+          `Decision refused${via}: ${why}. It claimed to come from ${JSON.stringify(actor)}.`));
         return { ok: false, refusal: { code: 'forged_decision', status: 403, detail: `Decision refused: ${why}.` } };
       }
       const d = signed.decision;
@@ -142,7 +146,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
         ...(d.typedVmid !== undefined ? { typedVmid: d.typedVmid } : {}), ...(d.reason !== undefined ? { reason: d.reason } : {}),
       });
       if (refusal) {
-        await deps.deletions.appendHistory(requestId, entry(d.actor, d.action, 'refused', `${refusal.detail}${via}`, d.nonce));
+        if (recordsRefusalsOf(permissions)) await deps.deletions.appendRefusal(requestId, refused(d.actor, d.action, `${refusal.detail}${via}`, d.nonce));
         return { ok: false, refusal };
       }
       const now = new Date();
@@ -153,7 +157,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       if (!written) {
         const current = await load(requestId);
         const lost: DecisionRefusal = { code: 'invalid_state', status: 409, detail: `Deletion request is ${current.state}; only pending requests can be decided.` };
-        await deps.deletions.appendHistory(requestId, entry(d.actor, d.action, 'refused', lost.detail, d.nonce));
+        if (recordsRefusalsOf(permissions)) await deps.deletions.appendRefusal(requestId, refused(d.actor, d.action, lost.detail, d.nonce));
         return { ok: false, refusal: lost };
       }
       return done;

@@ -71,6 +71,7 @@ export function createReconcilerActivities(deps: ReconcilerDeps) {
         try {
           const outcome = await deps.starter.startForMerge(branch, 'reconciler');
           if (outcome.outcome === 'ignored') result.skipped.push({ branchId, reason: outcome.reason });
+          else if (outcome.outcome === 'refused') result.skipped.push({ branchId, reason: outcome.detail });
           else if (outcome.outcome === 'started') {
             result.started.push({ branchId, branchName: branch.name, workflowId: outcome.job.workflowId, jobId: outcome.job.id });
           } else result.existing.push({ branchId, workflowId: outcome.job.workflowId });

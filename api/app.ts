@@ -13,6 +13,7 @@ import type { SecretBox } from '../domain/secret-box';
 import type { ApplyStarter } from '../services/apply-starter';
 import { PlanService } from '../services/plan';
 import { authenticate, type AuthEnv } from './auth';
+import { API_MAX_BODY_BYTES, jsonBodies, limitBody } from './body';
 import type { ApplyEventHub } from './event-hub';
 import { docsPage, openApiDocument } from './openapi';
 import { onError, problem } from './problem';
@@ -27,6 +28,8 @@ import { settingsRoutes } from './routes/settings';
 import { userRoutes } from './routes/users';
 import type { TemporalLinks } from './views';
 import { Metrics } from './metrics';
+import { QuotaStore } from '../db/quotas';
+import { AuthFailureGuard, DEFAULT_LIMITS, SSE_LEASE_TTL_MS, type ApiLimits } from './rate-limits';
 
 export interface AppDeps {
   database: Database;
@@ -45,6 +48,8 @@ export interface AppDeps {
   log?: (msg: string, err?: unknown) => void;
   /** The Temporal payload codec (null when payload encryption is off), served at /codec for the Temporal UI and CLI. */
   payloadCodec?: AesGcmPayloadCodec | null;
+  /** Abuse limits; the defaults of DEFAULT_LIMITS where not given. */
+  limits?: Partial<ApiLimits>;
 }
 
 /** Small routers composed into one app; authentication guards everything under /api/v1 except the signed webhook. */
@@ -53,28 +58,37 @@ export function createApp(deps: AppDeps) {
   const stores = {
     users: new UserStore(db), settings: new SettingsStore(db),
     endpoints: new EndpointStore(db, { secrets: deps.secrets, urlPolicy: deps.backendUrlPolicy }),
-    jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), audit: new AuditLog(db),
+    jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), audit: new AuditLog(db), quotas: new QuotaStore(db),
   };
+  const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const authGuard = new AuthFailureGuard(stores.quotas, limits);
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
 
   const v1 = new Hono<AuthEnv>()
-    .route('/hooks', hookRoutes({ secret: deps.webhookSecret, starter: deps.starter, links: deps.links }))
-    .use(authenticate(stores.users))
+    .use(authenticate(stores.users, authGuard))
+    .use(jsonBodies())
     .get('/me', (c) => c.json({ username: c.get('user').username, permissions: c.get('user').permissions }))
     .route('/settings', settingsRoutes(stores.settings))
     .route('/backend', backendRoutes(stores.endpoints))
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
     .route('/audit-log', auditLogRoutes(stores.audit))
-    .route('/branches', planRoutes(new PlanService({ netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users })))
-    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub }))
+    .route('/branches', planRoutes(new PlanService({
+      netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
+      proxboxBudget: { quotas: stores.quotas, callsPerMinute: limits.planProxboxCallsPerMin },
+    }), { quotas: stores.quotas, perUserPerMinute: limits.planRequestsPerUserPerMin }))
+    .route('/apply-jobs', applyJobRoutes({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub, log,
+      streams: { quotas: stores.quotas, rule: { limit: limits.sseStreamsPerUser, ttlMs: SSE_LEASE_TTL_MS } } }))
     .route('/deletion-requests', deletionRequestRoutes({
       deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, links: deps.links, approvalSecret: deps.approvalSecret,
     }));
 
   const app = new Hono()
     .use(metrics.middleware())
+    // The signed webhook comes first: its own body limit, and its raw bytes untouched until the signature is checked.
+    .route('/api/v1/hooks', hookRoutes({ secret: deps.webhookSecret, starter: deps.starter, links: deps.links, guard: authGuard }))
+    .use(limitBody(API_MAX_BODY_BYTES))
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {
       const checks = await Promise.allSettled([
@@ -90,7 +104,7 @@ export function createApp(deps: AppDeps) {
     .get('/docs', (c) => c.html(docsPage()))
     .route('/api/v1', v1)
     .route('/codec', codecRoutes({
-      codec: deps.payloadCodec ?? null, users: stores.users, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,
+      codec: deps.payloadCodec ?? null, users: stores.users, authGuard, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,
     }))
     .notFound((c) => problem(c, 404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
   app.onError(onError(log));

@@ -4,17 +4,20 @@ import type { AuthenticatedUser, UserStore } from '../db/users';
 import { hasPermission, type Permission } from '../domain/permissions';
 import type { Actor } from '../domain/tokens';
 import { problem } from './problem';
+import type { AuthFailureGuard } from './rate-limits';
 
 export type AuthEnv = { Variables: { user: AuthenticatedUser } };
 
-/** Bearer-token authentication; tokens are looked up by hash. */
-export function authenticate(users: UserStore): MiddlewareHandler<AuthEnv> {
+/** Bearer-token authentication; tokens are looked up by hash. Failed attempts are limited per address. */
+export function authenticate(users: UserStore, guard: AuthFailureGuard): MiddlewareHandler<AuthEnv> {
   return createMiddleware<AuthEnv>(async (c, next) => {
+    const locked = await guard.lockedOut(c);
+    if (locked) return locked;
     const header = c.req.header('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return problem(c, 401, 'unauthenticated', 'Authentication required: send Authorization: Bearer <token>.');
     const user = await users.authenticate(match[1]!);
-    if (!user) return problem(c, 401, 'unauthenticated', 'The token is unknown, revoked or expired.');
+    if (!user) return (await guard.failed(c)) ?? problem(c, 401, 'unauthenticated', 'The token is unknown, revoked or expired.');
     c.set('user', user);
     await next();
   });

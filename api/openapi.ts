@@ -13,7 +13,7 @@ interface RouteDoc { method: 'get' | 'post' | 'put' | 'patch' | 'delete'; path: 
 const ROUTES: RouteDoc[] = [
   { method: 'post', path: '/api/v1/hooks/netbox', summary: 'NetBox branch_merged webhook (X-Hook-Signature, HMAC-SHA512 of the raw body)' },
   { method: 'get', path: '/api/v1/apply-jobs', summary: 'List apply jobs', permission: 'view', query: JobListQuery },
-  { method: 'post', path: '/api/v1/apply-jobs', summary: 'Start the apply of a merged branch (deduplicated)', permission: 'trigger_apply', body: StartApplyBody },
+  { method: 'post', path: '/api/v1/apply-jobs', summary: 'Start the apply of a merged branch (one run per merge, ever; 409 merge_too_old past RECONCILE_LOOKBACK_H unless re-applied with reapply_merge and reapplyConfirmation)', permission: 'trigger_apply', body: StartApplyBody },
   { method: 'get', path: '/api/v1/apply-jobs/{id}', summary: 'An apply job with its per-VM results', permission: 'view' },
   { method: 'post', path: '/api/v1/apply-jobs/{id}/cancel', summary: 'Cancel a queued or running apply job', permission: 'cancel_apply_job' },
   { method: 'get', path: '/api/v1/apply-jobs/{id}/events', summary: 'Live SSE log (resumable with Last-Event-ID)', permission: 'view' },
@@ -64,7 +64,10 @@ export function openApiDocument() {
       ...((r.path.startsWith('/api/v1/') || r.permission) && !r.path.includes('/hooks/') ? { security: [{ bearer: [] }] } : {}),
       parameters: [...params, ...query],
       ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } } } } : {}),
-      responses: { 200: { description: 'OK' }, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM },
+      responses: {
+        200: { description: 'OK' }, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 404: PROBLEM, 409: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM,
+        429: { ...PROBLEM, headers: { 'Retry-After': { schema: { type: 'integer' }, description: 'Seconds to wait' } } },
+      },
     };
   }
   return {

@@ -3,6 +3,9 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 
+/** The one answer (400 `malformed_json`) to a body that is not JSON, on every route. */
+export const MALFORMED_JSON = 'The request body is not valid UTF-8 JSON.';
+
 export interface Problem {
   type: string;
   title: string;
@@ -14,7 +17,7 @@ export interface Problem {
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
-  413: 'Payload Too Large', 422: 'Unprocessable Content', 500: 'Internal Server Error', 502: 'Bad Gateway',
+  413: 'Payload Too Large', 415: 'Unsupported Media Type', 422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway',
   503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
@@ -46,7 +49,9 @@ export function onError(log: (msg: string, err: unknown) => void) {
     if (err instanceof ProblemError) return problem(c, err.status, err.code, err.detail, err.errors);
     if (err instanceof HTTPException) {
       const status = err.status;
-      const code = status === 413 ? 'payload_too_large' : status === 400 ? 'bad_request' : 'http_error';
+      // Hono's own 400 is its JSON validator meeting an empty body declared as JSON: the same answer as any malformed body.
+      if (status === 400) return problem(c, 400, 'malformed_json', MALFORMED_JSON);
+      const code = status === 413 ? 'payload_too_large' : 'http_error';
       return problem(c, status, code, err.message || TITLES[status] || 'Error');
     }
     log('unhandled error in API request', err);

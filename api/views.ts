@@ -22,6 +22,9 @@ export function jobView(job: JobRow, results: VmResult[] | null, links: Temporal
     createdAt: job.createdAt.toISOString(),
     startedAt: job.startedAt?.toISOString() ?? null,
     finishedAt: job.finishedAt?.toISOString() ?? null,
+    /** What a webhook body claimed about who merged when it disagreed with NetBox (ignored; `user` is NetBox's answer). */
+    claimedMergedBy: job.claimedMergedBy,
+    reapplied: job.reappliedBy ? { by: job.reappliedBy, at: job.reappliedAt?.toISOString() ?? null, confirmation: job.reapplyConfirmation } : null,
     ...(results ? { perVmResults: Object.fromEntries(results.map(({ key, ...r }) => [key, r])) } : {}),
     drift: job.drift,
   };

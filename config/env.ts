@@ -55,6 +55,14 @@ export const ServiceEnv = z.object({
   PROXBOX_API_ALLOW_HTTP: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Comma-separated `host` or `host:port` entries; when set, the proxbox-api URL must name one of them. */
   PROXBOX_API_ALLOWED_HOSTS: z.string().optional(),
+  // Abuse limits (README "Security"); counted in PostgreSQL, so they hold across every API process.
+  AUTH_FAILURES_PER_IP: positiveInt(10),
+  AUTH_FAILURE_WINDOW_S: positiveInt(300),
+  PLAN_REQUESTS_PER_USER_PER_MIN: positiveInt(30),
+  PLAN_PROXBOX_CALLS_PER_MIN: positiveInt(120),
+  SSE_STREAMS_PER_USER: positiveInt(4),
+  /** Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses); nobody else's is believed. */
+  API_TRUSTED_PROXIES: z.string().optional(),
 }).superRefine((env, ctx) => {
   // The environment's backend obeys the same rules as PUT /api/v1/backend.
   const refused = env.PROXBOX_API_URL ? backendUrlRefusal(env.PROXBOX_API_URL, backendUrlPolicy(env)) : null;

@@ -18,7 +18,15 @@ export interface NewJob {
   mergedAt: Date;
   username: string | null;
   source: 'webhook' | 'api' | 'reconciler';
+  claimedMergedBy?: string | null;
+  reapply?: ReapplyRecord | null;
 }
+
+/** A deliberate re-apply of a merge older than the look-back window, as recorded on its job. */
+export interface ReapplyRecord { by: string; confirmation: string }
+
+/** A claim on starting a job's workflow lapses after this, so a process that died before the start is recovered. */
+export const START_CLAIM_TTL_S = 30;
 
 export interface VmResult {
   key: string;
@@ -54,13 +62,54 @@ export class ApplyJobStore {
 
   constructor(private readonly db: Db) {}
 
-  /** Creates the job for a workflow id, or returns the one that exists (redeliveries land here). */
+  /**
+   * Creates the job of a merge, or returns the one that exists (redeliveries land here). The unique (schema id, merge
+   * time) makes this the one decision of "one apply per merge" across processes. A new row comes with the claim to
+   * start its workflow, so concurrent callers that find it leave the start to its creator.
+   */
   async ensure(job: NewJob): Promise<{ job: JobRow; created: boolean }> {
-    const [inserted] = await this.db.insert(applyJobs).values({ ...job, runUuid: job.workflowId })
-      .onConflictDoNothing({ target: applyJobs.workflowId }).returning();
+    const { reapply, ...rest } = job;
+    const [inserted] = await this.db.insert(applyJobs).values({
+      ...rest, runUuid: job.workflowId, startClaimedAt: sql`now()`,
+      ...(reapply ? { reappliedBy: reapply.by, reappliedAt: sql`now()`, reapplyConfirmation: reapply.confirmation } : {}),
+    }).onConflictDoNothing().returning();
     if (inserted) return { job: inserted, created: true };
-    const existing = await this.byWorkflowId(job.workflowId);
+    const existing = await this.byWorkflowId(job.workflowId)
+      ?? (await this.db.select().from(applyJobs).where(and(eq(applyJobs.branchSchemaId, job.branchSchemaId), eq(applyJobs.mergedAt, job.mergedAt))))[0];
     return { job: existing!, created: false };
+  }
+
+  /**
+   * Takes the claim to start the workflow of a job that never got one (its creator died between the insert and the
+   * start, or Temporal was down): only one caller across processes wins, and only while nobody else holds a live
+   * claim and the workflow has left no trace (`workflow_started_at`, or the run's own `running` mark).
+   */
+  async claimStart(jobId: string, reapply?: ReapplyRecord | null): Promise<JobRow | undefined> {
+    const [row] = await this.db.update(applyJobs).set({
+      startClaimedAt: sql`now()`,
+      ...(reapply ? { reappliedBy: reapply.by, reappliedAt: sql`now()`, reapplyConfirmation: reapply.confirmation } : {}),
+    }).where(and(
+      eq(applyJobs.id, jobId), isNull(applyJobs.workflowStartedAt), isNull(applyJobs.startedAt), eq(applyJobs.state, 'queued'),
+      or(isNull(applyJobs.startClaimedAt), lt(applyJobs.startClaimedAt, sql`now() - ${START_CLAIM_TTL_S} * interval '1 second'`)),
+    )).returning();
+    return row;
+  }
+
+  async markWorkflowStarted(jobId: string): Promise<JobRow> {
+    const [row] = await this.db.update(applyJobs).set({ workflowStartedAt: sql`coalesce(${applyJobs.workflowStartedAt}, now())` })
+      .where(eq(applyJobs.id, jobId)).returning();
+    return row!;
+  }
+
+  /** Gives the start back after a failed start (Temporal unreachable), so the next delivery or reconcile retries at once. */
+  async releaseStartClaim(jobId: string): Promise<void> {
+    await this.db.update(applyJobs).set({ startClaimedAt: null }).where(and(eq(applyJobs.id, jobId), isNull(applyJobs.workflowStartedAt)));
+  }
+
+  /** Records what a webhook body claimed about who merged when it disagreed with NetBox (it is never used). */
+  async recordClaimedMergedBy(jobId: string, claim: string): Promise<JobRow> {
+    const [row] = await this.db.update(applyJobs).set({ claimedMergedBy: claim }).where(eq(applyJobs.id, jobId)).returning();
+    return row!;
   }
 
   async byWorkflowId(workflowId: string): Promise<JobRow | undefined> {
@@ -124,7 +173,9 @@ export class ApplyJobStore {
   }
 
   async markRunning(jobId: string): Promise<void> {
-    await this.db.update(applyJobs).set({ state: 'running', startedAt: sql`coalesce(${applyJobs.startedAt}, now())` })
+    await this.db.update(applyJobs).set({
+      state: 'running', startedAt: sql`coalesce(${applyJobs.startedAt}, now())`, workflowStartedAt: sql`coalesce(${applyJobs.workflowStartedAt}, now())`,
+    })
       .where(and(eq(applyJobs.id, jobId), eq(applyJobs.state, 'queued')));
   }
 

@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { deletionRequests, type DeletionHistoryEntry } from './schema';
-import type { DeletionState } from '../domain/deletion-rules';
+import { REFUSAL_RECORD_INTERVAL_MS, type DeletionState } from '../domain/deletion-rules';
 
 export type DeletionRow = typeof deletionRequests.$inferSelect;
 export type NewDeletionRequest = Omit<typeof deletionRequests.$inferInsert, 'id' | 'state' | 'history'>;
@@ -51,6 +51,22 @@ export class DeletionRequestStore {
 
   async appendHistory(id: number, entry: DeletionHistoryEntry): Promise<void> {
     await this.transition(id, {}, entry);
+  }
+
+  /**
+   * Records a refused attempt unless the same actor already has one in the last minute (one conditional UPDATE, so
+   * concurrent refusals in several processes record one): a user hammering the button cannot grow the history.
+   * True when it was recorded.
+   */
+  async appendRefusal(id: number, entry: DeletionHistoryEntry & { outcome: 'refused' }): Promise<boolean> {
+    const [row] = await this.db.update(deletionRequests)
+      .set({ history: sql`${deletionRequests.history} || ${JSON.stringify([entry])}::jsonb` })
+      .where(and(eq(deletionRequests.id, id), sql`not exists (
+        select 1 from jsonb_array_elements(${deletionRequests.history}) h
+        where h->>'outcome' = 'refused' and h->>'actor' = ${entry.actor}
+          and (h->>'at')::timestamptz > ${entry.at}::timestamptz - ${REFUSAL_RECORD_INTERVAL_MS} * interval '1 millisecond')`))
+      .returning({ id: deletionRequests.id });
+    return Boolean(row);
   }
 
   async pendingByApplyJob(applyJobId: string): Promise<DeletionRow[]> {

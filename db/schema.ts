@@ -97,7 +97,21 @@ export const applyJobs = pgTable('apply_jobs', {
   finishedAt: timestamp('finished_at', { withTimezone: true }),
   /** The first Temporal run that claimed this job; no other run of any workflow may write under it. */
   temporalRunId: text('temporal_run_id'),
-}, (t) => [index('apply_jobs_branch').on(t.branchId), index('apply_jobs_state').on(t.state)]);
+  /** Set once Temporal has the run: a job whose workflow started is never started again, whatever Temporal remembers. */
+  workflowStartedAt: timestamp('workflow_started_at', { withTimezone: true }),
+  /** The process that will start the workflow holds this claim (it lapses, so a crash before the start is recovered). */
+  startClaimedAt: timestamp('start_claimed_at', { withTimezone: true }),
+  /** Who merged, as a webhook body claimed it, when that disagreed with NetBox's REST answer (which `username` holds). */
+  claimedMergedBy: text('claimed_merged_by'),
+  /** A deliberate re-apply of a merge older than the look-back window: who, when, and the phrase they typed. */
+  reappliedBy: text('reapplied_by'),
+  reappliedAt: timestamp('reapplied_at', { withTimezone: true }),
+  reapplyConfirmation: text('reapply_confirmation'),
+}, (t) => [
+  index('apply_jobs_branch').on(t.branchId), index('apply_jobs_state').on(t.state),
+  // One apply per merge, for ever: PostgreSQL decides, not Temporal's retention.
+  uniqueIndex('apply_jobs_one_per_merge').on(t.branchSchemaId, t.mergedAt),
+]);
 
 /** Per-diff outcome of an apply job, written as each VM finishes. */
 export const applyResults = pgTable('apply_results', {
@@ -179,3 +193,22 @@ export const deletionRequests = pgTable('deletion_requests', {
   index('deletion_requests_branch').on(t.branchId),
   index('deletion_requests_vmid').on(t.vmid),
 ]);
+
+export interface QuotaEntry {
+  id: string;
+  /** Epoch milliseconds (database clock) after which the entry no longer counts. */
+  until: number;
+  /** How much of the limit the entry takes. */
+  w: number;
+}
+
+/**
+ * Counted quotas shared by every API process (db/quotas.ts): one row per key holding its live entries. Rate limits
+ * are entries that lapse after their window; concurrent-stream caps are leases renewed while the stream is open.
+ */
+export const quotas = pgTable('quotas', {
+  key: text('key').primaryKey(),
+  entries: jsonb('entries').$type<QuotaEntry[]>().notNull().default([]),
+  /** When the last entry lapses; rows past it are pruned. */
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+}, (t) => [index('quotas_expires').on(t.expiresAt)]);

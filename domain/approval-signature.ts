@@ -1,31 +1,11 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import { SignedDeletionDecision, type DeletionDecision } from './deletion-decision';
 
 /**
- * An approval or rejection as our API issues it for an authenticated user. The DeletionWorkflow only acts on
- * decisions whose signature verifies against the server-side secret, so nobody who can merely reach Temporal
- * (CLI, UI, a script) can decide on someone else's behalf.
+ * The DeletionWorkflow only acts on decisions whose signature verifies against the server-side secret, so nobody who
+ * can merely reach Temporal (CLI, UI, a script) can decide on someone else's behalf.
  */
-export const DeletionDecision = z.object({
-  requestId: z.number().int().positive(),
-  workflowId: z.string().min(1),
-  action: z.enum(['approve', 'reject']),
-  actor: z.string().min(1),
-  /**
-   * The issuer chain of the token the actor authenticated with: an approval counts as self-approval when the requester
-   * is in it (the requester issued the token, or the token that issued it, …). Signed, so the workflow can re-check it.
-   */
-  tokenIssuers: z.array(z.string()).default([]),
-  typedVmid: z.number().int().optional(),
-  reason: z.string().max(255).optional(),
-  issuedAt: z.string(),
-  nonce: z.string().min(8),
-});
-/** A decision as callers write it (`tokenIssuers` may be left out: none). */
-export type DeletionDecision = z.input<typeof DeletionDecision>;
-
-export const SignedDeletionDecision = z.object({ decision: DeletionDecision, signature: z.string() });
-export type SignedDeletionDecision = z.infer<typeof SignedDeletionDecision>;
+export { DeletionDecision, SignedDeletionDecision } from './deletion-decision';
 
 /** Decisions older than this are refused, so a captured signed message cannot be replayed later. */
 export const DECISION_MAX_AGE_MS = 5 * 60_000;

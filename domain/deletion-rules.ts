@@ -8,6 +8,20 @@ export type DeletionState = (typeof DELETION_STATES)[number];
 /** States a request never leaves. */
 export const FINAL_DELETION_STATES: readonly DeletionState[] = ['succeeded', 'failed', 'rejected', 'expired'];
 
+/** A refused decision is recorded in a request's history at most once per actor in this interval. */
+export const REFUSAL_RECORD_INTERVAL_MS = 60_000;
+
+/** The actor recorded for a decision whose signature did not verify: whoever it claims to be is only a claim. */
+export const UNVERIFIED_ACTOR = 'unverified';
+
+/**
+ * Whether a refused decision of a user is worth a history entry: only users who hold some permission (anyone else
+ * is noise, and could otherwise fill the history). Unverified decisions are recorded under UNVERIFIED_ACTOR.
+ */
+export function recordsRefusalsOf(permissions: readonly string[]): boolean {
+  return permissions.length > 0;
+}
+
 export type DecisionRefusal =
   | { code: 'permission_denied'; status: 403; detail: string }
   | { code: 'self_approval_blocked'; status: 403; detail: string }

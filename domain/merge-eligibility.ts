@@ -46,3 +46,52 @@ export function reconcileCandidates(events: readonly BranchEvent[], swept: reado
   for (const b of swept) ids.add(b.id);
   return [...ids];
 }
+
+/** What an operator types to re-apply one merge older than the look-back window (it names that very merge). */
+export function reapplyPhrase(workflowId: string): string {
+  return `reapply ${workflowId}`;
+}
+
+export type Admission =
+  | { admit: true; reapplied: boolean }
+  | { admit: false; code: 'merge_too_old' | 'typed_confirmation_required'; detail: string };
+
+/**
+ * Whether a merge that has no run yet may get one: inside the look-back window always; older only through a
+ * deliberate re-apply whose typed confirmation names the merge (the caller checks the `reapply_merge` permission).
+ * The same window as the reconciler's, so the webhook, the API and the reconciler agree on what is too old.
+ */
+export function mergeAdmission(input: {
+  branchId: number; branchName: string; workflowId: string; mergedTimeMs: number; nowMs: number; lookbackHours: number;
+  reapplyConfirmation?: string | undefined;
+}): Admission {
+  const windowStartMs = lookbackStartMs(input.nowMs, input.lookbackHours);
+  if (input.mergedTimeMs >= windowStartMs) return { admit: true, reapplied: false };
+  const phrase = reapplyPhrase(input.workflowId);
+  if (input.reapplyConfirmation === undefined) {
+    return {
+      admit: false, code: 'merge_too_old',
+      detail: `Branch ${input.branchName} (#${input.branchId}) was merged at ${new Date(input.mergedTimeMs).toISOString()}, before the look-back window `
+        + `of ${input.lookbackHours} h (since ${new Date(windowStartMs).toISOString()}); it is not applied. To apply it deliberately, a user with `
+        + `reapply_merge sends POST /api/v1/apply-jobs {"branchId": ${input.branchId}, "reapplyConfirmation": "${phrase}"}.`,
+    };
+  }
+  if (input.reapplyConfirmation !== phrase) {
+    return { admit: false, code: 'typed_confirmation_required', detail: `To re-apply this merge, reapplyConfirmation must be exactly '${phrase}'.` };
+  }
+  return { admit: true, reapplied: true };
+}
+
+/** Who merged according to a webhook body: only a hint, compared with NetBox's REST answer and never used. */
+export interface MergedByClaim { username: string | null; userId: number | null }
+
+/** A description of the body's claim when it disagrees with REST's `merged_by`; null when it agrees or says nothing. */
+export function mergedByMismatch(rest: { id: number; username: string } | null, claim: MergedByClaim | undefined): string | null {
+  if (!claim) return null;
+  const wrongName = claim.username !== null && claim.username !== (rest?.username ?? null);
+  const wrongId = claim.userId !== null && claim.userId !== (rest?.id ?? null);
+  if (!wrongName && !wrongId) return null;
+  const said = [claim.username !== null ? `username ${JSON.stringify(claim.username.slice(0, 150))}` : null, claim.userId !== null ? `user pk ${claim.userId}` : null]
+    .filter(Boolean).join(', ');
+  return `the webhook body claimed ${said}; NetBox says ${rest ? `${rest.username} (pk ${rest.id})` : 'nobody'}`;
+}

@@ -5,7 +5,8 @@ export const INTENT_PERMISSIONS = [
   'intent_create_lxc', 'intent_update_lxc', 'intent_delete_lxc',
   'authorize_deletion_request',
 ] as const;
-export const SERVICE_PERMISSIONS = ['view', 'trigger_apply', 'cancel_apply_job', 'manage_settings', 'manage_users'] as const;
+/** `reapply_merge`: apply a merge older than RECONCILE_LOOKBACK_H, deliberately (with a typed confirmation). */
+export const SERVICE_PERMISSIONS = ['view', 'trigger_apply', 'reapply_merge', 'cancel_apply_job', 'manage_settings', 'manage_users'] as const;
 export const ALL_PERMISSIONS = [...INTENT_PERMISSIONS, ...SERVICE_PERMISSIONS] as const;
 
 export type Permission = (typeof ALL_PERMISSIONS)[number];

@@ -96,6 +96,20 @@ const CHECK_OF_GATE: Record<Gate, PlanCheck> = {
 };
 
 const NO_DIFFS = 'No VM or LXC diffs in this branch: the merge is a no-op for Proxmox';
+/**
+ * proxbox-api calls one plan makes (services/plan.ts): per endpoint, its record, the vm, node and storage listings and
+ * `/intent/plan`, plus one storage listing per LXC template location. The plan's global budget is counted in these.
+ */
+export function proxboxCallsOf(local: Pick<LocalPlan, 'backendReads'>): number {
+  return local.backendReads.reduce((n, r) => n + 5 + r.templates.length, 0);
+}
+
+/** Every read of an endpoint failed the same way (the plan was not allowed to ask proxbox-api). */
+export function unreadEndpoint(read: LocalPlan['backendReads'][number], reason: string, message: string): EndpointLive {
+  const failed = { ok: false as const, reason, message, unavailable: true };
+  return { info: failed, guests: failed, nodes: failed, storages: failed, plan: failed, templates: new Map(read.templates.map((t) => [`${t.node}/${t.storage}`, failed])) };
+}
+
 export const UNAVAILABLE = (detail: string) => `proxbox-intent preflight unavailable: ${detail.replace(/\.$/, '')}. Retry, or clear apply_to_proxmox.`;
 
 export function localPlan(input: PlanInput): LocalPlan {

@@ -85,6 +85,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const netbox = new NetboxClient({ ...netboxOptions, timeoutMs: env.NETBOX_TIMEOUT_MS });
   const starterFor = (client: NetboxClient) => new ApplyStarter({
     netbox: client, jobs: new ApplyJobStore(db), temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, maxConcurrency: env.APPLY_MAX_CONCURRENCY,
+    lookbackHours: env.RECONCILE_LOOKBACK_H,
   });
   const stoppers: (() => Promise<void>)[] = [];
 
@@ -115,7 +116,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   let api: RunningServer | null = null;
   if (opts.role !== 'worker') {
-    const hub = new ApplyEventHub();
+    const hubJobs = new ApplyJobStore(db);
+    const hub = new ApplyEventHub((jobId, afterId) => hubJobs.eventsAfter(jobId, afterId));
     await hub.start(database);
     // The merge hook must answer NetBox within a few seconds: its confirming read of the branch is bounded tighter.
     const starter = starterFor(new NetboxClient({ ...netboxOptions, timeoutMs: Math.min(env.NETBOX_TIMEOUT_MS, HOOK_NETBOX_TIMEOUT_MS) }));
@@ -124,6 +126,12 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET, secrets, backendUrlPolicy: urlPolicy,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
       payloadCodec,
+      limits: {
+        authFailuresPerIp: env.AUTH_FAILURES_PER_IP, authFailureWindowS: env.AUTH_FAILURE_WINDOW_S,
+        planRequestsPerUserPerMin: env.PLAN_REQUESTS_PER_USER_PER_MIN, planProxboxCallsPerMin: env.PLAN_PROXBOX_CALLS_PER_MIN,
+        sseStreamsPerUser: env.SSE_STREAMS_PER_USER,
+        trustedProxies: (env.API_TRUSTED_PROXIES ?? '').split(',').map((a) => a.trim()).filter(Boolean),
+      },
     });
     api = await serveHttp(app, env.PORT, opts.hostname ?? '127.0.0.1');
     stoppers.push(async () => { await api?.close(); await hub.close(); });

@@ -4,11 +4,12 @@ import { NetboxClient, type NetboxClientOptions } from '../clients/netbox';
 import { ProxboxClient } from '../clients/proxbox';
 import { UpstreamError } from '../clients/errors';
 import type { EndpointStore } from '../db/endpoints';
+import type { QuotaStore } from '../db/quotas';
 import type { SettingsStore } from '../db/settings';
 import type { UserStore } from '../db/users';
 import { planChanges } from '../domain/change-plan';
 import {
-  backendPlanRequest, branchingMissingPlan, decidePlan, localPlan, netboxUnavailablePlan,
+  backendPlanRequest, branchingMissingPlan, decidePlan, localPlan, netboxUnavailablePlan, proxboxCallsOf, unreadEndpoint,
   type BranchFacts, type EndpointLive, type LocalPlan, type PlanResult, type Read,
 } from '../domain/plan';
 import { clusterNamesFor, readBranchChanges } from './branch-changes';
@@ -21,7 +22,14 @@ export interface PlanServiceDeps {
   users: UserStore;
   /** The whole plan's time budget; the NetBox shim waits 8 s, so the default leaves it room. */
   budgetMs?: number;
+  /**
+   * proxbox-api allows 300 requests per minute per client IP, shared by all our workers (contract §1.3): all plans
+   * together may make at most `callsPerMinute` of them in any rolling minute, counted in PostgreSQL across processes.
+   */
+  proxboxBudget?: { quotas: QuotaStore; callsPerMinute: number };
 }
+
+const PROXBOX_BUDGET_KEY = 'proxbox-api-calls:plan';
 
 export const PLAN_BUDGET_MS = 4_500;
 
@@ -105,6 +113,14 @@ export class PlanService {
     }
     if (local.stop || local.backendReads.length === 0 || !backend) return decidePlan(local, new Map());
 
+    const budget = this.deps.proxboxBudget;
+    if (budget) {
+      const taken = await budget.quotas.take(PROXBOX_BUDGET_KEY, { limit: budget.callsPerMinute, ttlMs: 60_000 }, proxboxCallsOf(local));
+      if (!taken.ok) {
+        const why = `the plans' proxbox-api budget (${budget.callsPerMinute} calls per minute, shared by every plan) is spent; retry in ${taken.retryAfterS} s`;
+        return decidePlan(local, new Map(local.backendReads.map((r) => [r.backendEndpointId, unreadEndpoint(r, 'backend_budget', why)])));
+      }
+    }
     // The deadline bounds every call; the backend's own timeout still applies when it is shorter.
     const client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
     const live = new Map<number, EndpointLive>();

@@ -1,6 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { SignedDeletionDecision } from '../domain/approval-signature';
+import type { SignedDeletionDecision } from '../domain/deletion-decision';
 
 /** Search attributes operators filter runs by in the Temporal UI; registered by the dev server and compose stack. */
 export const SA_BRANCH = defineSearchAttributeKey('ProxboxBranch', SearchAttributeType.KEYWORD);

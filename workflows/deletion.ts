@@ -4,7 +4,7 @@ import {
 } from '@temporalio/workflow';
 import type { DecisionChannel, DecisionOutcome, DeletionActivities, ExecutionOutcome } from '../activities/deletion';
 import type { DeletionWorkflowInput } from '../activities/types';
-import type { SignedDeletionDecision } from '../domain/approval-signature';
+import { MALFORMED_DECISION, isWellFormedDecision, type SignedDeletionDecision } from '../domain/deletion-decision';
 import { SA_STATE, decideSignal, decideUpdate, deletionStateQuery, type DeletionLiveState } from './definitions';
 
 /**
@@ -81,6 +81,12 @@ export async function DeletionWorkflow(input: DeletionWorkflowInput): Promise<De
       throw ApplicationFailure.create({ message: detail, type: code, nonRetryable: true, details: [status] });
     }
     return { ...state };
+  }, {
+    // Shape only (deterministic, synchronous): an unsigned or malformed update is rejected before it reaches the
+    // history; the signature itself is verified by the local activity.
+    validator: (signed) => {
+      if (!isWellFormedDecision(signed)) throw ApplicationFailure.create({ message: MALFORMED_DECISION, type: 'forged_decision', nonRetryable: true, details: [403] });
+    },
   });
   setHandler(decideSignal, async (signed) => {
     // A signal has nobody to answer: the outcome is in the request's history. Never let it fail the workflow.

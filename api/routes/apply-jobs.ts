@@ -3,12 +3,16 @@ import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { CancelledFailure, WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ApplyJobStore } from '../../db/apply-jobs';
+import type { AuditLog } from '../../db/audit-log';
 import type { ApplyStarter } from '../../services/apply-starter';
 import { UpstreamError } from '../../clients/errors';
 import { ONLY_ACTIVE_JOBS_CANCEL } from '../../domain/messages';
 import { cancelRequestedSignal } from '../../workflows/definitions';
+import { hasPermission } from '../../domain/permissions';
 import { requirePermission, type AuthEnv } from '../auth';
+import type { QuotaRule, QuotaStore } from '../../db/quotas';
 import type { ApplyEventHub } from '../event-hub';
+import { tooManyRequests } from '../rate-limits';
 import { ListQuery, decodeCursor, page } from '../pagination';
 import { problem } from '../problem';
 import { validate } from '../validation';
@@ -19,19 +23,28 @@ export const JobListQuery = ListQuery.extend({
   state: z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']).optional(),
   branchId: z.coerce.number().int().positive().optional(),
 });
-export const StartApplyBody = z.strictObject({ branchId: z.number().int().positive() });
+export const StartApplyBody = z.strictObject({
+  branchId: z.number().int().positive(),
+  /** Only for a merge older than RECONCILE_LOOKBACK_H: `reapply <workflow id>`, typed by a user with `reapply_merge`. */
+  reapplyConfirmation: z.string().max(200).optional(),
+});
 /** `force=true` stops waiting for writes already sent; their VMs are recorded as unknown outcomes. */
 const CancelQuery = z.strictObject({ force: z.enum(['true', 'false']).optional() });
 const IdParam = z.object({ id: z.uuid({ error: 'must be an apply job id (a UUID)' }) });
 const JobCursor = z.object({ createdAt: z.iso.datetime(), id: z.uuid() });
 
 export interface ApplyJobRouteDeps {
+  /** Deliberate re-applies are administrative changes: they go to the audit log. */
+  audit: AuditLog;
   jobs: ApplyJobStore;
   starter: ApplyStarter;
   temporal: Client;
   links: TemporalLinks;
   hub: ApplyEventHub;
   cancelWaitMs?: number;
+  log?: (msg: string) => void;
+  /** The per-user cap on concurrent event streams (leases that last `rule.ttlMs` unless renewed). */
+  streams: { quotas: QuotaStore; rule: QuotaRule };
 }
 
 export function applyJobRoutes(deps: ApplyJobRouteDeps) {
@@ -46,9 +59,23 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
       return c.json({ items: body.items.map((j) => jobView(j, null, links)), nextCursor: body.nextCursor });
     })
     .post('/', requirePermission('trigger_apply'), validate('json', StartApplyBody), async (c) => {
+      const { branchId, reapplyConfirmation } = c.req.valid('json');
+      const user = c.get('user');
+      if (reapplyConfirmation !== undefined && !hasPermission(user.permissions, 'reapply_merge')) {
+        return problem(c, 403, 'permission_denied', "permission denied: re-applying a merge older than the look-back window requires 'reapply_merge'.");
+      }
       try {
-        const result = await deps.starter.startForBranch(c.req.valid('json').branchId, 'api');
+        const result = await deps.starter.startForBranch(branchId, 'api',
+          reapplyConfirmation !== undefined ? { reapply: { by: user.username, confirmation: reapplyConfirmation } } : {});
         if (result.outcome === 'ignored') return problem(c, 422, 'not_applicable', result.reason);
+        if (result.outcome === 'refused') return problem(c, result.code === 'merge_too_old' ? 409 : 422, result.code, result.detail);
+        if (result.outcome === 'started' && result.job.reappliedBy) {
+          await deps.audit.record({
+            actor: user.username, action: 'apply_job.reapply', target: `apply_job:${result.job.id}`,
+            changes: { workflowId: { from: null, to: result.job.workflowId }, confirmation: { from: null, to: reapplyConfirmation ?? null } },
+          });
+          deps.log?.(`merge ${result.job.workflowId} re-applied deliberately by ${user.username} (job ${result.job.id})`);
+        }
         const view = jobView(result.job, await jobs.results(result.job.id), links);
         return c.json(view, result.outcome === 'started' ? 202 : 200);
       } catch (err) {
@@ -88,25 +115,31 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
       const job = await jobs.get(c.req.valid('param').id);
       if (!job) return problem(c, 404, 'not_found', 'No apply job with this id.');
       const lastId = Number(c.req.header('last-event-id') ?? c.req.query('lastEventId') ?? 0) || 0;
+      // A stream holds a lease of its user's stream quota (PostgreSQL, so the cap holds across API processes); the
+      // lease is renewed while the stream lasts and lapses on its own if this process dies.
+      const leaseKey = `sse:${c.get('user').username}`;
+      const lease = await deps.streams.quotas.take(leaseKey, deps.streams.rule);
+      if (!lease.ok) {
+        return tooManyRequests(c, lease.retryAfterS, 'too_many_streams',
+          `At most ${deps.streams.rule.limit} live event streams per user; close one first or try again in ${lease.retryAfterS} s.`);
+      }
       return streamSSE(c, async (stream) => {
-        let cursor = lastId;
-        let wake: (() => void) | null = null;
-        const unsubscribe = deps.hub.subscribe(job.id, () => wake?.());
-        stream.onAbort(() => { unsubscribe(); wake?.(); });
+        const subscription = deps.hub.subscribe(job.id, lastId);
+        const renew = setInterval(() => { void deps.streams.quotas.renew(leaseKey, lease.id, deps.streams.rule).catch(() => {}); }, deps.streams.rule.ttlMs / 3);
+        stream.onAbort(() => subscription.close());
         try {
           for (;;) {
-            const pending = new Promise<void>((r) => { wake = r; });
-            const events = await jobs.eventsAfter(job.id, cursor);
+            const events = await subscription.next();
+            if (events.length === 0 || stream.aborted) return;
             for (const e of events) {
               await stream.writeSSE({ id: String(e.id), event: e.type, data: JSON.stringify({ ...(e.data as object), at: e.createdAt.toISOString() }) });
-              cursor = e.id;
               if (e.type === 'complete') return;
             }
-            if (stream.aborted) return;
-            await pending;
           }
         } finally {
-          unsubscribe();
+          clearInterval(renew);
+          subscription.close();
+          await deps.streams.quotas.release(leaseKey, lease.id).catch(() => { /* it lapses on its own */ });
         }
       });
     });

@@ -4,6 +4,7 @@ import { cors } from 'hono/cors';
 import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
 import type { UserStore } from '../../db/users';
+import type { AuthFailureGuard } from '../rate-limits';
 import { PayloadDecryptionError, type AesGcmPayloadCodec } from '../../infra/payload-codec';
 import { authenticate, requirePermission, type AuthEnv } from '../auth';
 import { problem } from '../problem';
@@ -70,6 +71,8 @@ document.getElementById('out').onclick = async () => { await fetch(codec + '/ses
 export interface CodecRouteDeps {
   codec: AesGcmPayloadCodec | null;
   users: UserStore;
+  /** Failed authentications count against the caller's address here as on the API. */
+  authGuard: AuthFailureGuard;
   /** The one namespace whose payloads this service encrypts. */
   namespace: string;
   /** The Temporal UI's origin (scheme, host, port): the only browser origin allowed to call the codec. */
@@ -112,7 +115,7 @@ export function codecRoutes(deps: CodecRouteDeps) {
       return c.body(null, 204);
     })
     .post('/decode', sessionCookieAsBearer)
-    .use(authenticate(deps.users))
+    .use(authenticate(deps.users, deps.authGuard))
     .post('/session', requirePermission('view'), (c) => {
       const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')![1]!;
       // Cross-site (the UI on another site) needs SameSite=None, which browsers accept over https only.

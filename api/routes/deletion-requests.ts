@@ -6,7 +6,7 @@ import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import type { DeletionRequestStore } from '../../db/deletion-requests';
 import type { SettingsStore } from '../../db/settings';
 import { signDecision, type DeletionDecision } from '../../domain/approval-signature';
-import { DELETION_STATES, FINAL_DELETION_STATES, checkDecision } from '../../domain/deletion-rules';
+import { DELETION_STATES, FINAL_DELETION_STATES, checkDecision, recordsRefusalsOf } from '../../domain/deletion-rules';
 import { decideUpdate } from '../../workflows/definitions';
 import { requirePermission, type AuthEnv } from '../auth';
 import { ListQuery, decodeCursor, page } from '../pagination';
@@ -63,7 +63,9 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
       actorPermissions: user.permissions, selfApproveAllowed: settings.selfApproveAllowed, ...extra,
     });
     if (refusal) {
-      await deletions.appendHistory(row.id, { at: new Date().toISOString(), actor: user.username, action, outcome: 'refused', detail: refusal.detail });
+      if (recordsRefusalsOf(user.permissions)) {
+        await deletions.appendRefusal(row.id, { at: new Date().toISOString(), actor: user.username, action, outcome: 'refused', detail: refusal.detail });
+      }
       return problem(c, refusal.status, refusal.code, refusal.detail);
     }
     const decision: DeletionDecision = {

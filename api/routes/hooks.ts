@@ -1,39 +1,34 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import { BranchMergedWebhook, WebhookEnvelope, OBJECT_TYPE } from '../../contracts/netbox';
 import { verifyWebhookSignature } from '../../domain/webhook-signature';
 import type { ApplyStarter } from '../../services/apply-starter';
 import { UpstreamError } from '../../clients/errors';
-import { problem } from '../problem';
+import { limitBody, parseJsonBytes } from '../body';
+import { MALFORMED_JSON, problem } from '../problem';
+import type { AuthFailureGuard } from '../rate-limits';
 import type { TemporalLinks } from '../views';
 import { jobView } from '../views';
 
 export const WEBHOOK_MAX_BYTES = 256 * 1024;
 
 /** NetBox's event-rule webhook: the signature over the raw bytes is checked before anything is parsed. */
-export function hookRoutes(deps: { secret: string | undefined; starter: ApplyStarter; links: TemporalLinks }) {
+export function hookRoutes(deps: { secret: string | undefined; starter: ApplyStarter; links: TemporalLinks; guard: AuthFailureGuard }) {
   return new Hono().post('/netbox',
-    bodyLimit({
-      maxSize: WEBHOOK_MAX_BYTES,
-      onError: (c) => {
-        // The rest of the body is never read: the connection cannot carry another request.
-        c.header('Connection', 'close');
-        return problem(c, 413, 'payload_too_large', `Webhook bodies are limited to ${WEBHOOK_MAX_BYTES} bytes.`);
-      },
-    }),
+    limitBody(WEBHOOK_MAX_BYTES, 'Webhook bodies'),
     async (c) => {
       if (!deps.secret) return problem(c, 503, 'webhook_not_configured', 'NETBOX_WEBHOOK_SECRET is not configured; webhooks are refused.');
+      const locked = await deps.guard.lockedOut(c);
+      if (locked) return locked;
       const raw = new Uint8Array(await c.req.arrayBuffer());
       const signature = c.req.header('x-hook-signature');
       if (!signature) return problem(c, 401, 'signature_missing', 'X-Hook-Signature is missing.');
-      if (!verifyWebhookSignature(deps.secret, raw, signature)) return problem(c, 401, 'signature_invalid', 'X-Hook-Signature does not match the body.');
-      let body: unknown;
-      try {
-        body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
-      } catch {
-        return problem(c, 400, 'malformed_body', 'The webhook body is not valid UTF-8 JSON.');
+      if (!verifyWebhookSignature(deps.secret, raw, signature)) {
+        return (await deps.guard.failed(c)) ?? problem(c, 401, 'signature_invalid', 'X-Hook-Signature does not match the body.');
       }
+      const parsed = parseJsonBytes(raw);
+      if (!parsed.ok) return problem(c, 400, 'malformed_json', MALFORMED_JSON);
+      const body = parsed.value;
       const envelope = WebhookEnvelope.safeParse(body);
       if (!envelope.success) return problem(c, 400, 'malformed_body', `The webhook body is not a NetBox event: ${z.prettifyError(envelope.error)}`);
       if (envelope.data.event !== 'branch_merged') return c.json({ ignored: `event '${envelope.data.event}' is not branch_merged` }, 202);
@@ -42,8 +37,11 @@ export function hookRoutes(deps: { secret: string | undefined; starter: ApplySta
       if (!merged.success) return problem(c, 400, 'malformed_body', `The branch_merged body is invalid: ${z.prettifyError(merged.error)}`);
       if (merged.data.data.custom_fields?.apply_to_proxmox !== true) return c.json({ ignored: 'Branch is not opted in' }, 202);
       try {
-        const result = await deps.starter.startForBranch(merged.data.data.id, 'webhook', merged.data.username);
+        // Who merged is read from NetBox; the body's claim is only compared (and recorded when it disagrees).
+        const claimedMergedBy = { username: merged.data.username ?? null, userId: merged.data.data.merged_by ?? null };
+        const result = await deps.starter.startForBranch(merged.data.data.id, 'webhook', { claimedMergedBy });
         if (result.outcome === 'ignored') return c.json({ ignored: result.reason }, 202);
+        if (result.outcome === 'refused') return problem(c, 409, result.code, result.detail);
         return c.json({ outcome: result.outcome, job: jobView(result.job, null, deps.links) }, 202);
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;

@@ -99,7 +99,7 @@ describe('NetBox during an apply: pages of ChangeDiffs, and failures that heal',
     await s.netbox.close();
     const starter = new ApplyStarter({
       netbox: new NetboxClient({ baseUrl: `http://127.0.0.1:${port}`, token: NETBOX_TOKEN }),
-      jobs: new ApplyJobStore(s.system.database.db), temporal: s.system.temporal, taskQueue: s.taskQueue, maxConcurrency: 4,
+      jobs: new ApplyJobStore(s.system.database.db), temporal: s.system.temporal, taskQueue: s.taskQueue, maxConcurrency: 4, lookbackHours: 24,
     });
     const start = await starter.startForMerge(confirmed, 'api');
     expect(start.outcome).toBe('started');

@@ -103,15 +103,16 @@ describe('the signed merge hook: POST /api/v1/hooks/netbox', () => {
   });
 
   it('answers 400 for signed bodies that are not JSON or not a branch_merged event', async () => {
-    for (const [body, detail] of [
-      ['event=branch_merged', 'The webhook body is not valid UTF-8 JSON.'],
-      ['[1, 2]', 'The webhook body is not a NetBox event'],
-      [pythonJsonDumps({ event: 'branch_merged', timestamp: 'x', object_type: 'netbox_branching.branch', username: 'alice', data: { name: 'no-id' } }), 'The branch_merged body is invalid'],
+    for (const [body, code, detail] of [
+      // Not JSON: the same answer as on every other route.
+      ['event=branch_merged', 'malformed_json', 'The request body is not valid UTF-8 JSON.'],
+      ['[1, 2]', 'malformed_body', 'The webhook body is not a NetBox event'],
+      [pythonJsonDumps({ event: 'branch_merged', timestamp: 'x', object_type: 'netbox_branching.branch', username: 'alice', data: { name: 'no-id' } }), 'malformed_body', 'The branch_merged body is invalid'],
     ] as const) {
       const res = await post(body);
       expect(res.status, body).toBe(400);
       const problem = await res.json() as any;
-      expect(problem.code).toBe('malformed_body');
+      expect(problem.code).toBe(code);
       expect(problem.detail).toContain(detail);
     }
     const invalidUtf8 = new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x7d]);

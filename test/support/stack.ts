@@ -50,6 +50,8 @@ export interface StackOptions {
   deletionTtlMs?: number;
   /** The NetBox version the simulator imitates (webhook body and VM data shapes); default 4.5. */
   netboxVersion?: NetboxVersion;
+  /** NetBox's clock (epoch ms), for merges made in the past; it never runs backwards once it has been read. */
+  netboxNow?: () => number;
   /** Extra service configuration, for example RECONCILE_INTERVAL_S or NETBOX_PAGE_SIZE. */
   env?: Record<string, string>;
 }
@@ -60,7 +62,8 @@ export interface StackOptions {
  */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const database = await createFreshDatabase('proxbox_e2e');
-  const netbox = createNetboxSimulator({ demo: true, tokens: [NETBOX_TOKEN], ...(opts.netboxVersion ? { version: opts.netboxVersion } : {}) });
+  const netbox = createNetboxSimulator({ demo: true, tokens: [NETBOX_TOKEN], ...(opts.netboxVersion ? { version: opts.netboxVersion } : {}),
+    ...(opts.netboxNow ? { now: opts.netboxNow } : {}) });
   const proxbox = createProxboxSimulator({
     apiKeys: [PROXBOX_KEY],
     capabilities: opts.capabilities ?? { registerDeletion: true, taskStatus: true },
@@ -85,6 +88,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     SECRETS_ENCRYPTION_KEY: E2E_SECRETS_KEY,
     // The simulators speak plain http on loopback.
     PROXBOX_API_ALLOW_HTTP: 'true',
+    // The abuse limits are tested on their own (security.test.ts); elsewhere a file's many calls must not meet them.
+    AUTH_FAILURES_PER_IP: '1000', PLAN_REQUESTS_PER_USER_PER_MIN: '1000', PLAN_PROXBOX_CALLS_PER_MIN: '100000',
     ...opts.env,
   });
   const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });

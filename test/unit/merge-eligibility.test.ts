@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Branch, BranchEvent, toEpochMs } from '../../contracts/netbox';
-import { lookbackStartMs, reconcileCandidates, reconcileDecision, startDecision } from '../../domain/merge-eligibility';
+import { lookbackStartMs, mergeAdmission, mergedByMismatch, reapplyPhrase, reconcileCandidates, reconcileDecision, startDecision } from '../../domain/merge-eligibility';
 import { MESSAGES } from '../../domain/messages';
 
 /** The §9.1 branch, parsed by the contract schema, with overrides. */
@@ -66,5 +66,43 @@ describe('the reconciler window', () => {
     ];
     expect(reconcileCandidates(events, [{ id: 13 }, { id: 11 }])).toEqual([10, 11, 13]);
     expect(reconcileCandidates([], [])).toEqual([]);
+  });
+});
+
+describe('admission of a merge that has no run yet', () => {
+  const merge = { branchId: 42, branchName: 'add-web-vms', workflowId: 'apply:k3x9p2qa:1785000000000', mergedTimeMs: 1_785_000_000_000, lookbackHours: 24 };
+  const hour = 3_600_000;
+
+  it('admits a merge inside the look-back window, with or without a confirmation', () => {
+    expect(mergeAdmission({ ...merge, nowMs: merge.mergedTimeMs + 24 * hour })).toEqual({ admit: true, reapplied: false });
+    expect(mergeAdmission({ ...merge, nowMs: merge.mergedTimeMs + hour, reapplyConfirmation: 'anything' })).toEqual({ admit: true, reapplied: false });
+  });
+
+  it('refuses an older merge as merge_too_old, naming the phrase that would re-apply it', () => {
+    const refused = mergeAdmission({ ...merge, nowMs: merge.mergedTimeMs + 24 * hour + 1 });
+    expect(refused).toMatchObject({ admit: false, code: 'merge_too_old' });
+    expect(refused.admit === false && refused.detail).toContain(`"reapplyConfirmation": "reapply ${merge.workflowId}"`);
+  });
+
+  it('re-applies an older merge only with the exact phrase naming that merge', () => {
+    const late = { ...merge, nowMs: merge.mergedTimeMs + 100 * hour };
+    expect(mergeAdmission({ ...late, reapplyConfirmation: reapplyPhrase(merge.workflowId) })).toEqual({ admit: true, reapplied: true });
+    for (const typo of ['', 'reapply', reapplyPhrase('apply:k3x9p2qa:1785000000001'), ` ${reapplyPhrase(merge.workflowId)}`]) {
+      expect(mergeAdmission({ ...late, reapplyConfirmation: typo })).toMatchObject({ admit: false, code: 'typed_confirmation_required' });
+    }
+  });
+});
+
+describe('who merged: NetBox REST against the webhook body', () => {
+  const alice = { id: 7, username: 'alice' };
+  it('records nothing when the body agrees or says nothing', () => {
+    expect(mergedByMismatch(alice, { username: 'alice', userId: 7 })).toBeNull();
+    expect(mergedByMismatch(alice, { username: null, userId: null })).toBeNull();
+    expect(mergedByMismatch(alice, undefined)).toBeNull();
+  });
+  it('describes a body that names someone else, by name or by pk', () => {
+    expect(mergedByMismatch(alice, { username: 'admin', userId: 7 })).toBe('the webhook body claimed username "admin", user pk 7; NetBox says alice (pk 7)');
+    expect(mergedByMismatch(alice, { username: null, userId: 1 })).toBe('the webhook body claimed user pk 1; NetBox says alice (pk 7)');
+    expect(mergedByMismatch(null, { username: 'alice', userId: null })).toBe('the webhook body claimed username "alice"; NetBox says nobody');
   });
 });
