@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Payload } from '@temporalio/common';
 import type { UserStore } from '../../db/users';
 import type { AuthFailureGuard } from '../rate-limits';
+import { jsonBodies } from '../body';
 import { PayloadDecryptionError, type AesGcmPayloadCodec } from '../../infra/payload-codec';
 import { authenticate, requirePermission, type AuthEnv } from '../auth';
 import { problem } from '../problem';
@@ -110,11 +111,13 @@ export function codecRoutes(deps: CodecRouteDeps) {
       credentials: true, maxAge: 600,
     }))
     .get('/', (c) => c.html(SIGN_IN_PAGE))
-    .delete('/session', (c) => {
+    .delete('/session', jsonBodies(), (c) => {
       deleteCookie(c, CODEC_SESSION_COOKIE, { path: '/codec', secure: isHttps(c) });
       return c.body(null, 204);
     })
     .post('/decode', sessionCookieAsBearer)
+    // After the cookie became a Bearer header (that rewrite needs the request's body unread).
+    .use(jsonBodies())
     .use(authenticate(deps.users, deps.authGuard))
     .post('/session', requirePermission('view'), (c) => {
       const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')![1]!;
