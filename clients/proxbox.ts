@@ -116,21 +116,21 @@ export class ProxboxClient {
     }
   }
 
-  tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false): Promise<TagResponse> {
+  tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false, signal?: AbortSignal): Promise<TagResponse> {
     const path = `intent/${remove ? 'untag' : 'tag'}-pending-deletion?endpoint_id=${backendEndpointId}`;
-    return this.call('put', path, { json: { ...target, tag }, headers: { 'X-Proxbox-Actor': actor } }, TagResponse, false);
+    return this.call('put', path, { json: { ...target, tag }, headers: { 'X-Proxbox-Actor': actor }, signal }, TagResponse, false);
   }
 
-  registerDeletion(body: RegisterDeletionRequest, actor: string): Promise<RegisterDeletionResponse> {
-    return this.call('post', 'intent/deletion-requests', { json: body, headers: { 'X-Proxbox-Actor': actor } }, RegisterDeletionResponse, true);
+  registerDeletion(body: RegisterDeletionRequest, actor: string, signal?: AbortSignal): Promise<RegisterDeletionResponse> {
+    return this.call('post', 'intent/deletion-requests', { json: body, headers: { 'X-Proxbox-Actor': actor }, signal }, RegisterDeletionResponse, true);
   }
 
-  approveDeletion(recordId: number, target: DeletionTarget, actor: string): Promise<DeletionRecord> {
-    return this.call('post', `intent/deletion-requests/${recordId}/approve`, { json: target, headers: { 'X-Proxbox-Actor': actor } }, DeletionRecord, true);
+  approveDeletion(recordId: number, target: DeletionTarget, actor: string, signal?: AbortSignal): Promise<DeletionRecord> {
+    return this.call('post', `intent/deletion-requests/${recordId}/approve`, { json: target, headers: { 'X-Proxbox-Actor': actor }, signal }, DeletionRecord, true);
   }
 
-  rejectDeletion(recordId: number, reason: string, actor: string): Promise<DeletionRecord> {
-    return this.call('post', `intent/deletion-requests/${recordId}/reject`, { json: { reason }, headers: { 'X-Proxbox-Actor': actor } }, DeletionRecord, true);
+  rejectDeletion(recordId: number, reason: string, actor: string, signal?: AbortSignal): Promise<DeletionRecord> {
+    return this.call('post', `intent/deletion-requests/${recordId}/reject`, { json: { reason }, headers: { 'X-Proxbox-Actor': actor }, signal }, DeletionRecord, true);
   }
 
   executeDeletion(recordId: number, target: DeletionTarget, actor: string, signal?: AbortSignal): Promise<DeletionExecuteResponse> {

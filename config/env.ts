@@ -30,6 +30,10 @@ export const ServiceEnv = z.object({
   APPLY_MAX_CONCURRENCY: positiveInt(16),
   APPLY_MAX_PER_NODE: positiveInt(4),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** On SIGTERM the worker stops polling and gives running activities this long to finish (a write and its task). */
+  WORKER_SHUTDOWN_GRACE_S: z.coerce.number().int().min(0).default(300),
+  /** On SIGTERM the API stops accepting connections and gives requests in flight this long to finish. */
+  API_SHUTDOWN_GRACE_S: z.coerce.number().int().min(0).default(30),
 });
 export type ServiceEnv = z.infer<typeof ServiceEnv>;
 

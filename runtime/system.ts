@@ -62,6 +62,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
     const { worker, connection: nativeConnection } = await createIntentWorker({
       address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
+      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
       deps: {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxWritesPerNode: env.APPLY_MAX_PER_NODE, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),

@@ -1,6 +1,6 @@
 import { inject } from 'vitest';
 import type { WorkflowBundle } from '@temporalio/worker';
-import { parseEnv } from '../../config/env';
+import { parseEnv, type ServiceEnv } from '../../config/env';
 import { startSystem, type RunningSystem } from '../../runtime/system';
 import { bundleWorkflows } from '../../runtime/worker';
 import { UserStore } from '../../db/users';
@@ -30,6 +30,8 @@ export interface Stack {
   api: string;
   /** This stack's Temporal task queue (the reconciler Schedule's id derives from it). */
   taskQueue: string;
+  /** The service configuration of this stack, for workers started in processes of their own. */
+  env: ServiceEnv;
   netbox: NetboxSimulator;
   proxbox: ProxboxSimulator;
   tokens: { admin: string; alice: string; bob: string; carol: string };
@@ -49,6 +51,8 @@ export interface StackOptions {
   netboxVersion?: NetboxVersion;
   /** Extra service configuration, for example RECONCILE_INTERVAL_S or NETBOX_PAGE_SIZE. */
   env?: Record<string, string>;
+  /** 'api': no worker in this process (a test starts workers as processes of their own). Default 'all'. */
+  role?: 'all' | 'api';
 }
 
 /**
@@ -79,9 +83,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NETBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
     APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
     APPLY_MAX_CONCURRENCY: '4',
+    // restart() stands for a crash as much as a deploy: activities in flight are cancelled at once, as before the grace.
+    WORKER_SHUTDOWN_GRACE_S: '0',
     ...opts.env,
   });
-  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
+  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
   let apiPort = 0;
   let system = await boot();
   const api = system.apiUrl!;
@@ -113,7 +119,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await system.stop();
       system = await boot();
     },
-    api, taskQueue: env.TEMPORAL_TASK_QUEUE, netbox, proxbox, tokens,
+    api, taskQueue: env.TEMPORAL_TASK_QUEUE, env, netbox, proxbox, tokens,
     async call(token, method, path, body, headers = {}) {
       const res = await fetch(`${api}${path}`, {
         method,
