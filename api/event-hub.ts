@@ -10,6 +10,18 @@ type Listener = (eventId: number) => void;
 export class ApplyEventHub {
   private readonly listeners = new Map<string, Set<Listener>>();
   private stop: (() => Promise<void>) | null = null;
+  private ending = false;
+
+  /** The process is shutting down: streams end (clients resume elsewhere with Last-Event-ID) instead of waiting. */
+  get draining(): boolean {
+    return this.ending;
+  }
+
+  /** Wakes every stream so it sees `draining` and ends; called before the server waits for requests in flight. */
+  drain(): void {
+    this.ending = true;
+    for (const set of this.listeners.values()) for (const l of set) l(0);
+  }
 
   async start(db: Database): Promise<void> {
     this.stop = await db.listen(APPLY_EVENTS_CHANNEL, (payload) => {

@@ -91,13 +91,18 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
     });
     api = await serveHttp(app, env.PORT, opts.hostname ?? '127.0.0.1');
-    stoppers.push(async () => { await api?.close(); await hub.close(); });
+    stoppers.push(async () => {
+      hub.drain();
+      await api?.close(env.API_SHUTDOWN_GRACE_S * 1000);
+      await hub.close();
+    });
   }
 
   return {
     database, temporal, api, apiUrl: api?.url ?? null,
     async stop() {
-      for (const s of stoppers.reverse()) await s();
+      // The API drains its requests while the worker lets its activities finish.
+      await Promise.all(stoppers.map((s) => s()));
       await connection.close();
       await database.close();
     },

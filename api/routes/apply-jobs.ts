@@ -96,7 +96,7 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
               cursor = e.id;
               if (e.type === 'complete') return;
             }
-            if (stream.aborted) return;
+            if (stream.aborted || deps.hub.draining) return;
             await pending;
           }
         } finally {
