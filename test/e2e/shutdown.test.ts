@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, eventually, type Stack } from '../support/stack';
-import { EXECUTE, REGISTER, callsFor, getRequest, requestDeletion, settled, type GuestSpec } from '../support/deletion-requests';
+import { BACKEND_APPROVE, EXECUTE, callsFor, getRequest, requestDeletion, settled, type GuestSpec } from '../support/deletion-requests';
 import { startWorkerProcess, type WorkerProcess } from '../support/worker-process';
 
 /**
@@ -77,14 +77,17 @@ describe('SIGTERM to a worker during a destroy', () => {
     const guest: GuestSpec = { vmid: 733, name: 'deploy-733', node: 'pve01', kind: 'qemu' };
     const { request } = await requestDeletion(s, guest);
     // Hold up the approval at proxbox-api: the worker is stopped (past its grace) between registering and executing.
-    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/deletion-requests/\\d+/approve$', mode: 'slow', delayMs: 3_000, times: 1 });
+    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/deletion-requests/\\d+/approve$', mode: 'slow', delayMs: 20_000, times: 1 });
     current!.signal('SIGKILL');
     await current!.exited;
     const quitter = await worker({ WORKER_SHUTDOWN_GRACE_S: '0' });
     expect((await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${request.id}/approve`, { vmid: 733 })).status).toBe(200);
-    await eventually(async () => (callsFor(s, 'POST', REGISTER, 733).length === 1 && s.proxbox.control.callsTo('POST', /\/approve$/).length > 0 ? true : undefined), 'the held-up approval');
+    await eventually(async () => (callsFor(s, 'POST', BACKEND_APPROVE, 733).length === 1 ? true : undefined), 'the held-up approval');
     quitter.signal('SIGTERM');
     await quitter.exited;
+    // The held-up approval was abandoned, not waited for: the step passes the abort signal to its call.
+    const recordId = Number(/\/(\d+)\/approve$/.exec(callsFor(s, 'POST', BACKEND_APPROVE, 733)[0]!.path)![1]);
+    expect(s.proxbox.cluster.getDeletionRecord(recordId)).toMatchObject({ vmid: 733, state: 'pending' });
     await worker();
 
     const done = await settled(s, request.id);
@@ -94,5 +97,7 @@ describe('SIGTERM to a worker during a destroy', () => {
     expect(s.proxbox.cluster.getGuest(733)).toBeTruthy();
     const withdrawn = s.proxbox.control.callsTo('POST', /^\/intent\/deletion-requests\/\d+\/reject$/);
     expect(withdrawn).toHaveLength(1);
+    expect(withdrawn[0]!.path).toBe(`/intent/deletion-requests/${recordId}/reject`);
+    expect(s.proxbox.cluster.getDeletionRecord(recordId)).toMatchObject({ state: 'rejected' });
   }, 240_000);
 });
