@@ -76,8 +76,9 @@ describe('SIGTERM to a worker during a destroy', () => {
     const [current] = workers.slice(-1);
     const guest: GuestSpec = { vmid: 733, name: 'deploy-733', node: 'pve01', kind: 'qemu' };
     const { request } = await requestDeletion(s, guest);
-    // Hold up the approval at proxbox-api: the worker is stopped (past its grace) between registering and executing.
-    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/deletion-requests/\\d+/approve$', mode: 'slow', delayMs: 20_000, times: 1 });
+    // Hold up the approval at proxbox-api (shorter than the backend's 10 s deadline): the worker is stopped (past its
+    // grace) between registering and executing.
+    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/deletion-requests/\\d+/approve$', mode: 'slow', delayMs: 8_000, times: 1 });
     current!.signal('SIGKILL');
     await current!.exited;
     const quitter = await worker({ WORKER_SHUTDOWN_GRACE_S: '0' });
