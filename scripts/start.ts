@@ -10,9 +10,21 @@ async function main() {
   requireForProduction(env, role);
   const system = await startSystem({ env, role, hostname: process.env.HOST ?? '0.0.0.0' });
   console.log(`proxbox-intent ${role} started${system.apiUrl ? ` (API on port ${env.PORT})` : ''}; Temporal ${env.TEMPORAL_ADDRESS}, task queue ${env.TEMPORAL_TASK_QUEUE}`);
-  const stop = async () => { console.log('stopping…'); await system.stop(); process.exit(0); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) {
+      console.log('stopping at once: activities still running are abandoned (Temporal retries them elsewhere)');
+      process.exit(1);
+    }
+    stopping = true;
+    const waits = [role !== 'api' ? `running activities up to ${env.WORKER_SHUTDOWN_GRACE_S} s` : '', role !== 'worker' ? `requests in flight up to ${env.API_SHUTDOWN_GRACE_S} s` : '']
+      .filter(Boolean).join(' and ');
+    console.log(`stopping: no new work is taken; waiting for ${waits} (signal again to stop at once)`);
+    await system.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 main().catch((err: unknown) => {
