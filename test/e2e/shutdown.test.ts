@@ -16,6 +16,12 @@ describe('SIGTERM to a worker during a destroy', () => {
     workers.push(w);
     return w;
   };
+  /** The newest worker if it still runs, else a new one: each test stands on its own. */
+  const running = async () => {
+    const last = workers.at(-1);
+    const ended = last ? await Promise.race([last.exited.then(() => true), new Promise<boolean>((r) => { setImmediate(() => r(false)); })]) : true;
+    return !ended && last ? last : worker();
+  };
 
   beforeAll(async () => {
     // Workers run as processes of their own; this process serves the API and the simulators only.
@@ -55,11 +61,11 @@ describe('SIGTERM to a worker during a destroy', () => {
   }, 240_000);
 
   it('a worker stopped by SIGTERM lets the running destroy finish before it exits', async () => {
-    const [current] = workers.slice(-1);
+    const current = await running();
     const request = await destroyInFlight({ vmid: 732, name: 'deploy-732', node: 'pve02', kind: 'lxc' }, 4_000);
-    current!.signal('SIGTERM');
-    const exit = await current!.exited;
-    expect(exit.code, current!.output()).toBe(0);
+    current.signal('SIGTERM');
+    const exit = await current.exited;
+    expect(exit.code, current.output()).toBe(0);
     // It finished the destroy and recorded it before exiting: nobody else was there to do it.
     const atExit = await getRequest(s, request.id);
     expect(atExit.state, JSON.stringify(atExit.history, null, 1)).toBe('succeeded');
@@ -73,14 +79,14 @@ describe('SIGTERM to a worker during a destroy', () => {
   }, 240_000);
 
   it('a worker that stops before the destroy is sent says nothing was destroyed, and withdraws the backend record', async () => {
-    const [current] = workers.slice(-1);
+    const current = await running();
     const guest: GuestSpec = { vmid: 733, name: 'deploy-733', node: 'pve01', kind: 'qemu' };
     const { request } = await requestDeletion(s, guest);
     // Hold up the approval at proxbox-api (shorter than the backend's 10 s deadline): the worker is stopped (past its
     // grace) between registering and executing.
     s.proxbox.control.addFault({ method: 'POST', path: '^/intent/deletion-requests/\\d+/approve$', mode: 'slow', delayMs: 8_000, times: 1 });
-    current!.signal('SIGKILL');
-    await current!.exited;
+    current.signal('SIGKILL');
+    await current.exited;
     const quitter = await worker({ WORKER_SHUTDOWN_GRACE_S: '0' });
     expect((await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${request.id}/approve`, { vmid: 733 })).status).toBe(200);
     await eventually(async () => (callsFor(s, 'POST', BACKEND_APPROVE, 733).length === 1 ? true : undefined), 'the held-up approval');
@@ -100,5 +106,36 @@ describe('SIGTERM to a worker during a destroy', () => {
     expect(withdrawn).toHaveLength(1);
     expect(withdrawn[0]!.path).toBe(`/intent/deletion-requests/${recordId}/reject`);
     expect(s.proxbox.cluster.getDeletionRecord(recordId)).toMatchObject({ state: 'rejected' });
+  }, 240_000);
+
+  it('a worker stopped by SIGTERM during a create lets the write and its Proxmox task finish, and records the result', async () => {
+    const current = await running();
+    s.proxbox.cluster.taskDurationMs = 4_000;
+    const branch = s.netbox.createBranch({ name: 'deploy-during-create', owner: 'bob', customFields: { apply_to_proxmox: true } });
+    s.netbox.createVm(branch.id, {
+      name: 'deploy-734', cluster: 5, vcpus: '1.00', memory: 512,
+      custom_fields: { proxmox_vm_id: 734, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' },
+    });
+    await s.netbox.mergeBranch(branch.id, 'alice');
+    const creates = () => s.proxbox.control.callsTo('POST', '/intent/apply').filter((c) => (c.body as any).diffs[0].payload.vmid === 734);
+    await eventually(async () => (creates().length === 1 ? true : undefined), 'the create call');
+    current.signal('SIGTERM');
+    expect((await current.exited).code, current.output()).toBe(0);
+    const jobAt = async () => {
+      const item = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branch.id}`)).body.items[0];
+      return (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${item.id}`)).body;
+    };
+    // The stopping worker followed the task to its end and recorded the outcome before it exited.
+    const atExit = await jobAt();
+    expect(Object.values<any>(atExit.perVmResults), JSON.stringify(atExit.perVmResults)).toEqual([expect.objectContaining({ vmid: 734, status: 'succeeded' })]);
+
+    await worker();
+    const done = await eventually(async () => {
+      const j = await jobAt();
+      return ['succeeded', 'partial', 'failed'].includes(j.state) ? j : undefined;
+    }, 'the job to finish on the new worker');
+    expect(done.state).toBe('succeeded');
+    expect(creates()).toHaveLength(1);
+    expect(s.proxbox.cluster.pveCalls('POST', /^nodes\/pve01\/qemu$/).filter((c) => c.params.vmid === 734)).toHaveLength(1);
   }, 240_000);
 });
