@@ -17,6 +17,7 @@ import { locateGuest } from './guest-lookup';
 import { createUpstreamGate } from './upstream-gate';
 import type { BackendConfig } from '../db/endpoints';
 import type { ClosedGate } from '../domain/gates';
+import { withHeartbeat } from './heartbeat';
 
 export type ForgedDecision = { code: 'forged_decision'; status: 403; detail: string };
 
@@ -32,6 +33,8 @@ export type ExecutionOutcome =
   | { state: 'failed'; reason: string; reasonCode: string; upid: string | null };
 
 const SYSTEM = 'proxbox-intent';
+/** History action written, in the same statement that re-checks the row, right before the destroy call. */
+const DESTROY_SENDING = 'destroy_sending';
 type Step = 'read' | 'register' | 'approve' | 'execute' | 'task';
 const STEP_WORDS: Record<Step, string> = {
   read: 'read the guest', register: 'register the deletion', approve: 'approve the deletion record',
@@ -171,9 +174,12 @@ export function createDeletionActivities(deps: ActivityDeps) {
       return { expired: Boolean(written) || row.state === 'expired' };
     },
 
-    /** When the execution activity itself failed (lost worker, timeout): the request still ends `failed`, with why. */
-    async recordDeletionFailure(requestId: number, message: string): Promise<ExecutionOutcome> {
-      return finishFailed(requestId, { code: 'execution_interrupted', message });
+    /**
+     * When the execution activity itself was lost (worker killed or stopped past its grace, timeout): settle the
+     * request by what happened in the cluster, never by guessing. `why` says how the execution stopped.
+     */
+    async recordDeletionFailure(requestId: number, why: string): Promise<ExecutionOutcome> {
+      return settleInterrupted(await load(requestId), why);
     },
 
     /**
@@ -197,9 +203,14 @@ export function createDeletionActivities(deps: ActivityDeps) {
       let step: Step = 'read';
       let upid: string | null = null;
       let caps: Capabilities | null = null;
+      /** Every step heartbeats while it waits (a cancel or a worker shutdown reaches it) and its calls take the signal. */
+      const during = <T>(name: Step, work: () => Promise<T>): Promise<T> => {
+        step = name;
+        return withHeartbeat({ requestId, step: name }, work);
+      };
       try {
-        caps = await capabilitiesOf(client, baseUrl, true);
-        const changed = snapshotMismatch(row, await locateGuest(client, caps, endpoint.backendEndpointId, row, signal));
+        caps = await during('read', () => capabilitiesOf(client, baseUrl, true, signal));
+        const changed = snapshotMismatch(row, await during('read', () => locateGuest(client, caps!, endpoint.backendEndpointId, row, signal)));
         if (changed) return finishFailed(requestId, changed);
         // §10 (a): without the registration route there is no record id we may use; never guess one.
         if (!caps.registerDeletion) return finishFailed(requestId, backendCannotRegisterDeletion(row));
@@ -208,16 +219,12 @@ export function createDeletionActivities(deps: ActivityDeps) {
         if (!(await deps.deletions.transition(requestId, { state: 'executing', executedAt: new Date() }, entry(approver, 'executing', 'ok'), ['approved']))) {
           return alreadyHandled(await load(requestId));
         }
-        step = 'register';
-        ctx.heartbeat(step);
-        const record = await client.registerDeletion({
+        const record = await during('register', () => client.registerDeletion({
           ...target, endpoint_id: endpoint.backendEndpointId, requested_by: row.requestedBy, client_ref: row.workflowId,
-        }, row.requestedBy);
+        }, row.requestedBy, signal));
         await deps.deletions.transition(requestId, { backendRecordId: record.id },
           entry(SYSTEM, 'register_backend_record', 'ok', `proxbox-api deletion record ${record.id} (${record.state})`));
-        step = 'approve';
-        ctx.heartbeat(step);
-        if (record.state === 'pending') await client.approveDeletion(record.id, target, approver);
+        if (record.state === 'pending') await during('approve', () => client.approveDeletion(record.id, target, approver, signal));
         else if (record.state !== 'approved') {
           return finishFailed(requestId, {
             code: 'backend_record_state',
@@ -226,28 +233,25 @@ export function createDeletionActivities(deps: ActivityDeps) {
         }
 
         // The last moment before the irreversible call: settings may have changed while proxbox-api answered.
-        const late = await refusalNow(row);
+        const late = await during('approve', () => refusalNow(row));
         if (late) {
           await withdrawBackendRecord(client, requestId, record.id, approver, late.message);
           return finishFailed(requestId, late);
         }
-        step = 'execute';
-        ctx.heartbeat(step);
-        const res = await client.executeDeletion(record.id, target, approver, signal);
+        // The row must still be ours to execute, checked and marked in one statement: the mark tells a later reader
+        // (after a lost worker) that the destroy may have been sent.
+        if (!(await deps.deletions.transition(requestId, {}, entry(approver, DESTROY_SENDING, 'ok', `proxbox-api deletion record ${record.id}`), ['executing']))) {
+          const now = await load(requestId);
+          await withdrawBackendRecord(client, requestId, record.id, approver, `The request is ${now.state}; the destroy was not sent.`);
+          return alreadyHandled(now);
+        }
+        const res = await during('execute', () => client.executeDeletion(record.id, target, approver, signal));
         upid = res.upid;
         await deps.deletions.transition(requestId, { proxmoxUpid: upid },
           entry(approver, 'destroy_requested', 'ok', upid ? `Proxmox task ${upid}` : 'proxbox-api accepted the destroy without a task id'));
 
         step = 'task';
-        const task = await waitForTask(client, caps, { backendEndpointId: endpoint.backendEndpointId, node: row.node, upid, vmid: row.vmid, op: 'destroy' },
-          { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
-        if (task.done && !task.ok) {
-          return finishFailed(requestId, { code: 'destroy_task_failed', message: `The Proxmox destroy task failed: ${task.reason}` }, upid);
-        }
-        const note = task.done ? `destroy task finished ${task.warnings ?? 'OK'}` : `destroy accepted; ${task.why}`;
-        await deps.deletions.transition(requestId, { state: 'succeeded', finishedAt: new Date(), proxmoxUpid: upid, taggedPendingDeletion: !task.done },
-          entry(SYSTEM, 'succeeded', 'ok', note), ['executing']);
-        return { state: 'succeeded', reason: null, reasonCode: null, upid };
+        return await followDestroy(await load(requestId), client, caps, endpoint.backendEndpointId, null);
       } catch (err) {
         if (signal.aborted) throw err;
         return finishFailed(requestId, await failureOf(err, step, { client, caps, backendEndpointId: endpoint.backendEndpointId }, row), upid);
@@ -255,10 +259,57 @@ export function createDeletionActivities(deps: ActivityDeps) {
     },
   };
 
+  /** Waits for a sent destroy to end (its task, or the guest leaving the cluster) and records what happened. */
+  async function followDestroy(row: DeletionRow, client: ProxboxClient, caps: Capabilities, backendEndpointId: number,
+    interrupted: string | null): Promise<ExecutionOutcome> {
+    const upid = row.proxmoxUpid;
+    const task = await waitForTask(client, caps, { backendEndpointId, node: row.node, upid, vmid: row.vmid, op: 'destroy' },
+      { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
+    const prefix = interrupted ? `${interrupted} ` : '';
+    if (task.done && !task.ok) {
+      return finishFailed(row.id, { code: 'destroy_task_failed', message: `${prefix}The Proxmox destroy task failed: ${task.reason}` }, upid);
+    }
+    // A destroy still running (or a guest still listed) at the deadline has not happened yet: never report it done.
+    if (!task.done && (interrupted || task.followable)) {
+      return finishFailed(row.id, {
+        code: 'unknown_outcome',
+        message: `${prefix}The destroy was sent, and ${task.why}: check ${row.kind} ${row.vmid} in Proxmox before doing anything else; the destroy is not retried.`,
+      }, upid);
+    }
+    const note = task.done ? (upid ? `destroy task finished ${task.warnings ?? 'OK'}` : 'the guest is no longer listed') : `destroy accepted; ${task.why}`;
+    await deps.deletions.transition(row.id, { state: 'succeeded', finishedAt: new Date(), proxmoxUpid: upid, taggedPendingDeletion: !task.done },
+      entry(SYSTEM, 'succeeded', 'ok', `${prefix}${note}`), ['executing']);
+    return { state: 'succeeded', reason: null, reasonCode: null, upid };
+  }
+
+  /**
+   * The execution stopped without an answer. What to record depends on how far it got: before the destroy was sent,
+   * nothing was destroyed; after, the cluster decides, so follow the task (or watch the guest) to its end.
+   */
+  async function settleInterrupted(row: DeletionRow, why: string): Promise<ExecutionOutcome> {
+    if (row.state === 'succeeded' || row.state === 'failed') return alreadyHandled(row);
+    if (row.state !== 'executing') {
+      return finishFailed(row.id, { code: 'execution_interrupted', message: `${why} Nothing had been sent to proxbox-api: nothing was destroyed, and it is not retried.` });
+    }
+    const backend = await backendClient(deps);
+    const endpoint = await deps.endpoints.get(row.endpointId);
+    const sent = row.history.some((h) => h.action === DESTROY_SENDING);
+    if (!sent) {
+      if (backend && row.backendRecordId !== null) await withdrawBackendRecord(backend.client, row.id, row.backendRecordId, SYSTEM, 'the execution stopped before the destroy was sent');
+      return finishFailed(row.id, { code: 'execution_interrupted', message: `${why} The destroy had not been sent: nothing was destroyed, and it is not retried.` });
+    }
+    if (!backend || !endpoint) {
+      return finishFailed(row.id, { code: 'unknown_outcome', message: `${why} The destroy was sent, and the cluster cannot be read back (${MESSAGES.noBackend}): check ${row.kind} ${row.vmid} in Proxmox.` }, row.proxmoxUpid);
+    }
+    const caps = await capabilitiesOf(backend.client, backend.baseUrl, false, Context.current().cancellationSignal);
+    return followDestroy(row, backend.client, caps, endpoint.backendEndpointId, why);
+  }
+
   /** The execution activity found the request past `approved` (a second run): report it, never start it again. */
   async function alreadyHandled(row: DeletionRow): Promise<ExecutionOutcome> {
     if (row.state === 'succeeded') return { state: 'succeeded', reason: null, reasonCode: null, upid: row.proxmoxUpid };
     if (row.state === 'failed') return { state: 'failed', reason: row.reason ?? '', reasonCode: row.reasonCode ?? 'failed', upid: row.proxmoxUpid };
+    if (row.state === 'executing') return settleInterrupted(row, 'An earlier run of the execution stopped without an answer.');
     return finishFailed(row.id, {
       code: 'execution_interrupted',
       message: `The execution was interrupted while the request was ${row.state}; it is not started again. Check ${row.kind} ${row.vmid} in Proxmox.`,
@@ -282,14 +333,14 @@ export function createDeletionActivities(deps: ActivityDeps) {
       let target = targetOf(row);
       if (remove) {
         // The tag travels with the guest: untag it where it is now (proxbox-api does not check the node, §7).
-        const guest = await backend.client.findGuest(endpoint.backendEndpointId, row.vmid);
+        const guest = await backend.client.findGuest(endpoint.backendEndpointId, row.vmid, Context.current().cancellationSignal);
         if (!guest) {
           await deps.deletions.transition(row.id, { taggedPendingDeletion: false }, entry(SYSTEM, action, 'ok', 'the guest no longer exists; nothing to untag'));
           return true;
         }
         target = { vmid: row.vmid, node: guest.node ?? row.node, kind: guest.type === 'lxc' ? 'lxc' : 'qemu' };
       }
-      const res = await backend.client.tag(endpoint.backendEndpointId, target, PENDING_DELETION_TAG, actor, remove);
+      const res = await backend.client.tag(endpoint.backendEndpointId, target, PENDING_DELETION_TAG, actor, remove, Context.current().cancellationSignal);
       await deps.deletions.transition(row.id, { taggedPendingDeletion: res.tags_after.includes(PENDING_DELETION_TAG) },
         entry(SYSTEM, action, 'ok', `tags now: ${res.tags_after.join(';') || '(none)'}`));
       return true;

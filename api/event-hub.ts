@@ -31,6 +31,23 @@ interface JobFeed { subscribers: Set<Subscriber>; reading: boolean; again: boole
 export class ApplyEventHub {
   private readonly feeds = new Map<string, JobFeed>();
   private stop: (() => Promise<void>) | null = null;
+  private ending = false;
+
+  /** The process is shutting down: streams end (clients resume elsewhere with Last-Event-ID) instead of waiting. */
+  get draining(): boolean {
+    return this.ending;
+  }
+
+  /** Wakes every stream so it sees `draining` and ends; called before the server waits for requests in flight. */
+  drain(): void {
+    this.ending = true;
+    for (const feed of this.feeds.values()) {
+      for (const sub of feed.subscribers) {
+        sub.closed = true;
+        wake(sub);
+      }
+    }
+  }
 
   constructor(private readonly read: EventReader) {}
 
@@ -48,7 +65,7 @@ export class ApplyEventHub {
       feed = { subscribers: new Set(), reading: false, again: false };
       this.feeds.set(jobId, feed);
     }
-    const sub: Subscriber = { delivered: afterId, queue: [], failure: null, closed: false, wake: null };
+    const sub: Subscriber = { delivered: afterId, queue: [], failure: null, closed: this.ending, wake: null };
     feed.subscribers.add(sub);
     this.refresh(jobId);
     const ownFeed = feed;

@@ -1,7 +1,7 @@
 /** Why a call to an upstream system failed, in words an operator can act on. */
 export type UpstreamErrorKind =
   | 'unreachable' | 'timeout' | 'unauthorized' | 'forbidden' | 'not_found' | 'throttled'
-  | 'rejected' | 'server_error' | 'unexpected_body';
+  | 'rejected' | 'server_error' | 'unexpected_body' | 'too_large';
 
 export class UpstreamError extends Error {
   constructor(

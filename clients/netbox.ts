@@ -1,16 +1,19 @@
-import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
+import ky, { type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
   Branch, BranchEvent, ChangeDiff, Cluster, DeviceRole, NetboxStatus, OBJECT_TYPE, Paginated, VirtualMachineType,
   netboxAuthHeader,
 } from '../contracts/netbox';
 import { UpstreamError } from './errors';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
 
 export interface NetboxClientOptions {
   baseUrl: string;
   token: string;
+  /** The whole call, body included. */
   timeoutMs?: number;
   pageSize?: number;
+  maxBodyBytes?: number;
   fetch?: typeof fetch;
 }
 
@@ -25,13 +28,17 @@ export class NetboxClient {
   private readonly http: KyInstance;
   private readonly pageSize: number;
   private readonly timeoutMs: number;
+  private readonly maxBodyBytes: number;
 
   constructor(opts: NetboxClientOptions) {
     this.pageSize = Math.max(1, Math.min(opts.pageSize ?? PAGE_MAX, PAGE_MAX));
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.http = ky.create({
       prefixUrl: opts.baseUrl.replace(/\/+$/, ''),
-      timeout: this.timeoutMs,
+      // One deadline for the whole call, body included (callDeadline), instead of ky's, which stops at the headers.
+      timeout: false,
+      throwHttpErrors: false,
       retry: 0,
       headers: { Authorization: netboxAuthHeader(opts.token), Accept: 'application/json' },
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
@@ -94,12 +101,19 @@ export class NetboxClient {
 
   private async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
     const what = `GET /${path.split('?')[0]}`;
+    const deadline = callDeadline(this.timeoutMs);
+    let status: number;
     let text: string;
+    let received: number | null = null;
     try {
-      text = await this.http.get(path).text();
+      const res = await this.http.get(path, { signal: deadline.signal });
+      status = res.status;
+      received = 0;
+      text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
     } catch (err) {
-      throw await toUpstreamError(err, what, this.timeoutMs);
+      throw transportError(err, what, this.timeoutMs, deadline, received);
     }
+    if (status < 200 || status >= 300) throw httpError(status, text, what);
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -127,19 +141,29 @@ function printable(text: string): string {
   return flat.length > 120 ? `${flat.slice(0, 120)}…` : flat || '(empty body)';
 }
 
-async function toUpstreamError(err: unknown, what: string, timeoutMs: number): Promise<UpstreamError> {
-  if (err instanceof HTTPError) {
-    const status = err.response.status;
-    const body = await err.response.clone().json().catch(() => null) as { detail?: unknown } | null;
-    const detail = typeof body?.detail === 'string' ? `: ${body.detail}` : '';
-    if (status === 401) return new UpstreamError('netbox', 'unauthorized', `NetBox rejected the token (401) on ${what}${detail}`, status);
-    if (status === 403) return new UpstreamError('netbox', 'forbidden', `NetBox refused ${what} (403)${detail}`, status);
-    if (status === 404) return new UpstreamError('netbox', 'not_found', `NetBox has no such object: ${what} answered 404`, status);
-    if (status === 429) return new UpstreamError('netbox', 'throttled', `NetBox throttled ${what} (429)`, status);
-    if (status >= 500) return new UpstreamError('netbox', 'server_error', `NetBox failed on ${what} (${status})`, status);
-    return new UpstreamError('netbox', 'rejected', `NetBox answered ${status} to ${what}${detail}`, status);
+function httpError(status: number, text: string, what: string): UpstreamError {
+  let body: { detail?: unknown } | null = null;
+  try { body = JSON.parse(text) as { detail?: unknown } | null; } catch { /* not JSON: no detail */ }
+  const detail = typeof body?.detail === 'string' ? `: ${body.detail}` : '';
+  if (status === 401) return new UpstreamError('netbox', 'unauthorized', `NetBox rejected the token (401) on ${what}${detail}`, status);
+  if (status === 403) return new UpstreamError('netbox', 'forbidden', `NetBox refused ${what} (403)${detail}`, status);
+  if (status === 404) return new UpstreamError('netbox', 'not_found', `NetBox has no such object: ${what} answered 404`, status);
+  if (status === 429) return new UpstreamError('netbox', 'throttled', `NetBox throttled ${what} (429)`, status);
+  if (status >= 500) return new UpstreamError('netbox', 'server_error', `NetBox failed on ${what} (${status})`, status);
+  return new UpstreamError('netbox', 'rejected', `NetBox answered ${status} to ${what}${detail}`, status);
+}
+
+/** A call that ended without a whole answer; `received` is null until the headers arrived, then the body's bytes so far. */
+function transportError(err: unknown, what: string, timeoutMs: number, deadline: CallDeadline, received: number | null): UpstreamError {
+  if (err instanceof BodyTooLargeError) {
+    return new UpstreamError('netbox', 'too_large', `NetBox answered ${what} with more than ${formatBytes(err.limitBytes)}; the answer was not read`);
   }
-  if (err instanceof TimeoutError) return new UpstreamError('netbox', 'timeout', `NetBox did not answer ${what} within ${timeoutMs} ms`);
+  if (deadline.expired()) {
+    return new UpstreamError('netbox', 'timeout', received === null
+      ? `NetBox did not answer ${what} within ${timeoutMs} ms`
+      : `NetBox did not finish its answer to ${what} within ${timeoutMs} ms (${formatBytes(received)} of the body received)`);
+  }
+  if (deadline.cancelled()) return new UpstreamError('netbox', 'unreachable', `${what} to NetBox was cancelled`);
   const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
   return new UpstreamError('netbox', 'unreachable', `NetBox is unreachable (${what}): ${cause}`);
 }

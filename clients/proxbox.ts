@@ -1,4 +1,4 @@
-import ky, { HTTPError, TimeoutError, type KyInstance } from 'ky';
+import ky, { type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
   ApplyResponse, CAPABILITY_REGISTER_DELETION, CAPABILITY_TASK_STATUS, ClusterResource, ClusterResourcesResponse,
@@ -7,13 +7,18 @@ import {
   type RegisterDeletionRequest, type CapabilityPath,
 } from '../contracts/proxbox-api';
 import { UpstreamError, type UpstreamErrorKind } from './errors';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
 
 export interface ProxboxClientOptions {
   baseUrl: string;
   apiKey: string;
+  /** The whole call, body included. */
   timeoutMs?: number;
+  maxBodyBytes?: number;
   fetch?: typeof fetch;
 }
+
+export const DEFAULT_PROXBOX_TIMEOUT_MS = 30_000;
 
 /** A failed proxbox-api call, with the contract's error envelope and whether a write may have happened anyway. */
 export class ProxboxError extends UpstreamError {
@@ -37,11 +42,17 @@ type ApplyBody = Omit<ApplyRequest, 'diffs'> & { diffs: unknown[] };
  */
 export class ProxboxClient {
   private readonly http: KyInstance;
+  private readonly timeoutMs: number;
+  private readonly maxBodyBytes: number;
 
   constructor(private readonly opts: ProxboxClientOptions) {
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_PROXBOX_TIMEOUT_MS;
+    this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.http = ky.create({
       prefixUrl: opts.baseUrl.replace(/\/+$/, ''),
-      timeout: opts.timeoutMs ?? 30_000,
+      // One deadline for the whole call, body included (callDeadline), instead of ky's, which stops at the headers.
+      timeout: false,
+      throwHttpErrors: false,
       retry: 0,
       // The key bypasses every gate in proxbox-api: a redirect is an error, never a second request carrying the key.
       redirect: 'manual',
@@ -107,21 +118,21 @@ export class ProxboxClient {
     }
   }
 
-  tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false): Promise<TagResponse> {
+  tag(backendEndpointId: number, target: DeletionTarget, tag: string, actor: string, remove = false, signal?: AbortSignal): Promise<TagResponse> {
     const path = `intent/${remove ? 'untag' : 'tag'}-pending-deletion?endpoint_id=${backendEndpointId}`;
-    return this.call('put', path, { json: { ...target, tag }, headers: { 'X-Proxbox-Actor': actor } }, TagResponse, false);
+    return this.call('put', path, { json: { ...target, tag }, headers: { 'X-Proxbox-Actor': actor }, signal }, TagResponse, false);
   }
 
-  registerDeletion(body: RegisterDeletionRequest, actor: string): Promise<RegisterDeletionResponse> {
-    return this.call('post', 'intent/deletion-requests', { json: body, headers: { 'X-Proxbox-Actor': actor } }, RegisterDeletionResponse, true);
+  registerDeletion(body: RegisterDeletionRequest, actor: string, signal?: AbortSignal): Promise<RegisterDeletionResponse> {
+    return this.call('post', 'intent/deletion-requests', { json: body, headers: { 'X-Proxbox-Actor': actor }, signal }, RegisterDeletionResponse, true);
   }
 
-  approveDeletion(recordId: number, target: DeletionTarget, actor: string): Promise<DeletionRecord> {
-    return this.call('post', `intent/deletion-requests/${recordId}/approve`, { json: target, headers: { 'X-Proxbox-Actor': actor } }, DeletionRecord, true);
+  approveDeletion(recordId: number, target: DeletionTarget, actor: string, signal?: AbortSignal): Promise<DeletionRecord> {
+    return this.call('post', `intent/deletion-requests/${recordId}/approve`, { json: target, headers: { 'X-Proxbox-Actor': actor }, signal }, DeletionRecord, true);
   }
 
-  rejectDeletion(recordId: number, reason: string, actor: string): Promise<DeletionRecord> {
-    return this.call('post', `intent/deletion-requests/${recordId}/reject`, { json: { reason }, headers: { 'X-Proxbox-Actor': actor } }, DeletionRecord, true);
+  rejectDeletion(recordId: number, reason: string, actor: string, signal?: AbortSignal): Promise<DeletionRecord> {
+    return this.call('post', `intent/deletion-requests/${recordId}/reject`, { json: { reason }, headers: { 'X-Proxbox-Actor': actor }, signal }, DeletionRecord, true);
   }
 
   executeDeletion(recordId: number, target: DeletionTarget, actor: string, signal?: AbortSignal): Promise<DeletionExecuteResponse> {
@@ -143,17 +154,28 @@ export class ProxboxClient {
     options: { json?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
     schema: z.ZodType<T>, isWrite: boolean): Promise<T> {
     const what = `${method.toUpperCase()} /${path.split('?')[0]}`;
-    let json: unknown;
+    const deadline = callDeadline(this.timeoutMs, options.signal);
+    let res: Response;
+    let text: string;
+    let received: number | null = null;
     try {
-      const res = await this.http(path, {
+      res = await this.http(path, {
         method,
         ...(options.json !== undefined ? { json: options.json } : {}),
         ...(options.headers ? { headers: options.headers } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
+        signal: deadline.signal,
       });
-      json = await res.json();
+      received = 0;
+      text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
     } catch (err) {
-      throw await toProxboxError(err, what, isWrite);
+      throw transportError(err, what, isWrite, this.timeoutMs, deadline, received);
+    }
+    let json: unknown = null;
+    let isJson = true;
+    try { json = JSON.parse(text); } catch { isJson = false; }
+    if (!res.ok) throw httpError(res, isJson ? json : null, what, isWrite);
+    if (!isJson) {
+      throw new ProxboxError('unexpected_body', `proxbox-api ${what} did not return JSON: ${text.replace(/\s+/g, ' ').slice(0, 120) || '(empty body)'}`, null, res.status, isWrite);
     }
     const parsed = schema.safeParse(json);
     if (!parsed.success) {
@@ -163,30 +185,41 @@ export class ProxboxClient {
   }
 }
 
-async function toProxboxError(err: unknown, what: string, isWrite: boolean): Promise<ProxboxError> {
-  if (err instanceof HTTPError) {
-    const status = err.response.status;
-    const body: unknown = await err.response.clone().json().catch(() => null);
-    const c = classifyErrorBody(status, body);
-    const text = describe(c);
-    const retryAfter = Number(err.response.headers.get('retry-after')) || null;
-    if (status >= 300 && status < 400) {
-      const location = err.response.headers.get('location');
-      return new ProxboxError('rejected', `proxbox-api answered ${what} with a redirect (${status}${location ? ` to ${location.slice(0, 200)}` : ''}); `
-        + 'redirects are never followed, so the API key goes nowhere else. Configure the final proxbox-api URL with PUT /api/v1/backend.', null, status, false);
-    }
-    if (status === 401) return new ProxboxError('unauthorized', `proxbox-api rejected the API key on ${what}: ${text}`, c, status, false);
-    if (status === 429) {
-      const lockout = /Too many failed authentication/i.test(text);
-      return new ProxboxError(lockout ? 'unauthorized' : 'throttled', `proxbox-api ${lockout ? 'locked this client out' : 'rate-limited'} ${what}: ${text}`, c, status, false, retryAfter);
-    }
-    if (status >= 500) return new ProxboxError('server_error', `proxbox-api failed on ${what} (${status}): ${text}`, c, status, isWrite);
-    if (status === 403) return new ProxboxError('forbidden', `proxbox-api refused ${what} (403): ${text}`, c, status, false);
-    if (status === 404) return new ProxboxError('not_found', `proxbox-api ${what} answered 404: ${text}`, c, status, false);
-    return new ProxboxError('rejected', `proxbox-api rejected ${what} (${status}): ${text}`, c, status, false);
+function httpError(res: Response, body: unknown, what: string, isWrite: boolean): ProxboxError {
+  const status = res.status;
+  const c = classifyErrorBody(status, body);
+  const text = describe(c);
+  const retryAfter = Number(res.headers.get('retry-after')) || null;
+  if (status >= 300 && status < 400) {
+    const location = res.headers.get('location');
+    return new ProxboxError('rejected', `proxbox-api answered ${what} with a redirect (${status}${location ? ` to ${location.slice(0, 200)}` : ''}); `
+      + 'redirects are never followed, so the API key goes nowhere else. Configure the final proxbox-api URL with PUT /api/v1/backend.', null, status, false);
   }
-  if (err instanceof TimeoutError) return new ProxboxError('timeout', `proxbox-api did not answer ${what} in time`, null, null, isWrite);
-  if (err instanceof Error && err.name === 'AbortError') return new ProxboxError('unreachable', `${what} was cancelled`, null, null, isWrite);
+  if (status === 401) return new ProxboxError('unauthorized', `proxbox-api rejected the API key on ${what}: ${text}`, c, status, false);
+  if (status === 429) {
+    const lockout = /Too many failed authentication/i.test(text);
+    return new ProxboxError(lockout ? 'unauthorized' : 'throttled', `proxbox-api ${lockout ? 'locked this client out' : 'rate-limited'} ${what}: ${text}`, c, status, false, retryAfter);
+  }
+  if (status >= 500) return new ProxboxError('server_error', `proxbox-api failed on ${what} (${status}): ${text}`, c, status, isWrite);
+  if (status === 403) return new ProxboxError('forbidden', `proxbox-api refused ${what} (403): ${text}`, c, status, false);
+  if (status === 404) return new ProxboxError('not_found', `proxbox-api ${what} answered 404: ${text}`, c, status, false);
+  return new ProxboxError('rejected', `proxbox-api rejected ${what} (${status}): ${text}`, c, status, false);
+}
+
+/**
+ * A call that ended without a whole answer; `received` is null until the headers arrived, then the body's bytes so
+ * far. A write whose answer was lost (too large, too slow, cut) may have happened: its outcome is unknown.
+ */
+function transportError(err: unknown, what: string, isWrite: boolean, timeoutMs: number, deadline: CallDeadline, received: number | null): ProxboxError {
+  if (err instanceof BodyTooLargeError) {
+    return new ProxboxError('too_large', `proxbox-api answered ${what} with more than ${formatBytes(err.limitBytes)}; the answer was not read`, null, null, isWrite);
+  }
+  if (deadline.expired()) {
+    return new ProxboxError('timeout', received === null
+      ? `proxbox-api did not answer ${what} within ${timeoutMs} ms`
+      : `proxbox-api did not finish its answer to ${what} within ${timeoutMs} ms (${formatBytes(received)} of the body received)`, null, null, isWrite);
+  }
+  if (deadline.cancelled()) return new ProxboxError('unreachable', `${what} was cancelled`, null, null, isWrite);
   const cause = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
   return new ProxboxError('unreachable', `proxbox-api is unreachable (${what}): ${cause}`, null, null, isWrite);
 }

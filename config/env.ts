@@ -63,6 +63,10 @@ export const ServiceEnv = z.object({
   SSE_STREAMS_PER_USER: positiveInt(4),
   /** Reverse proxies whose X-Forwarded-For names the client (comma-separated addresses); nobody else's is believed. */
   API_TRUSTED_PROXIES: z.string().optional(),
+  /** On SIGTERM the worker stops polling and gives running activities this long to finish (a write and its task). */
+  WORKER_SHUTDOWN_GRACE_S: z.coerce.number().int().min(0).default(300),
+  /** On SIGTERM the API stops accepting connections and gives requests in flight this long to finish. */
+  API_SHUTDOWN_GRACE_S: z.coerce.number().int().min(0).default(30),
 }).superRefine((env, ctx) => {
   // The environment's backend obeys the same rules as PUT /api/v1/backend.
   const refused = env.PROXBOX_API_URL ? backendUrlRefusal(env.PROXBOX_API_URL, backendUrlPolicy(env)) : null;

@@ -94,6 +94,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
     const { worker, connection: nativeConnection } = await createIntentWorker({
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
+      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
       deps: {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
@@ -134,7 +135,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       },
     });
     api = await serveHttp(app, env.PORT, opts.hostname ?? '127.0.0.1');
-    stoppers.push(async () => { await api?.close(); await hub.close(); });
+    stoppers.push(async () => {
+      hub.drain();
+      await api?.close(env.API_SHUTDOWN_GRACE_S * 1000);
+      await hub.close();
+    });
   }
 
   return {
@@ -143,7 +148,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       tls: Boolean(temporalConnection.tls), clientCertificate: Boolean(temporalConnection.tls?.clientCertPair), payloadKeyId: payloadCodec?.activeKeyId ?? null,
     },
     async stop() {
-      for (const s of stoppers.reverse()) await s();
+      // The API drains its requests while the worker lets its activities finish.
+      await Promise.all(stoppers.map((s) => s()));
       await connection.close();
       await database.close();
     },

@@ -27,6 +27,8 @@ export interface WorkerOptions {
   /** Workflows waiting for days (pending deletions) leave the cache; they are replayed when something happens. */
   maxCachedWorkflows?: number;
   maxConcurrentActivityTaskExecutions?: number;
+  /** After shutdown() (SIGTERM), running activities get this long to finish before they are cancelled. */
+  shutdownGraceMs?: number;
 }
 
 let runtimeInstalled = false;
@@ -53,6 +55,7 @@ export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker:
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 64,
     // Heartbeats carry cancellation: keep them frequent enough that a cancel reaches in-flight HTTP calls in seconds.
     maxHeartbeatThrottleInterval: '2s',
+    shutdownGraceTime: opts.shutdownGraceMs ?? 0,
   });
   return { worker, connection };
 }

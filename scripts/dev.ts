@@ -41,9 +41,12 @@ async function main() {
   const stopAll = async () => { for (const s of stoppers.reverse()) await s().catch(() => {}); };
   let stopping = false;
   const onSignal = () => {
-    if (stopping) return;
+    if (stopping) {
+      say('Stopping at once: activities still running are abandoned (Temporal resumes them at the next start).');
+      process.exit(1);
+    }
     stopping = true;
-    say('\nStopping everything…');
+    say('\nStopping everything (running activities may finish first; Ctrl-C again to stop at once)…');
     void stopAll().then(() => { say('Stopped. Your data stays in .data/ for the next start.'); process.exit(0); });
   };
   process.on('SIGINT', onSignal);

@@ -13,9 +13,21 @@ async function main() {
   const { tls, clientCertificate, payloadKeyId } = system.temporalSecurity;
   console.log(`Temporal connection: ${tls ? (clientCertificate ? 'mutual TLS' : 'TLS without a client certificate') : 'plaintext (set TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)'}; ` +
     `payloads: ${payloadKeyId ? `encrypted with key ${payloadKeyId}` : 'NOT encrypted (set TEMPORAL_PAYLOAD_ENCRYPTION_KEY)'}`);
-  const stop = async () => { console.log('stopping…'); await system.stop(); process.exit(0); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) {
+      console.log('stopping at once: activities still running are abandoned (Temporal retries them elsewhere)');
+      process.exit(1);
+    }
+    stopping = true;
+    const waits = [role !== 'api' ? `running activities up to ${env.WORKER_SHUTDOWN_GRACE_S} s` : '', role !== 'worker' ? `requests in flight up to ${env.API_SHUTDOWN_GRACE_S} s` : '']
+      .filter(Boolean).join(' and ');
+    console.log(`stopping: no new work is taken; waiting for ${waits} (signal again to stop at once)`);
+    await system.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 }
 
 main().catch((err: unknown) => {

@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .data
 bash scripts/temporal-cli.sh >/dev/null || { echo "could not provide the Temporal CLI" >&2; exit 1; }
+bash scripts/compose-cli.sh >/dev/null || echo "could not provide a Docker Compose CLI: the compose-file tests will fail" >&2
 
 npx vitest run --reporter=default --reporter=json --outputFile.json=.data/vitest-report.json "$@"
 vitest_rc=$?

@@ -23,6 +23,15 @@ const deciding = proxyLocalActivities<DeletionActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '500ms', maximumInterval: '10s', maximumAttempts: 10 },
 });
+/**
+ * After the destroy activity was lost: read the cluster to record what really happened (the destroy may still be
+ * running in Proxmox). Reads and one conditional update, so it may be retried; it heartbeats while it watches.
+ */
+const settling = proxyActivities<DeletionActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '1 minute' },
+});
 /** The destroy is never retried blindly: one attempt, and any failure ends the request `failed`. */
 const destroy = proxyActivities<DeletionActivities>({
   startToCloseTimeout: '30 minutes',
@@ -112,8 +121,7 @@ export async function DeletionWorkflow(input: DeletionWorkflowInput): Promise<De
     show();
     const result: ExecutionOutcome = await destroy.executeDeletion(input.requestId).catch((err: unknown) => {
       const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err);
-      return acts.recordDeletionFailure(input.requestId,
-        `The execution stopped without an answer (${cause}). The outcome is unknown: check ${input.kind} ${input.vmid} in Proxmox; it is not retried.`);
+      return settling.recordDeletionFailure(input.requestId, `The execution stopped without an answer (${cause}).`);
     });
     state.state = result.state;
     state.reason = result.reason;

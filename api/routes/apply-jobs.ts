@@ -135,6 +135,7 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
               await stream.writeSSE({ id: String(e.id), event: e.type, data: JSON.stringify({ ...(e.data as object), at: e.createdAt.toISOString() }) });
               if (e.type === 'complete') return;
             }
+            if (stream.aborted || deps.hub.draining) return;
           }
         } finally {
           clearInterval(renew);

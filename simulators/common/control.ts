@@ -15,14 +15,15 @@ export interface RecordedCall {
 }
 
 /**
- * A fault rule: requests whose method and path match are failed, slowed down or dropped.
+ * A fault rule: requests whose method and path match are failed, slowed down, dropped or trickled.
  * `phase: 'after'` lets the request take effect first and then fails the response,
- * which is how an "unknown outcome" looks to a client.
+ * which is how an "unknown outcome" looks to a client. `trickle` always lets the request take effect, sends the
+ * headers at once and then the real body one byte every `delayMs` (a peer that answers and then stalls).
  */
 export const FaultRule = z.object({
   method: z.string().toUpperCase().optional(),
   path: z.string().min(1).describe('a regular expression matched against the path'),
-  mode: z.enum(['fail', 'slow', 'drop']),
+  mode: z.enum(['fail', 'slow', 'drop', 'trickle']),
   phase: z.enum(['before', 'after']).default('before'),
   status: z.number().int().min(100).max(599).default(500),
   body: z.unknown().optional(),
@@ -37,6 +38,8 @@ interface ActiveFault { rule: FaultRule; pattern: RegExp; remaining: number }
 /** The call log and the fault rules of one simulator instance. */
 export class SimulatorControl {
   readonly calls: RecordedCall[] = [];
+  /** Trickled answers (fault mode `trickle`) whose body is still being sent to a client that is still reading. */
+  trickling = 0;
   private faults: ActiveFault[] = [];
   private seq = 0;
 
@@ -81,6 +84,29 @@ function dropConnection(c: Context): Response {
   return new Response(null, { status: 599 });
 }
 
+/** The same answer, its body sent one byte every `everyMs`; `control.trickling` counts the bodies still being sent. */
+function trickled(res: Response, everyMs: number, control: SimulatorControl): Response {
+  const body = res.arrayBuffer().then((b) => new Uint8Array(b));
+  let sent = 0;
+  control.trickling += 1;
+  let done = false;
+  const finish = () => { if (!done) { done = true; control.trickling -= 1; } };
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      const bytes = await body;
+      await sleep(everyMs);
+      if (done) return;
+      if (sent >= bytes.length) { finish(); ctrl.close(); return; }
+      ctrl.enqueue(bytes.subarray(sent, sent + 1));
+      sent += 1;
+    },
+    cancel: finish,
+  });
+  const headers = new Headers(res.headers);
+  headers.delete('content-length');
+  return new Response(stream, { status: res.status, headers });
+}
+
 function faultResponse(c: Context, rule: FaultRule): Response {
   const body = rule.body ?? { detail: `simulated failure (${rule.status})` };
   return c.json(body as object, rule.status as 500);
@@ -106,6 +132,12 @@ export function recordAndInjectFaults(control: SimulatorControl): MiddlewareHand
     });
     const rule = control.takeFault(c.req.method, url.pathname);
     if (rule?.mode === 'slow') await sleep(rule.delayMs);
+    if (rule?.mode === 'trickle') {
+      await next();
+      call.status = c.res.status;
+      c.res = trickled(c.res, rule.delayMs, control);
+      return;
+    }
     if (rule && rule.phase === 'before') {
       if (rule.mode === 'drop') return dropConnection(c);
       if (rule.mode === 'fail') { call.status = rule.status; return faultResponse(c, rule); }

@@ -203,7 +203,7 @@ describe('the DeletionWorkflow: lifecycle, four-eyes rules enforced by the workf
     expect(Date.parse(done.executedAt)).toBeLessThanOrEqual(Date.parse(done.finishedAt));
     expect(done.history.filter((h: any) => h.outcome === 'ok').map((h: any) => [h.action, h.actor])).toEqual([
       ['requested', 'alice'], ['tag_pending_deletion', 'proxbox-intent'], ['approve', 'bob'], ['executing', 'bob'],
-      ['register_backend_record', 'proxbox-intent'], ['destroy_requested', 'bob'], ['succeeded', 'proxbox-intent'],
+      ['register_backend_record', 'proxbox-intent'], ['destroy_sending', 'bob'], ['destroy_requested', 'bob'], ['succeeded', 'proxbox-intent'],
     ]);
     for (const h of done.history) expect(Number.isNaN(Date.parse(h.at))).toBe(false);
     expect(callsFor(s, 'POST', REGISTER, 604)).toHaveLength(1);

@@ -1,6 +1,6 @@
 import { inject } from 'vitest';
 import type { WorkflowBundle } from '@temporalio/worker';
-import { parseEnv } from '../../config/env';
+import { parseEnv, type ServiceEnv } from '../../config/env';
 import { startSystem, type RunningSystem } from '../../runtime/system';
 import { bundleWorkflows } from '../../runtime/worker';
 import { UserStore } from '../../db/users';
@@ -33,6 +33,8 @@ export interface Stack {
   databaseUrl: string;
   /** This stack's Temporal task queue (the reconciler Schedule's id derives from it). */
   taskQueue: string;
+  /** The service configuration of this stack, for workers started in processes of their own. */
+  env: ServiceEnv;
   netbox: NetboxSimulator;
   proxbox: ProxboxSimulator;
   tokens: { admin: string; alice: string; bob: string; carol: string };
@@ -54,6 +56,8 @@ export interface StackOptions {
   netboxNow?: () => number;
   /** Extra service configuration, for example RECONCILE_INTERVAL_S or NETBOX_PAGE_SIZE. */
   env?: Record<string, string>;
+  /** 'api': no worker in this process (a test starts workers as processes of their own). Default 'all'. */
+  role?: 'all' | 'api';
 }
 
 /**
@@ -90,9 +94,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     PROXBOX_API_ALLOW_HTTP: 'true',
     // The abuse limits are tested on their own (security.test.ts); elsewhere a file's many calls must not meet them.
     AUTH_FAILURES_PER_IP: '1000', PLAN_REQUESTS_PER_USER_PER_MIN: '1000', PLAN_PROXBOX_CALLS_PER_MIN: '100000',
+    // restart() stands for a crash as much as a deploy: activities in flight are cancelled at once, as before the grace.
+    WORKER_SHUTDOWN_GRACE_S: '0',
     ...opts.env,
   });
-  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
+  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
   let apiPort = 0;
   let system = await boot();
   const api = system.apiUrl!;
@@ -124,7 +130,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       await system.stop();
       system = await boot();
     },
-    api, databaseUrl: database.url, taskQueue: env.TEMPORAL_TASK_QUEUE, netbox, proxbox, tokens,
+    api, databaseUrl: database.url, taskQueue: env.TEMPORAL_TASK_QUEUE, env, netbox, proxbox, tokens,
     async call(token, method, path, body, headers = {}) {
       const res = await fetch(`${api}${path}`, {
         method,

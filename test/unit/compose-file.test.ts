@@ -6,6 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SEARCH_ATTRIBUTES } from '../../infra/temporal-dev-server';
+import { parseEnv } from '../../config/env';
 
 const { load: parseYaml } = createRequire(import.meta.url)('js-yaml') as { load(text: string): unknown };
 
@@ -39,6 +40,7 @@ interface ComposeService {
   environment?: Record<string, string | number | boolean | null>;
   depends_on?: Record<string, { condition: string }>;
   healthcheck?: { test: unknown };
+  stop_grace_period?: string;
 }
 interface ComposeFile {
   services: Record<string, ComposeService>;
@@ -100,6 +102,18 @@ describe('docker-compose.temporal.yml (static)', () => {
       });
     }
     expect(parsed.services.api?.healthcheck?.test).toBeTruthy();
+  });
+
+  it('gives the worker and the API longer than their shutdown grace before Docker kills them (default 10 s)', () => {
+    const seconds = (d: string | undefined) => {
+      const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(d ?? '');
+      return m && d ? Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0) : 10;
+    };
+    const defaults = parseEnv({});
+    const env = (name: string) => String(parsed.services[name]?.environment?.WORKER_SHUTDOWN_GRACE_S ?? '');
+    expect(env('worker')).toBe(`\${WORKER_SHUTDOWN_GRACE_S:-${defaults.WORKER_SHUTDOWN_GRACE_S}}`);
+    expect(seconds(parsed.services.worker?.stop_grace_period)).toBeGreaterThan(defaults.WORKER_SHUTDOWN_GRACE_S);
+    expect(seconds(parsed.services.api?.stop_grace_period)).toBeGreaterThan(defaults.API_SHUTDOWN_GRACE_S);
   });
 });
 
