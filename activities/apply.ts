@@ -309,7 +309,7 @@ export function createApplyActivities(deps: ActivityDeps) {
   }
 
   /**
-   * §8.5 after an unknown outcome or a lost worker: follow the task an earlier attempt started, or read the cluster.
+   * proxbox-api.md §8.5 after an unknown outcome or a lost worker: follow the task an earlier attempt started, or read the cluster.
    * An absent guest may be created again (null); one with our name, node and kind is adopted and followed until its
    * lock clears; anything else is a VMID collision that must not be retried. Runs to its end even when the run is
    * being cancelled, because an earlier attempt may already have written.
@@ -405,7 +405,7 @@ function summarise(planned: PlannedChange[], items: WorkItem[], settings: Intent
 }
 
 /**
- * A tags update replaces every Proxmox tag (contract §5.5); a guest marked for deletion keeps its mark.
+ * A tags update replaces every Proxmox tag (proxbox-api.md §5.5); a guest marked for deletion keeps its mark.
  */
 async function keepPendingDeletionTag(item: WorkItem, client: ProxboxClient): Promise<WorkItem['payload']> {
   const tags = item.payload?.tags;

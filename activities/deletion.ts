@@ -184,7 +184,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
 
     /**
      * After approval: re-check the gates and the approver, confirm the guest still matches the snapshot, then register,
-     * approve and execute the deletion in proxbox-api (§10 a, §6) and wait for the destroy task. The workflow runs this
+     * approve and execute the deletion in proxbox-api (proxbox-api.md §10 a, §6) and wait for the destroy task. The workflow runs this
      * once: any failure ends the request `failed` and nothing is retried, because a destroy is irreversible.
      */
     async executeDeletion(requestId: number): Promise<ExecutionOutcome> {
@@ -212,7 +212,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
         caps = await during('read', () => capabilitiesOf(client, baseUrl, true, signal));
         const changed = snapshotMismatch(row, await during('read', () => locateGuest(client, caps!, endpoint.backendEndpointId, row, signal)));
         if (changed) return finishFailed(requestId, changed);
-        // §10 (a): without the registration route there is no record id we may use; never guess one.
+        // proxbox-api.md §10 (a): without the registration route there is no record id we may use; never guess one.
         if (!caps.registerDeletion) return finishFailed(requestId, backendCannotRegisterDeletion(row));
 
         // Every check passed: the destroy sequence starts here, and only once.
@@ -332,7 +332,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       }
       let target = targetOf(row);
       if (remove) {
-        // The tag travels with the guest: untag it where it is now (proxbox-api does not check the node, §7).
+        // The tag travels with the guest: untag it where it is now (proxbox-api does not check the node, proxbox-api.md §7).
         const guest = await backend.client.findGuest(endpoint.backendEndpointId, row.vmid, Context.current().cancellationSignal);
         if (!guest) {
           await deps.deletions.transition(row.id, { taggedPendingDeletion: false }, entry(SYSTEM, action, 'ok', 'the guest no longer exists; nothing to untag'));
@@ -360,7 +360,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
     }
   }
 
-  /** Words a failed proxbox-api call for the operator; a failed destroy call is checked against §8.1, never retried. */
+  /** Words a failed proxbox-api call for the operator; a failed destroy call is checked against proxbox-api.md §8.1, never retried. */
   async function failureOf(err: unknown, step: Step, backend: { client: ProxboxClient; caps: Capabilities | null; backendEndpointId: number },
     row: DeletionRow): Promise<ExecutionRefusal> {
     const { client, caps, backendEndpointId } = backend;
@@ -370,7 +370,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       return { code: 'backend_record_not_found', message: `${message}. proxbox-api holds no such deletion record; nothing was destroyed and nothing is retried.` };
     }
     if (caps && ((step === 'execute' && err.unknownOutcome) || step === 'task')) {
-      // §6: a 5xx can follow a destroy that happened. Watch the guest for a short while (§8.1) to say which is likelier.
+      // proxbox-api.md §6: a 5xx can follow a destroy that happened. Watch the guest for a short while (proxbox-api.md §8.1) to say which is likelier.
       const pollMs = deps.taskPollMs ?? 2000;
       const seen = await waitForTask(client, caps, { backendEndpointId, node: row.node, upid: null, vmid: row.vmid, op: 'destroy' },
         { pollMs, deadlineMs: 10 * pollMs })

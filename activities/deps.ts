@@ -59,7 +59,7 @@ export function clientFor(backend: BackendConfig): { client: ProxboxClient; base
 const CAPABILITY_TTL_MS = 10 * 60_000;
 const capabilityCache = new Map<string, { at: number; caps: Capabilities }>();
 
-/** §10 discovery, cached for at most ten minutes per backend URL; `fresh` re-checks (before a destroy). */
+/** proxbox-api.md §10 discovery, cached for at most ten minutes per backend URL; `fresh` re-checks (before a destroy). */
 export async function capabilitiesOf(client: ProxboxClient, baseUrl: string, fresh = false, signal?: AbortSignal): Promise<Capabilities> {
   const hit = capabilityCache.get(baseUrl);
   if (!fresh && hit && Date.now() - hit.at < CAPABILITY_TTL_MS) return hit.caps;

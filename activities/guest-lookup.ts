@@ -3,7 +3,7 @@ import type { ClusterResource } from '../contracts/proxbox-api';
 
 /**
  * Where a guest is now: first read on the node where we expect it (one guest), then, when it is not there, the whole
- * cluster listing (§8.1), which also tells whether it moved or is gone. The listing of a large cluster is costly.
+ * cluster listing (proxbox-api.md §8.1), which also tells whether it moved or is gone. The listing of a large cluster is costly.
  */
 export async function locateGuest(
   client: ProxboxClient, caps: Capabilities, backendEndpointId: number,

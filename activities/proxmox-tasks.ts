@@ -27,9 +27,9 @@ export interface WaitOptions {
 }
 
 /**
- * Waits for a Proxmox task (contract §10 b), heartbeating while it runs. Without the task route, or when the task
+ * Waits for a Proxmox task (proxbox-api.md §10 b), heartbeating while it runs. Without the task route, or when the task
  * stopped without an exit status, a create is confirmed by the guest being listed with no lock and a destroy by the
- * guest being gone (§8.5); a create whose guest vanishes again failed.
+ * guest being gone (proxbox-api.md §8.5); a create whose guest vanishes again failed.
  */
 export async function waitForTask(client: ProxboxClient, caps: Capabilities, target: TaskTarget, opts: WaitOptions): Promise<TaskOutcome> {
   const ctx = Context.current();
@@ -47,7 +47,7 @@ export async function waitForTask(client: ProxboxClient, caps: Capabilities, tar
         if (exit?.startsWith('WARNINGS')) return { done: true, ok: true, warnings: exit };
         if (exit !== null) return { done: true, ok: false, reason: exit };
         if (target.op === 'update') return { done: false, followable: true, why: `task ${target.upid} stopped without an exit status` };
-        break; // §10 b: stopped with no exit status — read the guest (§8.1) to learn what happened.
+        break; // proxbox-api.md §10 b: stopped with no exit status — read the guest (proxbox-api.md §8.1) to learn what happened.
       }
       // Heartbeat only while really waiting: a task that is already done costs Temporal no heartbeat.
       ctx.heartbeat({ upid: target.upid, status: s.status });

@@ -9,7 +9,7 @@ export interface ApiLimits {
   authFailuresPerIp: number;
   authFailureWindowS: number;
   planRequestsPerUserPerMin: number;
-  /** proxbox-api calls all plans together may make per rolling minute (proxbox-api allows 300 per IP, §1.3). */
+  /** proxbox-api calls all plans together may make per rolling minute (proxbox-api allows 300 per IP, proxbox-api.md §1.3). */
   planProxboxCallsPerMin: number;
   sseStreamsPerUser: number;
   trustedProxies: string[];

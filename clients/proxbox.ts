@@ -37,7 +37,7 @@ const GUEST_STATUS_PROXY = (['qemu', 'lxc'] as const).map((t) => ({ method: 'get
 type ApplyBody = Omit<ApplyRequest, 'diffs'> & { diffs: unknown[] };
 
 /**
- * proxbox-api over HTTP (contracts/proxbox-api.md). One attempt per call: retries and their policy belong
+ * proxbox-api over HTTP (docs/contracts/proxbox-api.md). One attempt per call: retries and their policy belong
  * to Temporal activities, which know whether a write's outcome is unknown.
  */
 export class ProxboxClient {
@@ -65,7 +65,7 @@ export class ProxboxClient {
     return this.call('post', 'intent/plan', { json: body, signal }, PlanResponse, false);
   }
 
-  /** One diff per request (§5.10): per-VM outcomes stay isolated and an unknown outcome touches one VM. */
+  /** One diff per request (proxbox-api.md §5.10): per-VM outcomes stay isolated and an unknown outcome touches one VM. */
   apply(endpointId: number, body: ApplyBody, signal?: AbortSignal): Promise<ApplyResponse> {
     return this.call('post', `intent/apply?endpoint_id=${endpointId}`, { json: body, signal }, ApplyResponse, true);
   }
@@ -74,7 +74,7 @@ export class ProxboxClient {
     return this.call('get', `proxmox/endpoints/${backendEndpointId}`, { signal }, ProxmoxEndpointInfo, false);
   }
 
-  /** §8.1: the guests (or nodes, storages) of the one cluster behind an endpoint; `[]` is a configuration error. */
+  /** proxbox-api.md §8.1: the guests (or nodes, storages) of the one cluster behind an endpoint; `[]` is a configuration error. */
   async clusterResources(backendEndpointId: number, type: 'vm' | 'node' | 'storage', signal?: AbortSignal): Promise<ClusterResource[]> {
     const clusters = await this.call('get', `proxmox/cluster/resources?type=${type}&endpoint_ids=${backendEndpointId}`, { signal }, ClusterResourcesResponse, false);
     if (clusters.length === 0) {
@@ -88,7 +88,7 @@ export class ProxboxClient {
     return guests.find((g) => g.vmid === vmid && (g.type === 'qemu' || g.type === 'lxc')) ?? null;
   }
 
-  /** A guest's config: §8.2 for QEMU; §8.3's generated proxy for LXC, whose §8.2 answer can fail validation. */
+  /** A guest's config: proxbox-api.md §8.2 for QEMU; proxbox-api.md §8.3's generated proxy for LXC, whose proxbox-api.md §8.2 answer can fail validation. */
   guestConfig(backendEndpointId: number, target: { node: string; kind: 'qemu' | 'lxc'; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<GuestConfig> {
     const path = target.kind === 'qemu'
       ? `proxmox/${encodeURIComponent(target.node)}/qemu/${target.vmid}/config?endpoint_ids=${backendEndpointId}`
@@ -96,15 +96,15 @@ export class ProxboxClient {
     return this.call('get', path, { signal }, GuestConfig, false);
   }
 
-  /** §8.4 the volumes of one storage on one node; 404 `Node or Storage not found` when either is unknown. */
+  /** proxbox-api.md §8.4 the volumes of one storage on one node; 404 `Node or Storage not found` when either is unknown. */
   storageContent(backendEndpointId: number, node: string, storage: string, content: string, signal?: AbortSignal): Promise<StorageContentItem[]> {
     const path = `proxmox/nodes/${encodeURIComponent(node)}/storage/${encodeURIComponent(storage)}/content?content=${encodeURIComponent(content)}&endpoint_ids=${backendEndpointId}`;
     return this.call('get', path, { signal }, z.array(StorageContentItem), false);
   }
 
   /**
-   * One guest, read on the node where we expect it (§8.3): far cheaper than listing the whole cluster. Null when it is
-   * not there; callers then fall back to §8.1 to learn whether it moved or is gone.
+   * One guest, read on the node where we expect it (proxbox-api.md §8.3): far cheaper than listing the whole cluster. Null when it is
+   * not there; callers then fall back to proxbox-api.md §8.1 to learn whether it moved or is gone.
    */
   async guestOnNode(target: { node: string; kind: 'qemu' | 'lxc'; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<ClusterResource | null> {
     const path = `proxmox/api2/latest/nodes/${encodeURIComponent(target.node)}/${target.kind}/${target.vmid}/status/current?target_name=${encodeURIComponent(target.endpointName)}`;
@@ -143,7 +143,7 @@ export class ProxboxClient {
     return this.call('get', `intent/tasks/${encodeURIComponent(node)}/${encodeURIComponent(upid)}?endpoint_id=${backendEndpointId}`, { signal }, TaskStatus, false);
   }
 
-  /** §10 discovery: a capability exists iff /openapi.json lists its path and method. Never probe by calling. */
+  /** proxbox-api.md §10 discovery: a capability exists iff /openapi.json lists its path and method. Never probe by calling. */
   async capabilities(signal?: AbortSignal): Promise<Capabilities> {
     const doc = await this.call('get', 'openapi.json', { signal }, z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) }), false);
     const has = (c: CapabilityPath) => Boolean(doc.paths[c.path]?.[c.method]);

@@ -1,6 +1,6 @@
 /**
  * What proxbox-intent consumes from NetBox 4.4–4.6 and netbox-branching 1.1
- * (/work/shared/contracts/netbox.md). REST objects are loose: real NetBox returns more keys than we model.
+ * (docs/contracts/netbox.md). REST objects are loose: real NetBox returns more keys than we model.
  */
 import { z } from 'zod';
 
@@ -48,7 +48,7 @@ function validCalendar(ms: number, m: RegExpExecArray, h: number, mi: number, s:
 }
 
 /**
- * ISO 8601 (micro- or milliseconds, `Z` or an offset) to epoch milliseconds, truncated, as §1 requires before any
+ * ISO 8601 (micro- or milliseconds, `Z` or an offset) to epoch milliseconds, truncated, as netbox.md §1 requires before any
  * comparison or id building. Throws on anything else, including a datetime without a zone.
  */
 export function toEpochMs(iso: string): number {
@@ -62,7 +62,7 @@ export const IsoDateTime = z.string().refine((v) => parseIsoToEpochMicros(v) !==
 // ---------------------------------------------------------------------------------------------------------------
 // Auth
 
-/** §1: v2 tokens (`nbt_…`) use `Bearer`, legacy v1 tokens use `Token`. */
+/** netbox.md §1: v2 tokens (`nbt_…`) use `Bearer`, legacy v1 tokens use `Token`. */
 export function netboxAuthHeader(secret: string): string {
   return secret.startsWith('nbt_') ? `Bearer ${secret}` : `Token ${secret}`;
 }
@@ -113,7 +113,7 @@ export const NetboxStatus = z.looseObject({
 export type NetboxStatus = z.infer<typeof NetboxStatus>;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Branches (§2) and branch events (§3)
+// Branches (netbox.md §2) and branch events (netbox.md §3)
 
 export const BranchStatus = z.enum([
   'new', 'provisioning', 'ready', 'syncing', 'migrating', 'pending-migrations',
@@ -121,7 +121,7 @@ export const BranchStatus = z.enum([
 ]);
 export type BranchStatus = z.infer<typeof BranchStatus>;
 
-/** Only the exact value `true` opts in; absent and null both mean false (§7.3). */
+/** Only the exact value `true` opts in; absent and null both mean false (netbox.md §7.3). */
 export const BranchCustomFields = z.looseObject({
   apply_to_proxmox: z.boolean().nullable().optional(),
   apply_destroy_confirmed: z.boolean().nullable().optional(),
@@ -173,7 +173,7 @@ export const BranchEvent = z.looseObject({
 export type BranchEvent = z.infer<typeof BranchEvent>;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Change-data representation (§1, §7): FKs are pks, choices plain strings, decimals strings, tags names.
+// Change-data representation (netbox.md §1, §7): FKs are pks, choices plain strings, decimals strings, tags names.
 
 /** Decimal(6,2) as change data gives it, for example "2.00". */
 export const DecimalString = z.string().regex(/^-?\d+(\.\d+)?$/, 'expected a decimal string');
@@ -181,7 +181,7 @@ export const DecimalString = z.string().regex(/^-?\d+(\.\d+)?$/, 'expected a dec
 const nullableInt = z.number().int().nullable().optional();
 const nullableText = z.string().nullable().optional();
 
-/** §7.2. Every key may be missing or null; treat both alike. */
+/** netbox.md §7.2. Every key may be missing or null; treat both alike. */
 export const VmCustomFields = z.looseObject({
   proxmox_vm_id: nullableInt,
   proxmox_vm_type: nullableText,
@@ -241,7 +241,7 @@ export const VmInterfaceChangeData = z.looseObject({
   primary_mac_address: nullableInt,
   mode: nullableText,
   parent: nullableInt,
-  /** The pk of another VMInterface, not a Proxmox bridge (§7.1). */
+  /** The pk of another VMInterface, not a Proxmox bridge (netbox.md §7.1). */
   bridge: nullableInt,
   untagged_vlan: nullableInt,
   tagged_vlans: z.array(z.number().int()).optional(),
@@ -252,7 +252,7 @@ export const VmInterfaceChangeData = z.looseObject({
 });
 export type VmInterfaceChangeData = z.infer<typeof VmInterfaceChangeData>;
 
-/** The branch in change-data representation plus `id`, as in the webhook `data` (§5, §9.3). */
+/** The branch in change-data representation plus `id`, as in the webhook `data` (netbox.md §5, §9.3). */
 export const BranchChangeData = z.looseObject({
   id: z.number().int(),
   name: z.string(),
@@ -274,7 +274,7 @@ export const BranchChangeData = z.looseObject({
 export type BranchChangeData = z.infer<typeof BranchChangeData>;
 
 // ---------------------------------------------------------------------------------------------------------------
-// ChangeDiffs (§4)
+// ChangeDiffs (netbox.md §4)
 
 export const ChangeAction = z.enum(['create', 'update', 'delete']);
 export type ChangeAction = z.infer<typeof ChangeAction>;
@@ -289,7 +289,7 @@ export const ChangeDiff = z.looseObject({
   branch: BranchSummary,
   object_type: z.string(),
   object_id: z.number().int(),
-  /** Nested object, repr string or null; never depend on it (§4). */
+  /** Nested object, repr string or null; never depend on it (netbox.md §4). */
   object: z.unknown(),
   object_repr: z.string(),
   action: choiceOf(ChangeAction),
@@ -409,7 +409,7 @@ export const CustomField = z.looseObject({
 export type CustomField = z.infer<typeof CustomField>;
 
 // ---------------------------------------------------------------------------------------------------------------
-// Webhooks (§5, §9.3)
+// Webhooks (netbox.md §5, §9.3)
 
 /**
  * Any NetBox event-rule webhook body. The receiver parses this first, then answers 202 "ignored" for events it does

@@ -1,5 +1,5 @@
 /**
- * Wire schemas for proxbox-api, as described in /work/shared/contracts/proxbox-api.md.
+ * Wire schemas for proxbox-api, as described in docs/contracts/proxbox-api.md.
  * Section numbers (§) refer to that document. Shared by the real client and the simulator,
  * so this module must stay free of Node built-ins and I/O.
  */
@@ -17,7 +17,7 @@ function coerceLaxInt(v: unknown): unknown {
 }
 
 /**
- * An int field with Pydantic lax typing: numeric strings are accepted (§5.1). The input type
+ * An int field with Pydantic lax typing: numeric strings are accepted (proxbox-api.md §5.1). The input type
  * stays `number` because our client sends exact types.
  */
 function laxInt() {
@@ -35,7 +35,7 @@ export const GuestKind = z.enum(['qemu', 'lxc']);
 export type GuestKind = z.infer<typeof GuestKind>;
 
 // ---------------------------------------------------------------------------------------------
-// §5.6 Cloud-init
+// proxbox-api.md §5.6 Cloud-init
 
 const DNS_SEARCH_DOMAIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
@@ -83,11 +83,11 @@ export const CloudInitPayload = z.object({
 export type CloudInitPayload = z.infer<typeof CloudInitPayload>;
 
 // ---------------------------------------------------------------------------------------------
-// §5.2–§5.4 Intent payloads
+// proxbox-api.md §5.2–§5.4 Intent payloads
 
 const ItemScalar = z.union([z.string(), z.number(), z.boolean()]);
 
-/** A disk or NIC item (§5.4). Our client always sends `{key, value}`. */
+/** A disk or NIC item (proxbox-api.md §5.4). Our client always sends `{key, value}`. */
 export const IndexedItem = z.looseObject({
   key: z.union([z.string(), z.number()]).nullish(),
   name: z.union([z.string(), z.number()]).nullish(),
@@ -97,7 +97,7 @@ export const IndexedItem = z.looseObject({
 });
 export type IndexedItem = z.infer<typeof IndexedItem>;
 
-// `tags` has no default: on update, a present `[]` clears tags while an absent key changes nothing (§5.5).
+// `tags` has no default: on update, a present `[]` clears tags while an absent key changes nothing (proxbox-api.md §5.5).
 export const QemuIntentPayload = z.object({
   vmid: Int,
   node: z.string(),
@@ -146,11 +146,11 @@ export const FirewallIntentPayload = z.object({
 });
 export type FirewallIntentPayload = z.infer<typeof FirewallIntentPayload>;
 
-/** Upstream model names, used in the union error for a payload that is not an object (§5.1). */
+/** Upstream model names, used in the union error for a payload that is not an object (proxbox-api.md §5.1). */
 export const PAYLOAD_MODEL_NAMES = ['VMIntentPayload', 'LXCIntentPayload', 'FirewallIntentPayload'] as const;
 
 // ---------------------------------------------------------------------------------------------
-// §5.1, §5.7 Apply
+// proxbox-api.md §5.1, §5.7 Apply
 
 const diffBase = { op: DiffOp, netbox_id: OptionalInt };
 
@@ -196,7 +196,7 @@ export const ApplyResponse = z.object({
 });
 export type ApplyResponse = z.infer<typeof ApplyResponse>;
 
-/** §5.7: the `overall` of an apply response from its item statuses. */
+/** proxbox-api.md §5.7: the `overall` of an apply response from its item statuses. */
 export function overallOf(statuses: readonly ApplyItemStatus[]): ApplyOverall {
   if (statuses.length === 0) return 'no_op';
   if (statuses.every((s) => s === 'succeeded' || s === 'skipped')) return 'succeeded';
@@ -204,7 +204,7 @@ export function overallOf(statuses: readonly ApplyItemStatus[]): ApplyOverall {
   return 'partial';
 }
 
-/** Fixed item messages of §5.5. */
+/** Fixed item messages of proxbox-api.md §5.5. */
 export const APPLY_MESSAGES = {
   writesDisabled: 'writes_disabled_for_endpoint',
   qemuNameRequired: 'name required for QEMU create',
@@ -217,12 +217,12 @@ export const APPLY_MESSAGES = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
-// §4 Plan
+// proxbox-api.md §4 Plan
 
 export const PlanKind = z.enum(['virtualmachine', 'lxc', 'firewall']);
 export type PlanKind = z.infer<typeof PlanKind>;
 
-/** Unknown keys are kept: `type` and `action` drive the firewall rule of §4. */
+/** Unknown keys are kept: `type` and `action` drive the firewall rule of proxbox-api.md §4. */
 export const PlanDiff = z.looseObject({
   op: DiffOp,
   kind: PlanKind,
@@ -264,7 +264,7 @@ export const PlanResponse = z.strictObject({
 export type PlanResponse = z.infer<typeof PlanResponse>;
 
 // ---------------------------------------------------------------------------------------------
-// §6 Deletion requests, §10 (a) registration
+// proxbox-api.md §6 Deletion requests, proxbox-api.md §10 (a) registration
 
 export const DeletionState = z.enum(['pending', 'approved', 'rejected', 'executing', 'succeeded', 'failed']);
 export type DeletionState = z.infer<typeof DeletionState>;
@@ -307,7 +307,7 @@ export const RegisterDeletionResponse = DeletionRecord.extend({
 export type RegisterDeletionResponse = z.infer<typeof RegisterDeletionResponse>;
 
 // ---------------------------------------------------------------------------------------------
-// §7 Pending-deletion tags
+// proxbox-api.md §7 Pending-deletion tags
 
 export const TagRequest = z.object({ vmid: Int, node: z.string(), kind: GuestKind, tag: z.string() });
 export type TagRequest = z.infer<typeof TagRequest>;
@@ -323,7 +323,7 @@ export const TagResponse = z.object({
 export type TagResponse = z.infer<typeof TagResponse>;
 
 // ---------------------------------------------------------------------------------------------
-// §3, §8, §10 (b) reads
+// proxbox-api.md §3, §8, §10 (b) reads
 
 export const ProxmoxEndpointInfo = z.object({
   id: z.int(),
@@ -348,7 +348,7 @@ export const ProxmoxEndpointInfo = z.object({
 });
 export type ProxmoxEndpointInfo = z.infer<typeof ProxmoxEndpointInfo>;
 
-/** One item of §8.1 (and of the flat §8.3 list). Null and absent mean the same. */
+/** One item of proxbox-api.md §8.1 (and of the flat proxbox-api.md §8.3 list). Null and absent mean the same. */
 export const ClusterResource = z.looseObject({
   id: z.string(),
   type: z.string(),
@@ -368,7 +368,7 @@ export type ClusterResource = z.infer<typeof ClusterResource>;
 export const ClusterResourcesResponse = z.array(z.record(z.string(), z.array(ClusterResource)));
 export type ClusterResourcesResponse = z.infer<typeof ClusterResourcesResponse>;
 
-/** §8.4 one volume of `GET /proxmox/nodes/{node}/storage/{storage}/content` (ostemplate and ISO checks). */
+/** proxbox-api.md §8.4 one volume of `GET /proxmox/nodes/{node}/storage/{storage}/content` (ostemplate and ISO checks). */
 export const StorageContentItem = z.looseObject({
   volid: z.string(),
   content: z.string().nullish(),
@@ -379,7 +379,7 @@ export type StorageContentItem = z.infer<typeof StorageContentItem>;
 
 const NumberOrString = z.union([z.number(), z.string()]);
 
-/** §8.2 / §8.3 guest config; every Proxmox key passes through. */
+/** proxbox-api.md §8.2 / §8.3 guest config; every Proxmox key passes through. */
 export const GuestConfig = z.looseObject({
   name: z.string().nullish(),
   hostname: z.string().nullish(),
@@ -391,7 +391,7 @@ export const GuestConfig = z.looseObject({
 });
 export type GuestConfig = z.infer<typeof GuestConfig>;
 
-/** §8.3 `nodes/{node}/{qemu|lxc}/{vmid}/status/current` through the generated proxy; Proxmox keys pass through. */
+/** proxbox-api.md §8.3 `nodes/{node}/{qemu|lxc}/{vmid}/status/current` through the generated proxy; Proxmox keys pass through. */
 export const GuestStatusCurrent = z.looseObject({
   vmid: z.union([z.int(), z.string()]).nullish(),
   status: z.string().nullish(),
@@ -416,14 +416,14 @@ export const TaskStatus = z.looseObject({
 export type TaskStatus = z.infer<typeof TaskStatus>;
 
 // ---------------------------------------------------------------------------------------------
-// §10 capabilities
+// proxbox-api.md §10 capabilities
 
 export interface CapabilityPath { method: 'get' | 'post' | 'put' | 'delete'; path: string }
 export const CAPABILITY_REGISTER_DELETION = { method: 'post', path: '/intent/deletion-requests' } as const satisfies CapabilityPath;
 export const CAPABILITY_TASK_STATUS = { method: 'get', path: '/intent/tasks/{node}/{upid}' } as const satisfies CapabilityPath;
 
 // ---------------------------------------------------------------------------------------------
-// §2 Error envelopes
+// proxbox-api.md §2 Error envelopes
 
 export const E1ErrorItem = z.looseObject({
   type: z.string(),
@@ -473,7 +473,7 @@ function toErrorItem(raw: unknown): E1ErrorItem {
   };
 }
 
-/** §2: tells the five error body shapes apart, in the documented parsing order. */
+/** proxbox-api.md §2: tells the five error body shapes apart, in the documented parsing order. */
 export function classifyErrorBody(status: number, body: unknown): ClassifiedError {
   if (!isRecord(body)) return { shape: 'unknown', status };
   if (typeof body.reason === 'string') {
@@ -496,7 +496,7 @@ export function classifyErrorBody(status: number, body: unknown): ClassifiedErro
 }
 
 // ---------------------------------------------------------------------------------------------
-// §5.11 Secret scrubbing
+// proxbox-api.md §5.11 Secret scrubbing
 
 export const SECRET_MASK = '***';
 const SECRET_KEYS = new Set(['password', 'cipassword', 'secret', 'token']);
@@ -528,7 +528,7 @@ export function collectSecretValues(value: unknown): string[] {
 }
 
 /**
- * §5.11: masks `key: value` / `key=value` pairs for password, cipassword, secret and token
+ * proxbox-api.md §5.11: masks `key: value` / `key=value` pairs for password, cipassword, secret and token
  * (quoted or not), the rest of `password:` lines, and every literal secret value.
  */
 export function scrubSecrets(text: string, secretValues: readonly string[] = []): string {

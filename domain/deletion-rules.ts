@@ -112,7 +112,7 @@ export function executionRefusal(input: ExecutionCheckInput): ExecutionRefusal |
 
 export interface GuestIdentity { vmid: number; node: string; kind: GuestKind; name: string }
 
-/** What proxbox-api lists for the guest now (§8.1), or null when the vmid is not on the cluster. */
+/** What proxbox-api lists for the guest now (proxbox-api.md §8.1), or null when the vmid is not on the cluster. */
 export interface ListedGuest { node?: string | null; type: string; name?: string | null }
 
 /** Compares the guest as listed now with the request's snapshot: the destroy only goes ahead on an exact match. */
@@ -127,7 +127,7 @@ export function snapshotMismatch(snapshot: GuestIdentity, guest: ListedGuest | n
   return { code: 'guest_changed', message: `Guest ${what} no longer matches the deletion request: ${changes.join('; ')}. Refusing to destroy it; nothing was destroyed.` };
 }
 
-/** Contract §10 (a): the exact sentence when proxbox-api cannot register a deletion record. */
+/** proxbox-api.md §10 (a): the exact sentence when proxbox-api cannot register a deletion record. */
 export function backendCannotRegisterDeletion(target: { kind: GuestKind; vmid: number; node: string }): ExecutionRefusal {
   return {
     code: 'backend_cannot_register_deletion',

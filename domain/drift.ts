@@ -19,7 +19,7 @@ export function tagSet(tags: string | string[] | null | undefined): string[] {
   return [...new Set(list.map((t) => t.trim().toLowerCase()).filter(Boolean))].sort();
 }
 
-/** The `ipconfig0` proxbox-api derives from a cloud-init `network` object (contract §5.6). */
+/** The `ipconfig0` proxbox-api derives from a cloud-init `network` object (proxbox-api.md §5.6). */
 export function ipconfigOf(network: Record<string, unknown> | undefined | null): string | null {
   if (!network) return null;
   if (typeof network.ipconfig0 === 'string') return network.ipconfig0;
@@ -31,7 +31,7 @@ export function ipconfigOf(network: Record<string, unknown> | undefined | null):
 }
 
 /**
- * Post-apply drift (contract §8.5): compares what we asked for with what Proxmox reports, field by field, only for
+ * Post-apply drift (proxbox-api.md §8.5): compares what we asked for with what Proxmox reports, field by field, only for
  * the fields the payload carried. The pending-deletion tag is ours and never counts as drift. Reported, never fixed.
  */
 export function driftOf(kind: GuestKind, desired: QemuIntentPayload | LxcIntentPayload, config: Record<string, unknown>): FieldDrift[] {

@@ -1,5 +1,5 @@
 /**
- * proxbox-api reports most failed writes with `reason: null` and Proxmox's own error text (contract §5.5, §5.7).
+ * proxbox-api reports most failed writes with `reason: null` and Proxmox's own error text (proxbox-api.md §5.5, §5.7).
  * Operators filter and alert on reason codes, so the texts Proxmox is known to produce map to one; anything else
  * stays `proxbox_rejected` with the text as the message.
  */

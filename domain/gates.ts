@@ -41,7 +41,7 @@ export type UpstreamEndpoint = { enabled: boolean; allowWrites: boolean } | null
 
 /**
  * proxbox-api's gate, as it stands right before a write. Its own write gate ignores `enabled` while its read routes
- * skip disabled endpoints (contract §3), so a write to a disabled endpoint would land and then be unverifiable:
+ * skip disabled endpoints (proxbox-api.md §3), so a write to a disabled endpoint would land and then be unverifiable:
  * both flags must be on.
  */
 export function upstreamEndpointGate(endpoint: UpstreamEndpoint): ClosedGate | null {

@@ -62,7 +62,7 @@ export interface PlanInput {
 /** A read from proxbox-api: its value, or why it failed (`unavailable`: slow, down or erroring; retrying may help). */
 export type Read<T> = { ok: true; value: T } | { ok: false; reason: string; message: string; unavailable: boolean };
 
-/** What proxbox-api said about one of its endpoints (§3, §8.1, §8.4) and its `/intent/plan` verdicts (§4). */
+/** What proxbox-api said about one of its endpoints (proxbox-api.md §3, §8.1, §8.4) and its `/intent/plan` verdicts (proxbox-api.md §4). */
 export interface EndpointLive {
   info: Read<{ name: string; enabled: boolean; allowWrites: boolean }>;
   guests: Read<ClusterResource[]>;
@@ -184,7 +184,7 @@ export function backendPlanRequest(local: LocalPlan, read: LocalPlan['backendRea
   };
 }
 
-/** Qemu and LXC keys proxbox-api refuses to change on a running guest (§5.5), as payload fields. */
+/** Qemu and LXC keys proxbox-api refuses to change on a running guest (proxbox-api.md §5.5), as payload fields. */
 const OFFLINE_KEYS = ['cores', 'memory_mib', 'disks'] as const;
 
 function liveFindings(c: PlannedChange, live: EndpointLive): PlanFinding[] {

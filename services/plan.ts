@@ -23,7 +23,7 @@ export interface PlanServiceDeps {
   /** The whole plan's time budget; the NetBox shim waits 8 s, so the default leaves it room. */
   budgetMs?: number;
   /**
-   * proxbox-api allows 300 requests per minute per client IP, shared by all our workers (contract §1.3): all plans
+   * proxbox-api allows 300 requests per minute per client IP, shared by all our workers (proxbox-api.md §1.3): all plans
    * together may make at most `callsPerMinute` of them in any rolling minute, counted in PostgreSQL across processes.
    */
   proxboxBudget?: { quotas: QuotaStore; callsPerMinute: number };

@@ -56,7 +56,7 @@ export function seedDemo(model: NetboxModel): void {
 export interface DemoBranch { branch: BranchRecord; web03: StoredObject; cache01: StoredObject }
 
 /**
- * The §9.2 branch: create web-03 (qemu, vmid 312, pve01, cloud-init, 32 GiB disk), resize db-01 to 4 vCPUs and
+ * The netbox.md §9.2 branch: create web-03 (qemu, vmid 312, pve01, cloud-init, 32 GiB disk), resize db-01 to 4 vCPUs and
  * 8192 MB, create the LXC cache-01 (vmid 320, pve02), delete old-app-02. Opted in with destroy confirmed. Needs seedDemo.
  */
 export function buildDemoBranch(model: NetboxModel, opts: { name?: string; owner?: string } = {}): DemoBranch {

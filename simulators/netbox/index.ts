@@ -1,5 +1,5 @@
 /**
- * A simulator of NetBox 4.5 with netbox-branching 1.1, following /work/shared/contracts/netbox.md.
+ * A simulator of NetBox 4.5 with netbox-branching 1.1, following docs/contracts/netbox.md.
  * The simulator is the model (branches, diffs, merges, webhooks) plus a Hono app serving the REST API and `/_sim`.
  */
 import { Hono } from 'hono';
@@ -14,13 +14,13 @@ import { simRoutes } from './sim-routes';
 import type { SendOptions, WebhookDelivery, WebhookTarget, WebhookTargetInput } from './webhooks';
 
 export interface NetboxSimulatorOptions {
-  /** Accepted secrets; v2 (`nbt_…`) only via Bearer, v1 only via Token (§1). */
+  /** Accepted secrets; v2 (`nbt_…`) only via Bearer, v1 only via Token (netbox.md §1). */
   tokens?: string[];
   /** Shapes the webhook body (4.4 adds `"model": "branch"`) and the VM fields of each version. */
   version?: NetboxVersion;
   /** Used in `url`, `next` and `previous`; default: the listening address (or the request's origin). */
   baseUrl?: string;
-  /** Seed the §9.2 demo main state at start and on every reset. */
+  /** Seed the netbox.md §9.2 demo main state at start and on every reset. */
   demo?: boolean;
   /** Status for a presented but invalid token. Real NetBox answers 403; the contract allows 401 too. */
   invalidTokenStatus?: 401 | 403;

@@ -435,7 +435,7 @@ export class NetboxModel {
 
   /**
    * NetBox keeps `disk` equal to the sum of the VM's VirtualDisks and counts interfaces and disks, with queryset
-   * updates that log no change. That is why `disk` in ChangeDiff data can be stale (§4).
+   * updates that log no change. That is why `disk` in ChangeDiff data can be stale (netbox.md §4).
    */
   private refreshAggregates(view: View, vmPk: number, diskChanged: boolean): void {
     const vm = view.get('vm', vmPk);
@@ -466,7 +466,7 @@ export class NetboxModel {
     }
   }
 
-  /** Logged write inside a branch: updates the working state and the object's ChangeDiff (net effect, §4). */
+  /** Logged write inside a branch: updates the working state and the object's ChangeDiff (net effect, netbox.md §4). */
   private writeBranch(branch: BranchRecord, kind: ObjectKind, pk: number, data: ChangeData | null, beforeOverride?: ChangeData): void {
     const k = key(kind, pk);
     const view = this.view(branch);
@@ -552,7 +552,7 @@ export class NetboxModel {
     return this.existing(view, kind, pk);
   }
 
-  /** Deleting a VM first deletes its interfaces and disks, each with its own delete row (§4). */
+  /** Deleting a VM first deletes its interfaces and disks, each with its own delete row (netbox.md §4). */
   deleteObject(branchId: number | null, kind: ObjectKind, pk: number): void {
     const view = this.target(branchId);
     const obj = this.existing(view, kind, pk);
@@ -771,7 +771,7 @@ export class NetboxModel {
     };
   }
 
-  /** The §5 / §9.3 context; null when the target's condition (`onlyOptedIn`) does not match. */
+  /** The netbox.md §5 / §9.3 context; null when the target's condition (`onlyOptedIn`) does not match. */
   branchMergedBody(b: BranchRecord, username: string | null, timestampUs: number, target?: WebhookTarget): Record<string, unknown> | null {
     if (target?.onlyOptedIn && b.customFields.apply_to_proxmox !== true) return null;
     const body: Record<string, unknown> = { event: 'branch_merged', timestamp: pythonIsoformatUtc(timestampUs), object_type: 'netbox_branching.branch' };

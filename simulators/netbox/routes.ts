@@ -29,7 +29,7 @@ function authenticate(host: ApiHost, c: Context): Response | null {
   if (scheme !== 'Bearer' && scheme !== 'Token') return detail(c, 403, 'Authentication credentials were not provided.');
   if (!credential || rest.length) return c.json({ detail: 'Invalid token header. Token string should not contain spaces.' }, host.invalidTokenStatus);
   const isV2 = credential.startsWith('nbt_');
-  // v2 tokens are only accepted as Bearer, v1 tokens only as Token (§1).
+  // v2 tokens are only accepted as Bearer, v1 tokens only as Token (netbox.md §1).
   const ok = host.tokens.includes(credential) && (scheme === 'Bearer') === isV2;
   if (!ok) return c.json({ detail: scheme === 'Bearer' ? 'Invalid v2 token' : 'Invalid v1 token' }, host.invalidTokenStatus);
   return null;

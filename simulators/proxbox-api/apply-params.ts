@@ -14,7 +14,7 @@ export function pyStr(v: unknown): string {
 
 const truthy = (v: unknown) => v !== null && v !== undefined && v !== '' && v !== 0 && v !== false;
 
-/** §5.4: Proxmox key and value of every disk or NIC item; items without a value are skipped. */
+/** proxbox-api.md §5.4: Proxmox key and value of every disk or NIC item; items without a value are skipped. */
 export function indexedItemParams(items: readonly IndexedItem[], prefix: string): Params {
   const out: Params = {};
   items.forEach((item, index) => {
@@ -32,7 +32,7 @@ export function indexedItemParams(items: readonly IndexedItem[], prefix: string)
   return out;
 }
 
-/** `POST nodes/{node}/qemu` parameters (§5.2). `storage` is ignored for QEMU. */
+/** `POST nodes/{node}/qemu` parameters (proxbox-api.md §5.2). `storage` is ignored for QEMU. */
 export function qemuCreateParams(p: QemuIntentPayload): Params {
   const params: Params = { vmid: p.vmid, name: p.name ?? '' };
   if (p.cores != null) params.cores = p.cores;
@@ -42,7 +42,7 @@ export function qemuCreateParams(p: QemuIntentPayload): Params {
   return { ...params, ...indexedItemParams(p.disks, 'scsi'), ...indexedItemParams(p.nics, 'net') };
 }
 
-/** `POST nodes/{node}/lxc` parameters (§5.3). */
+/** `POST nodes/{node}/lxc` parameters (proxbox-api.md §5.3). */
 export function lxcCreateParams(p: LxcIntentPayload): Params {
   const params: Params = { vmid: p.vmid, hostname: p.hostname ?? '', ostemplate: p.ostemplate ?? '' };
   if (p.cores != null) params.cores = p.cores;
@@ -54,7 +54,7 @@ export function lxcCreateParams(p: LxcIntentPayload): Params {
   return { ...params, ...indexedItemParams(p.disks, 'mp'), ...indexedItemParams(p.nics, 'net') };
 }
 
-/** The config an update asks for: only fields present in the payload, nulls ignored, `tags` whenever present (§5.5). */
+/** The config an update asks for: only fields present in the payload, nulls ignored, `tags` whenever present (proxbox-api.md §5.5). */
 export function desiredUpdate(kind: 'qemu' | 'lxc', p: QemuIntentPayload | LxcIntentPayload): Params {
   const out: Params = {};
   const name = kind === 'qemu' ? (p as QemuIntentPayload).name : (p as LxcIntentPayload).hostname;
@@ -69,7 +69,7 @@ export function desiredUpdate(kind: 'qemu' | 'lxc', p: QemuIntentPayload | LxcIn
 
 const PY_INT = /^\s*[+-]?\d+\s*$/;
 
-/** Equality of §5.5: an int target against `int(str(current))`, anything else against `str(current)`. */
+/** Equality of proxbox-api.md §5.5: an int target against `int(str(current))`, anything else against `str(current)`. */
 export function valuesMatch(current: unknown, desired: ConfigValue): boolean {
   if (current === desired) return true;
   const s = pyStr(current);

@@ -11,7 +11,7 @@ import { journalComments, JournalWriteError, type JournalKind } from './journal'
 import { errorText } from './pve-errors';
 import { zodToE1 } from './validation';
 
-/** An update diff hit the write gate: the whole request becomes 403 (§5.5). */
+/** An update diff hit the write gate: the whole request becomes 403 (proxbox-api.md §5.5). */
 class UpdateGateRefusal extends Error {}
 
 type GuestDiff = Extract<ApplyDiff, { kind: 'qemu' | 'lxc' }>;
@@ -34,7 +34,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /**
  * Payload errors carry a loc without the `payload` segment; a payload that is not an object gets
- * one union error per payload model (§5.1).
+ * one union error per payload model (proxbox-api.md §5.1).
  */
 function applyErrors(issues: Parameters<typeof zodToE1>[0], body: unknown): E1ErrorItem[] {
   const errors = zodToE1(issues, body, {
@@ -138,7 +138,7 @@ function processDiff(ctx: DiffContext, diff: ApplyDiff): ApplyResultItem {
   return diff.op === 'create' ? createDiff(ctx, diff) : updateDiff(ctx, diff);
 }
 
-/** `POST /intent/apply?endpoint_id=N` (§5). */
+/** `POST /intent/apply?endpoint_id=N` (proxbox-api.md §5). */
 export function applyRoutes(cluster: FakeProxmox): Hono {
   const app = new Hono();
   app.post('/intent/apply', async (c) => {

@@ -13,7 +13,7 @@ export const AUTH_MESSAGES = {
 
 interface Failures { count: number; firstAt: number }
 
-/** API keys and the per-IP failure counter with its 5-failure, 300 s lockout (§1.2). */
+/** API keys and the per-IP failure counter with its 5-failure, 300 s lockout (proxbox-api.md §1.2). */
 export class AuthGuard {
   private readonly keys = new Set<string>();
   private readonly failures = new Map<string, Failures>();

@@ -25,7 +25,7 @@ export function ipconfig0Of(network: Record<string, unknown>): string | null {
   return gateway !== undefined && gateway !== null ? `ip=${ip},gw=${String(gateway)}` : `ip=${ip}`;
 }
 
-/** §5.6: the Proxmox ci* parameters for a cloud-init payload, in the order proxbox-api builds them. */
+/** proxbox-api.md §5.6: the Proxmox ci* parameters for a cloud-init payload, in the order proxbox-api builds them. */
 export function cloudInitParams(ci: CloudInitPayload): Record<string, string> {
   const out: Record<string, string> = {};
   if (ci.user != null) out.ciuser = ci.user;

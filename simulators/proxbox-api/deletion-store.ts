@@ -1,6 +1,6 @@
 import type { DeletionRecord, DeletionState, GuestKind } from '../../contracts/proxbox-api';
 
-/** A deletion request row in proxbox-api's database (§6); the last two columns exist only with §10 (a). */
+/** A deletion request row in proxbox-api's database (proxbox-api.md §6); the last two columns exist only with proxbox-api.md §10 (a). */
 export interface StoredDeletion extends DeletionRecord {
   requested_by: string | null;
   client_ref: string | null;
@@ -61,7 +61,7 @@ export class DeletionStore {
   }
 }
 
-/** The §6 record body returned by approve and reject. */
+/** The proxbox-api.md §6 record body returned by approve and reject. */
 export function recordBody(r: StoredDeletion): DeletionRecord {
   return {
     id: r.id, endpoint_id: r.endpoint_id, vmid: r.vmid, node: r.node, kind: r.kind, state: r.state,

@@ -22,7 +22,7 @@ interface Audit {
   runUuid: string;
 }
 
-/** Deletion paths journal against the vmid, never a NetBox id (§5.9). */
+/** Deletion paths journal against the vmid, never a NetBox id (proxbox-api.md §5.9). */
 function journal(a: Audit, result: string, kind: JournalKind, extra: { upid?: string | null; reason?: string; error?: string } = {}): void {
   const lines: [string, string | number][] = [
     ['target_vmid', a.record.vmid], ['target_kind', a.record.kind], ['run_uuid', a.runUuid], ['deletion_request_id', a.record.id],
@@ -46,7 +46,7 @@ const journalFailed = (c: Context) => e4(c, 502, JOURNAL_FAILURE.message, JOURNA
 
 /**
  * Resolves the record and runs the gate against the record's endpoint; a refusal is journalled
- * as `blocked` and leaves the state alone (§6).
+ * as `blocked` and leaves the state alone (proxbox-api.md §6).
  */
 function begin(c: Context, cluster: FakeProxmox, id: number, verb: string): { audit: Audit } | { response: Response } {
   const record = cluster.deletions.get(id);
@@ -105,7 +105,7 @@ function execute(c: Context, a: Audit): Response {
   return c.json({ upid, run_uuid: a.runUuid });
 }
 
-/** §6 approve, reject and execute, plus the optional §10 (a) registration. */
+/** proxbox-api.md §6 approve, reject and execute, plus the optional proxbox-api.md §10 (a) registration. */
 export function deletionRoutes(cluster: FakeProxmox, registerEnabled: () => boolean): Hono {
   const app = new Hono();
 

@@ -18,7 +18,7 @@ export function storageOf(value: string): string | null {
 /**
  * Proxmox allocates a new volume for `<storage>:<size in GiB>` and stores the normalised form,
  * `<storage>:vm-<vmid>-disk-<n>,<options>,size=<size>G`. That is why a re-sent disk spec never
- * compares equal (§5.5). Other values (an existing volume, `local:iso/...,media=cdrom`) are kept.
+ * compares equal (proxbox-api.md §5.5). Other values (an existing volume, `local:iso/...,media=cdrom`) are kept.
  */
 export function allocateDisk(value: string, vmid: number, existing: ConfigValue[]): string {
   const [first = '', ...options] = value.split(',');

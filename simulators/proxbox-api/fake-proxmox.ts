@@ -199,7 +199,7 @@ export class FakeProxmox {
     return [...this.endpoints.values()].sort((a, b) => a.id - b.id).map((e) => ({ ...e }));
   }
 
-  /** The key of this endpoint's entry in a §8.1 cluster map. */
+  /** The key of this endpoint's entry in a proxbox-api.md §8.1 cluster map. */
   clusterKey(endpointId: number): string {
     const e = this.requireEndpoint(endpointId);
     return e.cluster ?? this.nodes.find((n) => n.endpointId === endpointId)?.name ?? e.name;

@@ -3,7 +3,7 @@ import type { FakeEndpoint, FakeProxmox } from './fake-proxmox';
 export interface GateRefusal { reason: string; detail: string; endpoint_id?: number }
 export type GateResult = { ok: true; endpoint: FakeEndpoint } | { ok: false; body: GateRefusal };
 
-/** The write gate `_gate` (§3): checks presence and `allow_writes`, never `enabled`. */
+/** The write gate `_gate` (proxbox-api.md §3): checks presence and `allow_writes`, never `enabled`. */
 export function writeGate(cluster: FakeProxmox, endpointId: number | undefined): GateResult {
   if (endpointId === undefined) {
     return {

@@ -31,13 +31,13 @@ export const DEFAULT_API_KEY = 'sim-proxbox-key';
 export interface ProxboxSimulatorOptions {
   /** registered keys; default ['sim-proxbox-key'] */
   apiKeys?: string[];
-  /** §10 optional routes; default both false */
+  /** proxbox-api.md §10 optional routes; default both false */
   capabilities?: { registerDeletion?: boolean; taskStatus?: boolean };
   /** how long a Proxmox task stays 'running' before 'stopped' (default 0 = finishes immediately) */
   taskDurationMs?: number;
-  /** §1.3, default 300 */
+  /** proxbox-api.md §1.3, default 300 */
   rateLimitPerMinute?: number;
-  /** peers whose X-Forwarded-For is honoured (§1.3); default none */
+  /** peers whose X-Forwarded-For is honoured (proxbox-api.md §1.3); default none */
   trustedProxies?: string[];
 }
 
@@ -45,7 +45,7 @@ export interface ProxboxSimulator {
   app: Hono;
   control: SimulatorControl;
   cluster: FakeProxmox;
-  /** the live capability switches; `/openapi.json` and the §10 routes follow them */
+  /** the live capability switches; `/openapi.json` and the proxbox-api.md §10 routes follow them */
   capabilities: Capabilities;
   auth: AuthGuard;
   rateLimiter: RateLimiter;

@@ -2,7 +2,7 @@ import { scrubSecrets } from '../../contracts/proxbox-api';
 
 export type JournalKind = 'info' | 'success' | 'warning' | 'danger';
 
-/** A NetBox journal entry as proxbox-api would POST it to /api/extras/journal-entries/ (§5.9). */
+/** A NetBox journal entry as proxbox-api would POST it to /api/extras/journal-entries/ (proxbox-api.md §5.9). */
 export interface JournalEntry {
   seq: number;
   at: number;
@@ -61,7 +61,7 @@ export class AuditJournal {
     return this.failures;
   }
 
-  /** Comments are scrubbed (§5.11) before they are stored; a scheduled failure throws JournalWriteError. */
+  /** Comments are scrubbed (proxbox-api.md §5.11) before they are stored; a scheduled failure throws JournalWriteError. */
   write(objectId: number, kind: JournalKind, comments: string, secretValues: readonly string[] = []): JournalEntry {
     if (this.failures > 0) {
       this.failures -= 1;

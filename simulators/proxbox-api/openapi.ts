@@ -34,7 +34,7 @@ export function operations(caps: Capabilities): [Method, string][] {
   return ops;
 }
 
-/** A minimal OpenAPI document: clients read only the `paths` keys and their methods (§10). */
+/** A minimal OpenAPI document: clients read only the `paths` keys and their methods (proxbox-api.md §10). */
 export function openapiDocument(caps: Capabilities) {
   const paths: Record<string, Record<string, { operationId: string; summary: string }>> = {};
   for (const [method, path] of operations(caps)) {

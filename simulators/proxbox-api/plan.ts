@@ -8,7 +8,7 @@ export const PLAN_MESSAGES = {
   noDiffs: 'No VM/LXC diffs in this branch — merge will be a no-op for Proxmox.',
 } as const;
 
-/** §4 verdict algorithm: firewall first, then delete, then default-permit. */
+/** proxbox-api.md §4 verdict algorithm: firewall first, then delete, then default-permit. */
 export function verdictOf(diff: PlanDiff): PlanVerdict {
   const base = { netbox_id: diff.netbox_id ?? null, op: diff.op };
   const extra = diff as Record<string, unknown>;

@@ -7,7 +7,7 @@ import { NO_SESSIONS } from './reads';
 
 type Result = { ok: true; endpoint: FakeEndpoint } | { ok: false; response: Response };
 
-/** Target selection of the generated proxy: `target_name`, `target_domain` or `target_ip_address` (§8.3). */
+/** Target selection of the generated proxy: `target_name`, `target_domain` or `target_ip_address` (proxbox-api.md §8.3). */
 function target(c: Context, cluster: FakeProxmox): Result {
   const name = c.req.query('target_name');
   const domain = c.req.query('target_domain');
@@ -43,7 +43,7 @@ function proxied(cluster: FakeProxmox, template: () => string, run: (api: PveApi
   };
 }
 
-/** The §8.3 operations the simulator generates; mounted at `/proxmox/api2/latest` and the hidden `/proxmox/api2`. */
+/** The proxbox-api.md §8.3 operations the simulator generates; mounted at `/proxmox/api2/latest` and the hidden `/proxmox/api2`. */
 export function proxyRoutes(cluster: FakeProxmox): Hono {
   const app = new Hono();
   const vmidOr422 = (c: Context, then: (vmid: number) => unknown) => {

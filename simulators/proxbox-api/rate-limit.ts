@@ -3,7 +3,7 @@ import { clientIp, isExemptPath } from './client-ip';
 
 const WINDOW_MS = 60_000;
 
-/** Per-IP request counts over a rolling 60 s window, in memory (§1.3). */
+/** Per-IP request counts over a rolling 60 s window, in memory (proxbox-api.md §1.3). */
 export class RateLimiter {
   // Per IP, the accepted requests' times in arrival order; `start` skips the ones that left the window, so a
   // request costs O(1) amortised however high the limit (the benchmark sets it to a million).

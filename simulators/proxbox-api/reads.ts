@@ -9,13 +9,13 @@ import type { PveApi } from './pve-api';
 export const NO_SESSIONS = 'Could not return Proxmox Sessions';
 export const CONFIG_NOT_FOUND = 'VM Config not found.';
 
-/** Fields of the upstream cluster-resource model; ones Proxmox did not return come back as null (§8.1). */
+/** Fields of the upstream cluster-resource model; ones Proxmox did not return come back as null (proxbox-api.md §8.1). */
 const DECLARED = [
   'id', 'type', 'vmid', 'node', 'name', 'status', 'lock', 'tags', 'template', 'hastate', 'pool', 'maxcpu', 'maxmem', 'mem',
   'maxdisk', 'disk', 'uptime', 'cpu', 'netin', 'netout', 'storage', 'content', 'plugintype', 'shared', 'level',
 ] as const;
 
-/** LXC config keys outside the upstream config response model: reading them fails response validation (§8.2). */
+/** LXC config keys outside the upstream config response model: reading them fails response validation (proxbox-api.md §8.2). */
 const UNMODELLED_LXC_KEY = /^(mp\d+|dev\d+|timezone|tty|cmode|console|entrypoint|env|lxc)$/;
 
 const TYPES = ['vm', 'storage', 'node', 'sdn'];
@@ -124,7 +124,7 @@ function storageContent(c: Context, cluster: FakeProxmox) {
   }
 }
 
-/** §3 endpoint reads and the §8.1, §8.2 and §8.4 guest-state reads. */
+/** proxbox-api.md §3 endpoint reads and the proxbox-api.md §8.1, §8.2 and §8.4 guest-state reads. */
 export function readRoutes(cluster: FakeProxmox): Hono {
   const app = new Hono();
   app.get('/proxmox/endpoints', (c) => {

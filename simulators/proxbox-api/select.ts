@@ -3,7 +3,7 @@ import type { ProxmoxEndpointInfo } from '../../contracts/proxbox-api';
 import type { FakeEndpoint, FakeProxmox } from './fake-proxmox';
 
 /**
- * Shared endpoint selection of the §8 read routes: `endpoint_ids` (or its alias
+ * Shared endpoint selection of the proxbox-api.md §8 read routes: `endpoint_ids` (or its alias
  * `proxmox_endpoint_ids`, which wins), `name`, `domain`, `ip_address`, `port`.
  * Only enabled endpoints are loaded; unknown ids simply select nothing.
  */
@@ -26,7 +26,7 @@ export function selectEndpoints(c: Context, cluster: FakeProxmox): FakeEndpoint[
   return list;
 }
 
-/** The §3 endpoint body: no secrets and none of the simulator's own fields. */
+/** The proxbox-api.md §3 endpoint body: no secrets and none of the simulator's own fields. */
 export function endpointInfo(e: FakeEndpoint): ProxmoxEndpointInfo {
   const { cluster: _c, token_name: _t, reachable: _r, ...info } = e;
   return info;

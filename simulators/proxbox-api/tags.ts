@@ -5,7 +5,7 @@ import { writeGate } from './gate';
 import { e1, e2, e3, errorsOf, intParam, parseBody } from './http';
 import { errorText } from './pve-errors';
 
-/** §7 tag parsing: split on `;`, trim, lowercase, drop empties and duplicates, keep order. */
+/** proxbox-api.md §7 tag parsing: split on `;`, trim, lowercase, drop empties and duplicates, keep order. */
 export function parseTags(raw: unknown): string[] {
   if (raw === undefined || raw === null) return [];
   const out: string[] = [];
@@ -58,7 +58,7 @@ function tagRoute(cluster: FakeProxmox, mode: 'tag' | 'untag') {
     try {
       const api = cluster.connect(resolved.endpoint.id);
       const before = parseTags(api.getConfig(node, kind, vmid).tags);
-      // The requested tag is compared as sent, against the lowercased list (§7 quirk).
+      // The requested tag is compared as sent, against the lowercased list (proxbox-api.md §7 quirk).
       const after = mode === 'tag' ? (before.includes(tag) ? before : [...before, tag]) : before.filter((t) => t !== tag);
       const tagsAfter = after.map((t) => t.toLowerCase());
       if (after.length !== before.length) api.updateConfig(node, kind, vmid, { tags: tagsAfter.join(';') });
@@ -69,7 +69,7 @@ function tagRoute(cluster: FakeProxmox, mode: 'tag' | 'untag') {
   };
 }
 
-/** `PUT /intent/tag-pending-deletion` and `PUT /intent/untag-pending-deletion` (§7). */
+/** `PUT /intent/tag-pending-deletion` and `PUT /intent/untag-pending-deletion` (proxbox-api.md §7). */
 export function tagRoutes(cluster: FakeProxmox): Hono {
   const app = new Hono();
   app.put('/intent/tag-pending-deletion', tagRoute(cluster, 'tag'));

@@ -3,7 +3,7 @@ import type { FakeProxmox } from './fake-proxmox';
 import { e1, e2, errorsOf, intParam, pathParam } from './http';
 import { errorText, PveError } from './pve-errors';
 
-/** §10 (b) `GET /intent/tasks/{node}/{upid}?endpoint_id=N`, served only while the capability is on. */
+/** proxbox-api.md §10 (b) `GET /intent/tasks/{node}/{upid}?endpoint_id=N`, served only while the capability is on. */
 export function taskRoutes(cluster: FakeProxmox, enabled: () => boolean): Hono {
   const app = new Hono();
   app.get('/intent/tasks/:node/:upid', (c, next) => {

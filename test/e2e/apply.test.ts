@@ -74,7 +74,7 @@ describe('the ApplyWorkflow in depth', () => {
     s.netbox.createVm(b.id, { name: 'once-01', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(380, 'pve01') });
     const job = await mergeAndWait(b.id);
     const r = Object.values<any>(job.perVmResults)[0];
-    // §8.5: the adopted guest is followed until its lock clears, then counted as created.
+    // proxbox-api.md §8.5: the adopted guest is followed until its lock clears, then counted as created.
     expect(r).toMatchObject({ name: 'once-01', status: 'succeeded', reason: 'adopted' });
     expect(s.proxbox.control.callsTo('POST', '/intent/apply').filter((c) => (c.body as any).diffs[0].payload.vmid === 380)).toHaveLength(1);
     expect(s.proxbox.cluster.pveCalls('POST', /^nodes\/pve01\/qemu$/).filter((c) => c.params.vmid === 380)).toHaveLength(1);

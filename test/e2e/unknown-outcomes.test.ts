@@ -4,7 +4,7 @@ import { startStack, eventually, type Stack } from '../support/stack';
 const qemu = (vmid: number) => ({ proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' });
 
 /**
- * §8.5 after an unknown outcome: a guest with our name, node and kind counts as created, and is then followed until
+ * proxbox-api.md §8.5 after an unknown outcome: a guest with our name, node and kind counts as created, and is then followed until
  * its lock clears or its task ends; the job records what Proxmox really holds, or says plainly that it does not know.
  */
 describe('writes whose outcome was unknown', () => {

@@ -45,8 +45,8 @@ beforeEach(async () => {
 });
 afterEach(() => receiver.close());
 
-describe('ChangeDiff semantics (§4)', () => {
-  it('records the §9.2 demo branch as one net diff per object', async () => {
+describe('ChangeDiff semantics (netbox.md §4)', () => {
+  it('records the netbox.md §9.2 demo branch as one net diff per object', async () => {
     const { branch, web03 } = sim.buildDemoBranch();
     const create = await diffFor(branch.id, VM, web03.pk);
     expect(create.action).toEqual({ value: 'create', label: 'Created' });
@@ -192,7 +192,7 @@ describe('ChangeDiff semantics (§4)', () => {
   });
 });
 
-describe('merge (§2, §5, §9.3)', () => {
+describe('merge (netbox.md §2, §5, §9.3)', () => {
   it('applies the branch to main, keeping the pks of creates', async () => {
     const { branch, web03, cache01 } = sim.buildDemoBranch();
     await sim.mergeBranch(branch.id, 'alice');
@@ -230,7 +230,7 @@ describe('merge (§2, §5, §9.3)', () => {
     expect(toEpochMs(events.results[0]!.time)).toBeGreaterThanOrEqual(toEpochMs(rest.merged_time!));
   });
 
-  it('delivers a signed branch_merged webhook whose body is §9.3 and whose run id matches REST', async () => {
+  it('delivers a signed branch_merged webhook whose body is netbox.md §9.3 and whose run id matches REST', async () => {
     sim.addWebhookTarget({ url: `${receiver.url}/api/v1/hooks/netbox`, secret: SECRET, additionalHeaders: { Authorization: 'Bearer svc-token' } });
     const { branch } = sim.buildDemoBranch();
     const { deliveries } = await sim.mergeBranch(branch.id, 'alice');
@@ -308,7 +308,7 @@ describe('merge (§2, §5, §9.3)', () => {
   });
 });
 
-describe('revert, re-merge and archive (§2)', () => {
+describe('revert, re-merge and archive (netbox.md §2)', () => {
   it('revert clears merged fields and restores main; a second merge has a new merged_time and run id', async () => {
     sim.addWebhookTarget({ url: receiver.url, secret: SECRET });
     const { branch, web03 } = sim.buildDemoBranch();

@@ -49,7 +49,7 @@ describe('netboxAuthHeader', () => {
 });
 
 describe('run identity', () => {
-  it('builds the §9.3 id from either merged_time representation', () => {
+  it('builds the netbox.md §9.3 id from either merged_time representation', () => {
     expect(applyRunId('k3x9p2qa', '2026-07-24T14:03:11.902315Z')).toBe('apply:k3x9p2qa:1784901791902');
     expect(applyRunId('k3x9p2qa', '2026-07-24T14:03:11.902Z')).toBe('apply:k3x9p2qa:1784901791902');
     expect(applyRunIdFromMs('k3x9p2qa', 1784901791902)).toBe('apply:k3x9p2qa:1784901791902');
@@ -135,7 +135,7 @@ const branch942 = {
 };
 
 describe('schemas', () => {
-  it('parses the §9.1 branch, keeps unknown keys, and rejects an unknown status', () => {
+  it('parses the netbox.md §9.1 branch, keeps unknown keys, and rejects an unknown status', () => {
     const parsed = Branch.parse(branch942);
     expect(parsed.status.value).toBe('merged');
     expect((parsed as Record<string, unknown>).some_future_field).toBe(1);

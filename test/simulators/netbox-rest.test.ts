@@ -39,7 +39,7 @@ beforeAll(async () => {
 afterAll(() => sim.close());
 beforeEach(() => { sim.reset(); sim.control.clearCalls(); sim.control.clearFaults(); });
 
-describe('authentication (§1)', () => {
+describe('authentication (netbox.md §1)', () => {
   it('accepts a v2 token as Bearer and a v1 token as Token', async () => {
     expect((await api('/api/status/', { auth: `Bearer ${V2}` })).status).toBe(200);
     expect((await api('/api/status/', { auth: `Token ${V1}` })).status).toBe(200);
@@ -129,7 +129,7 @@ describe('status and reference data', () => {
   });
 });
 
-describe('pagination (§1)', () => {
+describe('pagination (netbox.md §1)', () => {
   it('follows absolute next links over several pages and sees every item once', async () => {
     for (let i = 0; i < 7; i++) sim.createBranch({ name: `b-${i}`, owner: 'bob' });
     const seen: number[] = [];
@@ -185,7 +185,7 @@ describe('pagination (§1)', () => {
   });
 });
 
-describe('branch filters (§2)', () => {
+describe('branch filters (netbox.md §2)', () => {
   async function setup() {
     const a = sim.createBranch({ name: 'alpha', owner: 'bob', description: 'first try', customFields: { apply_to_proxmox: true } });
     sim.createVm(a.id, { name: 'a-vm' });
@@ -250,7 +250,7 @@ describe('branch filters (§2)', () => {
   });
 });
 
-describe('branch events (§3)', () => {
+describe('branch events (netbox.md §3)', () => {
   it('lists events newest first and filters by type and time range', async () => {
     const a = sim.createBranch({ name: 'a', owner: 'bob' });
     sim.createVm(a.id, { name: 'x' });
@@ -277,7 +277,7 @@ describe('branch events (§3)', () => {
   });
 });
 
-describe('ChangeDiff listing and filters (§4)', () => {
+describe('ChangeDiff listing and filters (netbox.md §4)', () => {
   it('filters the demo branch by branch_id, object_type, action, object_id, id and q', async () => {
     const { branch } = sim.buildDemoBranch();
     const get = async (q: string) => Paginated(ChangeDiff).parse((await api(`/api/plugins/branching/changes/${q}`)).body);
@@ -332,7 +332,7 @@ describe('ChangeDiff listing and filters (§4)', () => {
   });
 });
 
-describe('REST versus change-data representation (§1)', () => {
+describe('REST versus change-data representation (netbox.md §1)', () => {
   it('gives REST choice objects, numeric vcpus, nested refs, tag objects and microsecond datetimes', async () => {
     const vm = VirtualMachine.parse((await api(`/api/virtualization/virtual-machines/${DEMO.vms.db01}/`)).body);
     expect(vm.status).toEqual({ value: 'active', label: 'Active' });

@@ -457,7 +457,7 @@ describe('secret scrubbing (scenarios 36–38)', () => {
   });
 });
 
-describe('journal failures (§5.9, scenario 43)', () => {
+describe('journal failures (proxbox-api.md §5.9, scenario 43)', () => {
   it('43: a journal write failing after the create POST gives 502 E4 while the guest exists', async () => {
     cluster().failJournalWrites(1);
     const r = await one(qemuCreate({}));

@@ -11,7 +11,7 @@ import { formatUpid, parseUpid } from '../../simulators/proxbox-api/upid';
 import { zodToE1 } from '../../simulators/proxbox-api/validation';
 import { toBlockYaml } from '../../simulators/proxbox-api/yaml';
 
-describe('overallOf (§5.7)', () => {
+describe('overallOf (proxbox-api.md §5.7)', () => {
   it('is no_op without results', () => expect(overallOf([])).toBe('no_op'));
   it('is succeeded when every item succeeded or was skipped', () => {
     expect(overallOf(['succeeded', 'skipped', 'succeeded'])).toBe('succeeded');
@@ -32,7 +32,7 @@ describe('overallOf (§5.7)', () => {
   });
 });
 
-describe('classifyErrorBody (§2 parsing order)', () => {
+describe('classifyErrorBody (proxbox-api.md §2 parsing order)', () => {
   it('takes a string reason as E3 even when detail is also a string', () => {
     const r = classifyErrorBody(403, { reason: 'endpoint_writes_disabled', detail: 'Operational verbs are disabled', endpoint_id: 7 });
     expect(r).toMatchObject({ shape: 'E3', status: 403, reason: 'endpoint_writes_disabled', detail: 'Operational verbs are disabled' });
@@ -60,7 +60,7 @@ describe('classifyErrorBody (§2 parsing order)', () => {
   });
 });
 
-describe('scrubSecrets and collectSecretValues (§5.11)', () => {
+describe('scrubSecrets and collectSecretValues (proxbox-api.md §5.11)', () => {
   it('redacts cipassword in the three textual forms (scenario 37)', () => {
     expect(scrubSecrets('bad value cipassword: x here')).toBe('bad value cipassword: *** here');
     expect(scrubSecrets("params {'cipassword': 'x', 'name': 'vm'}")).toBe("params {'cipassword': '***', 'name': 'vm'}");
@@ -91,7 +91,7 @@ describe('scrubSecrets and collectSecretValues (§5.11)', () => {
   });
 });
 
-describe('intent payload schemas (§5.1–§5.3, scenarios 7 and 8)', () => {
+describe('intent payload schemas (proxbox-api.md §5.1–§5.3, scenarios 7 and 8)', () => {
   it('accepts a qemu payload with only vmid, node and name; disks and nics default to []', () => {
     const p = QemuIntentPayload.parse({ vmid: 101, node: 'pve01', name: 'web-01' });
     expect(p).toEqual({ vmid: 101, node: 'pve01', name: 'web-01', disks: [], nics: [] });
@@ -140,7 +140,7 @@ describe('intent payload schemas (§5.1–§5.3, scenarios 7 and 8)', () => {
   });
 });
 
-describe('CloudInitPayload (§5.6)', () => {
+describe('CloudInitPayload (proxbox-api.md §5.6)', () => {
   it('normalises search_domain: trimmed, trailing dot removed, empty becomes null', () => {
     expect(CloudInitPayload.parse({ search_domain: '  lab.example.com. ' }).search_domain).toBe('lab.example.com');
     expect(CloudInitPayload.parse({ search_domain: ' . ' }).search_domain).toBeNull();
@@ -206,7 +206,7 @@ describe('simulator mapping helpers', () => {
   it('URL-encodes like urllib quote with no safe characters', () => {
     expect(quoteAll("ssh-ed25519 AAAA+/= a@b\nssh-rsa B!'()*~")).toBe('ssh-ed25519%20AAAA%2B%2F%3D%20a%40b%0Assh-rsa%20B%21%27%28%29%2A~');
   });
-  it('maps cloud-init fields to ci parameters (§5.6)', () => {
+  it('maps cloud-init fields to ci parameters (proxbox-api.md §5.6)', () => {
     const ci = CloudInitPayload.parse({
       user: 'ubuntu', ssh_keys: ['k1', 'k2'], network: { ip: '192.0.2.50', cidr: 24, gateway: '192.0.2.1' },
       search_domain: 'lab.example', dns_servers: ['192.0.2.53', '192.0.2.54'], user_data: 'local:snippets/u.yaml',
@@ -234,7 +234,7 @@ describe('simulator mapping helpers', () => {
   it('dumps block YAML with quoting where plain scalars would change meaning', () => {
     expect(toBlockYaml({ a: 'yes', b: '12', c: '', d: null, e: true, f: {}, g: { h: 1 } })).toBe("a: 'yes'\nb: '12'\nc: ''\nd: null\ne: true\nf: {}\ng:\n  h: 1\n");
   });
-  it('derives item keys and values (§5.4)', () => {
+  it('derives item keys and values (proxbox-api.md §5.4)', () => {
     expect(indexedItemParams([
       { key: 'scsi0', value: 'local-lvm:32' },
       { value: 'virtio,bridge=vmbr0' },
@@ -260,7 +260,7 @@ describe('simulator mapping helpers', () => {
   });
 });
 
-describe('lockout and rate-limit windows (§1.2, §1.3)', () => {
+describe('lockout and rate-limit windows (proxbox-api.md §1.2, §1.3)', () => {
   it('locks an IP for 300 s after the first of five failures, then restarts the count', () => {
     const guard = new AuthGuard(['k']);
     const t0 = 1_000_000;

@@ -23,7 +23,7 @@ const call = (id: number, verb: 'approve' | 'reject' | 'execute', body: unknown,
 const destroys = () => cluster().pveCalls('DELETE');
 const lastJournal = () => cluster().journal.entries.at(-1)!;
 
-describe('deletion requests (§6, scenarios 31–35)', () => {
+describe('deletion requests (proxbox-api.md §6, scenarios 31–35)', () => {
   it('31: approve with a matching body sets approved and journals the actor', async () => {
     const rec = seed('pending');
     const r = await call(rec.id, 'approve', target(), 'alice@netbox');
@@ -188,7 +188,7 @@ describe('destroy confinement (scenarios 39–40)', () => {
   });
 });
 
-describe('pending-deletion tags (§7, scenarios 46–47)', () => {
+describe('pending-deletion tags (proxbox-api.md §7, scenarios 46–47)', () => {
   const tag = (body: unknown, query = '?endpoint_id=1', verb = 'tag') =>
     pb.request('PUT', `/intent/${verb}-pending-deletion${query}`, { body, headers: { 'X-Proxbox-Actor': 'alice' } });
   const body = { vmid: 301, node: 'pve01', kind: 'qemu', tag: PENDING_DELETION_TAG };

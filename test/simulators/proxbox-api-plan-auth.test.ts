@@ -13,7 +13,7 @@ useProxboxSimulator((p) => { pb = p; }, { options: { trustedProxies: ['127.0.0.1
 
 const plan = (body: unknown) => pb.request('POST', '/intent/plan', { body });
 
-describe('POST /intent/plan (§4)', () => {
+describe('POST /intent/plan (proxbox-api.md §4)', () => {
   it('1: empty diffs are permitted with the no-op summary', async () => {
     const r = await plan({ endpoint_id: 1, diffs: [] });
     expect(r.status).toBe(200);
@@ -133,7 +133,7 @@ describe('/openapi.json, /health, /version', () => {
   });
 });
 
-describe('authentication (§1.2)', () => {
+describe('authentication (proxbox-api.md §1.2)', () => {
   const asIp = (ip: string, key: string | null = 'sim-proxbox-key') => pb.request('GET', '/version', { key, headers: { 'X-Forwarded-For': ip } });
 
   it('counts failures down and reports the remaining attempts', async () => {
@@ -182,7 +182,7 @@ describe('authentication (§1.2)', () => {
   });
 });
 
-describe('rate limiting (§1.3)', () => {
+describe('rate limiting (proxbox-api.md §1.3)', () => {
   it('42: request 301 within 60 s gets 429 with Retry-After 60; /openapi.json is never limited', async () => {
     const headers = { 'X-Forwarded-For': '192.0.2.200' };
     const statuses = await Promise.all(Array.from({ length: 300 }, () => pb.request('GET', '/version', { headers }).then((r) => r.status)));
@@ -206,7 +206,7 @@ describe('rate limiting (§1.3)', () => {
   });
 });
 
-describe('optional capabilities (§10)', () => {
+describe('optional capabilities (proxbox-api.md §10)', () => {
   it('48: with capabilities off neither route is listed nor served', async () => {
     const doc = (await pb.request('GET', '/openapi.json')).body;
     expect(doc.paths[CAPABILITY_REGISTER_DELETION.path]?.[CAPABILITY_REGISTER_DELETION.method]).toBeUndefined();
@@ -217,7 +217,7 @@ describe('optional capabilities (§10)', () => {
     expect(pb.sim.cluster.deletions.list()).toEqual([]);
   });
 
-  it('48: with capabilities on both are listed, registration and task status behave as §10', async () => {
+  it('48: with capabilities on both are listed, registration and task status behave as proxbox-api.md §10', async () => {
     const on = await startTestProxbox({ capabilities: { registerDeletion: true, taskStatus: true }, taskDurationMs: 150 });
     try {
       on.sim.cluster.seedDemoCluster();

@@ -11,7 +11,7 @@ const cluster = () => pb.sim.cluster;
 const get = (path: string) => pb.request('GET', path);
 const sim = (method: string, path: string, body?: unknown) => pb.request(method, `/_sim${path}`, { key: null, body });
 
-describe('endpoints (§3)', () => {
+describe('endpoints (proxbox-api.md §3)', () => {
   it('returns one endpoint without secrets, and 404 for an unknown id', async () => {
     const r = await get('/proxmox/endpoints/1');
     expect(r.status).toBe(200);
@@ -34,7 +34,7 @@ describe('endpoints (§3)', () => {
   });
 });
 
-describe('cluster resources (§8.1, scenario 44)', () => {
+describe('cluster resources (proxbox-api.md §8.1, scenario 44)', () => {
   it('returns exactly one map entry for an enabled endpoint, with qemu and lxc guests', async () => {
     const r = await get('/proxmox/cluster/resources?type=vm&endpoint_ids=1');
     expect(r.status).toBe(200);
@@ -84,7 +84,7 @@ describe('cluster resources (§8.1, scenario 44)', () => {
   });
 });
 
-describe('guest config (§8.2, scenario 45)', () => {
+describe('guest config (proxbox-api.md §8.2, scenario 45)', () => {
   it('returns the raw config with computed networks and disks', async () => {
     const r = await get('/proxmox/pve01/qemu/105/config?endpoint_ids=1');
     expect(r.status).toBe(200);
@@ -118,7 +118,7 @@ describe('guest config (§8.2, scenario 45)', () => {
   });
 });
 
-describe('generated Proxmox proxy (§8.3)', () => {
+describe('generated Proxmox proxy (proxbox-api.md §8.3)', () => {
   it('serves status/current, config, the flat resource list and nextid', async () => {
     const status = await get('/proxmox/api2/latest/nodes/pve02/qemu/110/status/current');
     expect(status.body).toMatchObject({ vmid: 110, status: 'running', name: 'web-01', qmpstatus: 'running', tags: 'prod;web' });
@@ -133,7 +133,7 @@ describe('generated Proxmox proxy (§8.3)', () => {
     expect((await get('/proxmox/api2/cluster/nextid')).body).toBe(100);
   });
 
-  it('reports task status for a URL-encoded UPID in the §8.3 shape', async () => {
+  it('reports task status for a URL-encoded UPID in the proxbox-api.md §8.3 shape', async () => {
     const created = await pb.request('POST', '/intent/apply?endpoint_id=1', { body: { run_uuid: 'r', diffs: [{ op: 'create', kind: 'qemu', payload: { vmid: 312, node: 'pve01', name: 'web-03' } }] } });
     const upid: string = created.body.results[0].proxmox_upid;
     const r = await get(`/proxmox/api2/latest/nodes/pve01/tasks/${encodeURIComponent(upid)}/status?target_name=lab`);
@@ -163,7 +163,7 @@ describe('generated Proxmox proxy (§8.3)', () => {
   });
 });
 
-describe('secondary reads (§8.4)', () => {
+describe('secondary reads (proxbox-api.md §8.4)', () => {
   it('lists QEMU guests of a node under the cluster key', async () => {
     const r = await get('/proxmox/nodes/pve01/qemu?endpoint_ids=1');
     expect(r.body).toEqual([{ 'lab-cluster': [expect.objectContaining({ vmid: 105, name: 'db-01', status: 'stopped' })] }]);

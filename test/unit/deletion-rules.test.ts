@@ -50,7 +50,7 @@ describe('the guest must still match the snapshot', () => {
 });
 
 describe('contract wording and the TTL', () => {
-  it('words a backend without §10 (a) exactly as the contract does', () => {
+  it('words a backend without proxbox-api.md §10 (a) exactly as the contract does', () => {
     expect(backendCannotRegisterDeletion({ kind: 'qemu', vmid: 301, node: 'pve01' })).toEqual({
       code: 'backend_cannot_register_deletion',
       message: 'proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of qemu 301 on pve01 cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api.',

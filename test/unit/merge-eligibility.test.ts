@@ -3,7 +3,7 @@ import { Branch, BranchEvent, toEpochMs } from '../../contracts/netbox';
 import { lookbackStartMs, mergeAdmission, mergedByMismatch, reapplyPhrase, reconcileCandidates, reconcileDecision, startDecision } from '../../domain/merge-eligibility';
 import { MESSAGES } from '../../domain/messages';
 
-/** The §9.1 branch, parsed by the contract schema, with overrides. */
+/** The netbox.md §9.1 branch, parsed by the contract schema, with overrides. */
 function branch(over: { id?: number; status?: string; merged_time?: string | null; apply?: boolean | null } = {}): Branch {
   const status = over.status ?? 'merged';
   return Branch.parse({

@@ -43,7 +43,7 @@ async function mergedBranchWithVms(n: number, name = `vms-${n}`) {
   return branch;
 }
 
-describe('NetBox client: authentication (§1)', () => {
+describe('NetBox client: authentication (netbox.md §1)', () => {
   it('sends a v2 token as Bearer and a legacy token as Token, and both read the branch', async () => {
     const branch = sim.createBranch({ name: 'auth', owner: 'bob' });
     expect((await client({ token: V2 }).branch(branch.id)).schema_id).toBe(branch.schemaId);
@@ -132,7 +132,7 @@ describe('NetBox client: errors that say what failed', () => {
   });
 });
 
-describe('NetBox client: paginated reads (§1, §4)', () => {
+describe('NetBox client: paginated reads (netbox.md §1, §4)', () => {
   it('reads the ChangeDiffs of a branch with five VMs over three pages of two, each once', async () => {
     const branch = await mergedBranchWithVms(5);
     sim.control.clearCalls();
