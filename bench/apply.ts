@@ -19,7 +19,7 @@ import { newSecretKey } from '../domain/secret-box';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
 import { spawn } from 'node:child_process';
-import { createFreshDatabase } from '../test/support/database';
+import { createFreshDatabase } from '../infra/scratch-database';
 import { cpuPerUnit, cpuSnapshot, type CpuSnapshot } from './cpu';
 
 const VMS = Number(process.env.BENCH_VMS ?? 500);

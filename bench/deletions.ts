@@ -26,7 +26,7 @@ import { newSecretKey } from '../domain/secret-box';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
 import { createProxboxSimulator } from '../simulators/proxbox-api';
-import { createFreshDatabase } from '../test/support/database';
+import { createFreshDatabase } from '../infra/scratch-database';
 import type { DeletionWorkflowInput } from '../activities/types';
 import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS } from '../workflows/definitions';
 
