@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyStateQuery } from '../../workflows/definitions';
 import { startStack, eventually, type Stack } from '../support/stack';
 import { recordHistoryIfAsked } from '../support/histories';
+import { mergeAndWait as mergeBranchAndWait } from '../support/merges';
 
 const qemu = (vmid: number, node: string, extra: Record<string, unknown> = {}) => ({
   proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: node, proxmox_storage: 'local-lvm', ...extra,
@@ -12,14 +13,7 @@ describe('the ApplyWorkflow in depth', () => {
   beforeAll(async () => { s = await startStack(); });
   afterAll(async () => { await s?.stop(); });
 
-  async function mergeAndWait(branchId: number) {
-    await s.netbox.mergeBranch(branchId, 'alice');
-    return eventually(async () => {
-      const item = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branchId}`)).body.items[0];
-      if (!item || !['succeeded', 'partial', 'failed'].includes(item.state)) return undefined;
-      return (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${item.id}`)).body;
-    }, `the apply of branch ${branchId}`);
-  }
+  const mergeAndWait = (branchId: number) => mergeBranchAndWait(s, branchId);
 
   it('isolates each VM failure with a clear reason and carries on with the rest', async () => {
     s.netbox.addMainVm({ id: 830, name: 'web-01', cluster: 5, vcpus: '2.00', memory: 2048, custom_fields: qemu(110, 'pve02'), tags: ['prod', 'web'] });

@@ -60,6 +60,18 @@ describe('safety gates', () => {
     }, `the apply job of branch ${branchId}`);
   }
   const results = (job: any) => Object.fromEntries(Object.values(job.perVmResults as Record<string, any>).map((r) => [r.name, `${r.status}: ${r.message}`]));
+  /** A merged branch that deletes a qemu guest: its deletion request, pending and tagged, awaiting approval. */
+  async function deletionAwaitingApproval(name: string, vmid: number) {
+    const doomed = existingGuest(name, vmid, 'qemu');
+    const branch = newBranch();
+    s.netbox.deleteVm(branch.id, doomed.pk);
+    await s.netbox.mergeBranch(branch.id, 'alice');
+    expect((await finishedJob(branch.id)).state).toBe('succeeded');
+    return eventually(async () => {
+      const r = (await deletionRequestsOf(branch.id))[0];
+      return r?.state === 'pending' && r.taggedPendingDeletion ? r : undefined;
+    }, 'the pending, tagged deletion request');
+  }
   const deletionRequestsOf = async (branchId: number) => (await s.call(s.tokens.carol, 'GET', `/api/v1/deletion-requests?branchId=${branchId}`)).body.items;
 
   it('master flag off: the merge records a failed job whose every result says so, and nothing is written', async () => {
@@ -263,15 +275,7 @@ describe('safety gates', () => {
   }
 
   it('proxbox-api\'s endpoint disabled while a deletion waits: the approval destroys nothing and no tag route is called', async () => {
-    const doomed = existingGuest('upstream-wait-01', 695, 'qemu');
-    const branch = newBranch();
-    s.netbox.deleteVm(branch.id, doomed.pk);
-    await s.netbox.mergeBranch(branch.id, 'alice');
-    expect((await finishedJob(branch.id)).state).toBe('succeeded');
-    const pending = await eventually(async () => {
-      const r = (await deletionRequestsOf(branch.id))[0];
-      return r?.state === 'pending' && r.taggedPendingDeletion ? r : undefined;
-    }, 'the pending, tagged deletion request');
+    const pending = await deletionAwaitingApproval('upstream-wait-01', 695);
 
     s.proxbox.cluster.updateEndpoint(1, { enabled: false });
     try {
@@ -291,15 +295,7 @@ describe('safety gates', () => {
   });
 
   it('master flag off while a deletion waits for approval: the approved request fails with the reason, no destroy route is called, the guest is untagged', async () => {
-    const doomed = existingGuest('waiting-01', 671, 'qemu');
-    const branch = newBranch();
-    s.netbox.deleteVm(branch.id, doomed.pk);
-    await s.netbox.mergeBranch(branch.id, 'alice');
-    expect((await finishedJob(branch.id)).state).toBe('succeeded');
-    const pending = await eventually(async () => {
-      const r = (await deletionRequestsOf(branch.id))[0];
-      return r?.state === 'pending' && r.taggedPendingDeletion ? r : undefined;
-    }, 'the pending, tagged deletion request');
+    const pending = await deletionAwaitingApproval('waiting-01', 671);
     expect(String(s.proxbox.cluster.getGuest(671)!.config.tags)).toContain(PENDING_DELETION_TAG);
 
     const mark = s.proxbox.control.calls.length;

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, eventually, type Stack } from '../support/stack';
+import { startStack, type Stack } from '../support/stack';
+import { mergeAndWait as mergeBranchAndWait } from '../support/merges';
 
 const qemu = (vmid: number) => ({ proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' });
 
@@ -13,14 +14,7 @@ describe('writes whose outcome was unknown', () => {
   beforeAll(async () => { s = await startStack({ taskDurationMs: 2_500, env: { PROXMOX_TASK_DEADLINE_S: '4' } }); });
   afterAll(async () => { await s?.stop(); });
 
-  async function mergeAndWait(branchId: number) {
-    await s.netbox.mergeBranch(branchId, 'alice');
-    return eventually(async () => {
-      const item = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branchId}`)).body.items[0];
-      if (!item || !['succeeded', 'partial', 'failed'].includes(item.state)) return undefined;
-      return (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${item.id}`)).body;
-    }, `the apply of branch ${branchId}`, 45_000);
-  }
+  const mergeAndWait = (branchId: number) => mergeBranchAndWait(s, branchId, 45_000);
   const createsOf = (vmid: number) => s.proxbox.cluster.pveCalls('POST', /^nodes\/pve01\/qemu$/).filter((c) => c.params.vmid === vmid);
 
   it('adopts the guest it created and reports it only once its create task has ended', async () => {

@@ -41,3 +41,13 @@ export function finishedJob(s: Stack, jobId: string): Promise<any> {
     return ['succeeded', 'partial', 'failed'].includes(j.state) ? j : undefined;
   }, `job ${jobId} to finish`);
 }
+
+/** Merges the branch as alice and waits for its apply job to finish; the job's detail. */
+export async function mergeAndWait(s: Stack, branchId: number, timeoutMs?: number): Promise<any> {
+  await s.netbox.mergeBranch(branchId, 'alice');
+  return eventually(async () => {
+    const item = (await jobsOfBranch(s, branchId))[0];
+    if (!item || !['succeeded', 'partial', 'failed'].includes(item.state)) return undefined;
+    return (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${item.id}`)).body;
+  }, `the apply of branch ${branchId}`, timeoutMs);
+}
