@@ -5,7 +5,7 @@ import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
 import { planChanges, type PlannedChange } from '../domain/change-plan';
-import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../services/branch-changes';
+import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../clients/netbox-branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
 import { failureReasonOf } from '../domain/failure-reasons';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
@@ -23,7 +23,7 @@ import { freshReads } from '../infra/batching';
 import { waitForTask, type TaskOutcome } from './proxmox-tasks';
 import { createUpstreamGate } from './upstream-gate';
 import { acquireWriteSlot } from './write-slots';
-import type { ApplyContext, ApplyPlan, ApplyRun, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from './types';
+import type { ApplyContext, ApplyPlan, ApplyRun, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from '../workflows/types';
 
 const optedIn = (b: Branch) => b.custom_fields.apply_to_proxmox === true;
 const destroyConfirmed = (b: Branch) => b.custom_fields.apply_destroy_confirmed === true;

@@ -12,7 +12,7 @@ import {
   backendPlanRequest, branchingMissingPlan, decidePlan, localPlan, netboxUnavailablePlan, proxboxCallsOf, unreadEndpoint,
   type BranchFacts, type EndpointLive, type LocalPlan, type PlanResult, type Read,
 } from '../domain/plan';
-import { clusterNamesFor, readBranchChanges } from './branch-changes';
+import { clusterNamesFor, readBranchChanges } from '../clients/netbox-branch-changes';
 
 export interface PlanServiceDeps {
   /** How to reach NetBox; the plan builds its own client so every request shares the plan's deadline. */

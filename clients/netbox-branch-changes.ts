@@ -1,5 +1,5 @@
 import { OBJECT_TYPE, type ChangeDiff } from '../contracts/netbox';
-import type { NetboxClient } from '../clients/netbox';
+import type { NetboxClient } from './netbox';
 import { referencedLookups, type PlanLookups, type PlannedChange } from '../domain/change-plan';
 import type { NamedRef } from '../domain/guest-kind';
 
