@@ -3,8 +3,8 @@ import {
 } from '../contracts/netbox';
 import type { z } from 'zod';
 import type { CloudInitPayload as CloudInitSchema, IndexedItem, LxcIntentPayload as LxcSchema, QemuIntentPayload as QemuSchema } from '../contracts/proxbox-api';
-import { detectGuestKind, type NamedRef } from './guest-kind';
-import type { GuestKind, IntentOp } from './permissions';
+import { detectGuestKind, type GuestKind, type NamedRef } from './guest-kind';
+import type { IntentOp } from './permissions';
 
 /** What we send: the schemas' input side (defaults such as `disks: []` stay optional). */
 export type QemuIntentPayload = z.input<typeof QemuSchema>;

@@ -1,4 +1,4 @@
-import type { GuestKind } from './permissions';
+import type { GuestKind } from './guest-kind';
 import type { CloudInitPayload, LxcIntentPayload, QemuIntentPayload } from './change-plan';
 
 export interface FieldDrift { field: string; desired: string; actual: string | null }

@@ -28,7 +28,8 @@ import { LxcIntentPayload, QemuIntentPayload, type ClusterResource, type PlanKin
 import type { PlannedChange, Severity } from './change-plan';
 import { firstClosedGate, type Gate } from './gates';
 import { MESSAGES } from './messages';
-import type { GuestKind, IntentOp } from './permissions';
+import type { GuestKind } from './guest-kind';
+import type { IntentOp } from './permissions';
 import { routeEndpoint, type RoutableEndpoint } from './routing';
 import { intentEnabled, type IntentSettings } from './settings';
 

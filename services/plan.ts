@@ -1,7 +1,7 @@
 import type { Branch } from '../contracts/netbox';
 import type { ClusterResource } from '../contracts/proxbox-api';
 import { NetboxClient, type NetboxClientOptions } from '../clients/netbox';
-import { ProxboxClient } from '../clients/proxbox';
+import { proxboxClientFor, type ProxboxClient } from '../clients/proxbox';
 import { UpstreamError } from '../clients/errors';
 import type { EndpointStore } from '../db/endpoints';
 import type { QuotaStore } from '../db/quotas';
@@ -122,7 +122,7 @@ export class PlanService {
       }
     }
     // The deadline bounds every call; the backend's own timeout still applies when it is shorter.
-    const client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
+    const client = proxboxClientFor(backend);
     const live = new Map<number, EndpointLive>();
     await Promise.all(local.backendReads.map(async (read) => {
       live.set(read.backendEndpointId, await this.readEndpoint(client, local, read, deadline));

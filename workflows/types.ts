@@ -1,5 +1,5 @@
 import type { PlannedChange } from '../domain/change-plan';
-import type { GuestKind } from '../domain/permissions';
+import type { GuestKind } from '../domain/guest-kind';
 import type { FinalJobState } from '../domain/job-state';
 
 /**
