@@ -1,4 +1,4 @@
-import type { PlannedChange } from '../domain/change-plan';
+import type { PlannedChange } from '../domain/change-planner';
 import type { GuestKind } from '../domain/guest-kind';
 import type { FinalJobState } from '../domain/job-state';
 
@@ -50,7 +50,11 @@ export type WorkItem = Pick<PlannedChange, 'key' | 'changeDiffId' | 'netboxId' |
 /** What a result needs to name a VM whose write never settled (no payload: it would land in history). */
 export type UnsettledItem = Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind' | 'node'>;
 
-export interface ApplyPlan {
+/**
+ * The apply's work list: what one run will do, as the `loadApplyPlan` activity returns it (the activity keeps its
+ * name: renaming an activity type would break the histories of runs in flight).
+ */
+export interface ApplyWorkList {
   /** Null when the run was refused: it is not the run of a job that is still to be applied. */
   run: ApplyRun | null;
   branchName: string;
