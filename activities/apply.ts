@@ -4,8 +4,8 @@ import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
-import { planChanges, type PlannedChange } from '../domain/change-plan';
-import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../services/branch-changes';
+import { planChanges, type PlannedChange } from '../domain/change-planner';
+import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../clients/netbox-branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
 import { failureReasonOf } from '../domain/failure-reasons';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
@@ -23,7 +23,7 @@ import { freshReads } from '../infra/batching';
 import { waitForTask, type TaskOutcome } from './proxmox-tasks';
 import { createUpstreamGate } from './upstream-gate';
 import { acquireWriteSlot } from './write-slots';
-import type { ApplyContext, ApplyPlan, ApplyRun, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from './types';
+import type { ApplyContext, ApplyWorkList, ApplyRun, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from '../workflows/types';
 
 const optedIn = (b: Branch) => b.custom_fields.apply_to_proxmox === true;
 const destroyConfirmed = (b: Branch) => b.custom_fields.apply_destroy_confirmed === true;
@@ -99,7 +99,7 @@ export function createApplyActivities(deps: ActivityDeps) {
      * Claims the job for this run, then reads the merged branch and its ChangeDiffs, decides what each diff means, and
      * records what will not run. Who merged and which merge come from the job row, never from the workflow's input.
      */
-    async loadApplyPlan(input: Pick<ApplyWorkflowInput, 'jobId'>, firstRunId: string): Promise<ApplyPlan> {
+    async loadApplyPlan(input: Pick<ApplyWorkflowInput, 'jobId'>, firstRunId: string): Promise<ApplyWorkList> {
       const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
       const claim = await deps.jobs.claimForRun(String(input.jobId), workflowId, firstRunId);
       if ('refused' in claim) {

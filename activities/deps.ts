@@ -7,7 +7,7 @@ import type { NetboxClient } from '../clients/netbox';
 import type { WriteLocks } from '../db/locks';
 import type { Db } from '../db/client';
 import type { BackendConfig } from '../db/endpoints';
-import { ProxboxClient, type Capabilities } from '../clients/proxbox';
+import { proxboxClientFor, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 
 /** What activities need from the outside world, injected so tests and the dev stack wire real adapters. */
 export interface ActivityDeps {
@@ -41,19 +41,9 @@ export async function backendClient(deps: ActivityDeps): Promise<{ client: Proxb
   return backend ? { ...clientFor(backend), config: backend } : null;
 }
 
-const clients = new Map<string, ProxboxClient>();
-
-/** The client for a backend configuration; the same configuration reuses one client (and its HTTP connections). */
+/** The client for a backend configuration (clients/proxbox proxboxClientFor: one per configuration). */
 export function clientFor(backend: BackendConfig): { client: ProxboxClient; baseUrl: string } {
-  const id = JSON.stringify([backend.url, backend.apiKey, backend.timeoutMs]);
-  let client = clients.get(id);
-  if (!client) {
-    // A rotated key or a new URL makes a new client; the oldest go, so keys no longer used are not kept for long.
-    if (clients.size >= 8) clients.delete(clients.keys().next().value!);
-    client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
-    clients.set(id, client);
-  }
-  return { client, baseUrl: backend.url };
+  return { client: proxboxClientFor(backend), baseUrl: backend.url };
 }
 
 const CAPABILITY_TTL_MS = 10 * 60_000;

@@ -1,5 +1,6 @@
 import type { Capabilities, ProxboxClient } from '../clients/proxbox';
 import type { ClusterResource } from '../contracts/proxbox-api';
+import type { GuestKind } from '../domain/guest-kind';
 
 /**
  * Where a guest is now: first read on the node where we expect it (one guest), then, when it is not there, the whole
@@ -7,7 +8,7 @@ import type { ClusterResource } from '../contracts/proxbox-api';
  */
 export async function locateGuest(
   client: ProxboxClient, caps: Capabilities, backendEndpointId: number,
-  expected: { vmid: number; node: string; kind: 'qemu' | 'lxc' }, signal?: AbortSignal,
+  expected: { vmid: number; node: string; kind: GuestKind }, signal?: AbortSignal,
 ): Promise<ClusterResource | null> {
   if (caps.guestStatusProxy) {
     const { name } = await client.endpoint(backendEndpointId, signal);

@@ -3,40 +3,33 @@ import type { Branch } from '../contracts/netbox';
 import type { NetboxClient } from '../clients/netbox';
 import { UpstreamError } from '../clients/errors';
 import { lookbackStartMs, reconcileCandidates, reconcileDecision } from '../domain/merge-eligibility';
-import type { ApplyStarter } from '../services/apply-starter';
-import type { ClosedOrphan } from '../services/orphaned-jobs';
+import type { ClosedOrphan, ReconcileInput, ReconcileResult } from '../workflows/types';
+
+/** What the reconciler reads of a start: services/apply-starter's outcomes, as far as the result reports them. */
+export type MergeStartOutcome =
+  | { outcome: 'started' | 'existing'; job: { id: string; workflowId: string } }
+  | { outcome: 'ignored'; reason: string }
+  | { outcome: 'refused'; detail: string };
+
+/**
+ * How the reconciler starts the apply of a merge it found. The reconciler owns this interface and services' ApplyStarter
+ * satisfies it (runtime/ wires one in), so activities do not depend on services.
+ */
+export interface MergeStarter {
+  startForMerge(branch: Branch, source: 'reconciler'): Promise<MergeStartOutcome>;
+}
 
 export interface ReconcilerDeps {
   netbox: NetboxClient;
-  starter: ApplyStarter;
-  /** Closes jobs whose workflow ended without closing them (see services/orphaned-jobs). */
+  starter: MergeStarter;
+  /** Closes jobs whose workflow ended without closing them (runtime/ wires services/orphaned-jobs). */
   closeOrphanedJobs: () => Promise<ClosedOrphan[]>;
   now?: () => number;
 }
 
-/** Serialisable input and result of a reconciler run (they land in workflow history and show in the Temporal UI). */
-export interface ReconcileInput {
-  lookbackHours: number;
-}
-
-export interface ReconcileResult {
-  /** Merges at or after this time were examined. */
-  windowStart: string;
-  examined: number;
-  /** Applies this run started: their webhook was lost (or not delivered yet). */
-  started: { branchId: number; branchName: string; workflowId: string; jobId: string }[];
-  /** Merges whose apply already exists, started by the webhook, the API or an earlier reconciler run. */
-  existing: { branchId: number; workflowId: string }[];
-  skipped: { branchId: number; reason: string }[];
-  /** Branches that could not be examined or started this time; the next run tries again. */
-  failed: { branchId: number; error: string }[];
-  /** Jobs whose workflow had ended without closing them: now closed `failed`. */
-  closedOrphans?: ClosedOrphan[];
-}
-
 /**
  * The reconciler's work (netbox.md §3): the `merged` events of the look-back window plus the sweep of merged,
- * opted-in branches, each branch re-read, and a start through the ApplyStarter (the same workflow ids as the
+ * opted-in branches, each branch re-read, and a start through the MergeStarter (the same workflow ids as the
  * webhook), so a lost delivery is applied and a delivered one is not applied twice.
  */
 export function createReconcilerActivities(deps: ReconcilerDeps) {

@@ -11,7 +11,7 @@ import type { AesGcmPayloadCodec } from '../infra/payload-codec';
 import type { BackendUrlPolicy } from '../domain/backend-url';
 import type { SecretBox } from '../domain/secret-box';
 import type { ApplyStarter } from '../services/apply-starter';
-import { PlanService } from '../services/plan';
+import { MergeValidator } from '../services/merge-validator';
 import { authenticate, type AuthEnv } from './auth';
 import { API_MAX_BODY_BYTES, jsonBodies, limitBody } from './body';
 import type { ApplyEventHub } from './event-hub';
@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps) {
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
     .route('/audit-log', auditLogRoutes(stores.audit))
-    .route('/branches', planRoutes(new PlanService({
+    .route('/branches', planRoutes(new MergeValidator({
       netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
       proxboxBudget: { quotas: stores.quotas, callsPerMinute: limits.planProxboxCallsPerMin },
     }), { quotas: stores.quotas, perUserPerMinute: limits.planRequestsPerUserPerMin }))

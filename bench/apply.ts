@@ -14,6 +14,7 @@ import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { CONFIRMATION_PHRASE } from '../domain/settings';
 import { startTemporalDevServer } from '../infra/temporal-dev-server';
+import { SEARCH_ATTRIBUTES } from '../runtime/search-attributes';
 import { startSystem } from '../runtime/system';
 import { newSecretKey } from '../domain/secret-box';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
@@ -37,7 +38,7 @@ const fmt = (n: number, d = 1) => n.toFixed(d);
 
 async function main() {
   installWorkerRuntime('error');
-  const temporal = await startTemporalDevServer({ port: 0, headless: true, log: () => {} });
+  const temporal = await startTemporalDevServer({ port: 0, headless: true, searchAttributes: SEARCH_ATTRIBUTES, log: () => {} });
   const database = await createFreshDatabase('proxbox_bench');
   const netbox = createNetboxSimulator({ demo: true });
   // proxbox-api is another system: its simulator runs in a process of its own, seeded over its /_sim routes.

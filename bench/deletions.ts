@@ -21,13 +21,14 @@ import { deletionExpiresAt } from '../domain/deletion-rules';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import { CONFIRMATION_PHRASE } from '../domain/settings';
 import { startTemporalDevServer } from '../infra/temporal-dev-server';
+import { SEARCH_ATTRIBUTES } from '../runtime/search-attributes';
 import { startSystem } from '../runtime/system';
 import { newSecretKey } from '../domain/secret-box';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
 import { createProxboxSimulator } from '../simulators/proxbox-api';
 import { createFreshDatabase } from '../infra/scratch-database';
-import type { DeletionWorkflowInput } from '../activities/types';
+import type { DeletionWorkflowInput } from '../workflows/types';
 import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS } from '../workflows/definitions';
 
 const N = Number(process.env.BENCH_DELETIONS ?? 10_000);
@@ -105,7 +106,7 @@ function probe(child: ChildProcess, label: string): Promise<Memory> {
 
 async function main(): Promise<void> {
   installWorkerRuntime('error');
-  const temporal = await startTemporalDevServer({ port: 0, headless: true, log: () => {} });
+  const temporal = await startTemporalDevServer({ port: 0, headless: true, searchAttributes: SEARCH_ATTRIBUTES, log: () => {} });
   const database = await createFreshDatabase('proxbox_bench_del');
   const netbox = createNetboxSimulator({ demo: true, tokens: ['nbt_simkey.simtoken'] });
   const nb = await netbox.listen(0);

@@ -8,6 +8,7 @@ import {
 } from '../contracts/proxbox-api';
 import { UpstreamError, type UpstreamErrorKind } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
+import type { GuestKind } from '../domain/guest-kind';
 
 export interface ProxboxClientOptions {
   baseUrl: string;
@@ -89,7 +90,7 @@ export class ProxboxClient {
   }
 
   /** A guest's config: proxbox-api.md §8.2 for QEMU; proxbox-api.md §8.3's generated proxy for LXC, whose proxbox-api.md §8.2 answer can fail validation. */
-  guestConfig(backendEndpointId: number, target: { node: string; kind: 'qemu' | 'lxc'; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<GuestConfig> {
+  guestConfig(backendEndpointId: number, target: { node: string; kind: GuestKind; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<GuestConfig> {
     const path = target.kind === 'qemu'
       ? `proxmox/${encodeURIComponent(target.node)}/qemu/${target.vmid}/config?endpoint_ids=${backendEndpointId}`
       : `proxmox/api2/latest/nodes/${encodeURIComponent(target.node)}/lxc/${target.vmid}/config?target_name=${encodeURIComponent(target.endpointName)}`;
@@ -106,7 +107,7 @@ export class ProxboxClient {
    * One guest, read on the node where we expect it (proxbox-api.md §8.3): far cheaper than listing the whole cluster. Null when it is
    * not there; callers then fall back to proxbox-api.md §8.1 to learn whether it moved or is gone.
    */
-  async guestOnNode(target: { node: string; kind: 'qemu' | 'lxc'; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<ClusterResource | null> {
+  async guestOnNode(target: { node: string; kind: GuestKind; vmid: number; endpointName: string }, signal?: AbortSignal): Promise<ClusterResource | null> {
     const path = `proxmox/api2/latest/nodes/${encodeURIComponent(target.node)}/${target.kind}/${target.vmid}/status/current?target_name=${encodeURIComponent(target.endpointName)}`;
     try {
       const s = await this.call('get', path, { signal }, GuestStatusCurrent, false);
@@ -231,4 +232,25 @@ function describe(c: ClassifiedError): string {
   if ('detail' in c && typeof c.detail === 'string') parts.push(c.detail);
   if ('errors' in c && Array.isArray(c.errors)) parts.push(c.errors.map((e: { loc?: unknown[]; msg?: string }) => `${(e.loc ?? []).join('.')}: ${e.msg}`).join('; '));
   return parts.join(' — ') || `status ${c.status}`;
+}
+
+/** A configured proxbox-api backend (db/endpoints BackendConfig): where it is, its key, its per-call timeout. */
+export interface ProxboxBackend { url: string; apiKey: string; timeoutMs: number }
+
+const sharedClients = new Map<string, ProxboxClient>();
+
+/**
+ * The one factory of proxbox-api clients (activities and the merge validator): the same configuration reuses one
+ * client and its HTTP connections; a rotated key or a new URL makes a new one and the oldest go, so keys no longer
+ * used are not kept for long.
+ */
+export function proxboxClientFor(backend: ProxboxBackend): ProxboxClient {
+  const id = JSON.stringify([backend.url, backend.apiKey, backend.timeoutMs]);
+  let client = sharedClients.get(id);
+  if (!client) {
+    if (sharedClients.size >= 8) sharedClients.delete(sharedClients.keys().next().value!);
+    client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
+    sharedClients.set(id, client);
+  }
+  return client;
 }

@@ -3,12 +3,11 @@ import type { Db } from './client';
 import { applyEvents, applyJobs, applyResults } from './schema';
 import { groupCommit } from '../infra/batching';
 import { isRowError } from './errors';
-import { jobStateOf, type FinalJobState, type ResultStatus } from '../domain/job-state';
+import { ACTIVE_JOB_STATES, isActiveJobState, jobStateOf, type JobSource, type JobState, type ResultStatus } from '../domain/job-state';
 
 export const APPLY_EVENTS_CHANNEL = 'apply_events';
 
-export type JobState = 'queued' | 'running' | FinalJobState;
-export type ApplyEventType = 'plan_summary' | 'dispatch' | 'result' | 'log' | 'complete';
+export type ApplyEventType = (typeof applyEvents.$inferSelect)['type'];
 
 export interface NewJob {
   workflowId: string;
@@ -17,7 +16,7 @@ export interface NewJob {
   branchName: string;
   mergedAt: Date;
   username: string | null;
-  source: 'webhook' | 'api' | 'reconciler';
+  source: JobSource;
   claimedMergedBy?: string | null;
   reapply?: ReapplyRecord | null;
 }
@@ -150,7 +149,7 @@ export class ApplyJobStore {
   async claimForRun(jobId: string, workflowId: string, firstRunId: string): Promise<{ job: JobRow } | { refused: string }> {
     if (!UUID.test(jobId)) return { refused: `'${jobId.slice(0, 60)}' is not an apply job id` };
     const [claimed] = await this.db.update(applyJobs).set({ temporalRunId: firstRunId })
-      .where(and(eq(applyJobs.id, jobId), eq(applyJobs.workflowId, workflowId), inArray(applyJobs.state, ['queued', 'running']),
+      .where(and(eq(applyJobs.id, jobId), eq(applyJobs.workflowId, workflowId), inArray(applyJobs.state, [...ACTIVE_JOB_STATES]),
         or(isNull(applyJobs.temporalRunId), eq(applyJobs.temporalRunId, firstRunId))))
       .returning();
     if (claimed) return { job: claimed };
@@ -159,7 +158,7 @@ export class ApplyJobStore {
     // A job this very run claimed and already closed (a retried closing step) is still its own.
     if (row.workflowId === workflowId && row.temporalRunId === firstRunId) return { job: row };
     if (row.workflowId !== workflowId) return { refused: `apply job ${jobId} belongs to workflow ${row.workflowId}, not ${workflowId}` };
-    if (row.state !== 'queued' && row.state !== 'running') return { refused: `apply job ${jobId} is already ${row.state}; a merge is applied once` };
+    if (!isActiveJobState(row.state)) return { refused: `apply job ${jobId} is already ${row.state}; a merge is applied once` };
     return { refused: `apply job ${jobId} is already being applied by run ${row.temporalRunId}` };
   }
 
@@ -244,14 +243,14 @@ export class ApplyJobStore {
   /** Jobs not yet final, oldest first. */
   async active(filter: { createdBefore: Date; limit: number }): Promise<JobRow[]> {
     return this.db.select().from(applyJobs)
-      .where(and(inArray(applyJobs.state, ['queued', 'running']), lt(applyJobs.createdAt, filter.createdBefore)))
+      .where(and(inArray(applyJobs.state, [...ACTIVE_JOB_STATES]), lt(applyJobs.createdAt, filter.createdBefore)))
       .orderBy(applyJobs.createdAt).limit(filter.limit);
   }
 
   /** Closes a job whose run is gone: `failed` with why, and the live log's `complete`. False when it was final already. */
   async closeOrphan(jobId: string, error: string): Promise<boolean> {
     const [row] = await this.db.update(applyJobs).set({ state: 'failed', error, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())` })
-      .where(and(eq(applyJobs.id, jobId), inArray(applyJobs.state, ['queued', 'running']))).returning();
+      .where(and(eq(applyJobs.id, jobId), inArray(applyJobs.state, [...ACTIVE_JOB_STATES]))).returning();
     if (!row) return false;
     await this.appendEvent(jobId, 'complete', { state: 'failed', error }, 'complete');
     return true;

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from './client';
 import type { BackendConfig, ProxmoxEndpointRow, StoredBackend } from './endpoints';
+import { settingsOfJson } from './settings';
 import { DEFAULT_SETTINGS, type IntentSettings } from '../domain/settings';
 
 /** Everything the gates need right before a write, read in one round trip (it runs once per Proxmox write). */
@@ -16,18 +17,16 @@ export async function readGateFacts(db: Db, endpointId: number, username: string
   backends: { openBackend(row: StoredBackend): BackendConfig | null }): Promise<GateFacts> {
   const rows = await db.execute(sql`
     select
-      (select json_build_object('netboxToProxmoxEnabled', netbox_to_proxmox_enabled, 'typedConfirmation', typed_confirmation,
-        'selfApproveAllowed', self_approve_allowed, 'deletionRequestTtlDays', deletion_request_ttl_days,
-        'warnPlaintextPassword', warn_plaintext_password, 'tokenLifetimeDays', token_lifetime_days) from settings where id = 1) as settings,
+      (select to_json(s) from settings s where id = 1) as settings,
       (select json_build_object('url', url, 'apiKey', api_key, 'timeoutMs', timeout_ms) from backend where id = 1) as backend,
       (select json_build_object('id', id, 'name', name, 'backendEndpointId', backend_endpoint_id, 'allowWrites', allow_writes,
         'clusters', clusters, 'isDefault', is_default) from proxmox_endpoints where id = ${endpointId}) as endpoint,
       (select to_json(permissions) from users where username = ${username ?? ''}) as permissions`);
   const row = (Array.isArray(rows) ? rows[0] : (rows as unknown as { rows: unknown[] }).rows[0]) as {
-    settings: IntentSettings | null; backend: StoredBackend | null; endpoint: ProxmoxEndpointRow | null; permissions: string[] | null;
+    settings: Record<string, unknown> | null; backend: StoredBackend | null; endpoint: ProxmoxEndpointRow | null; permissions: string[] | null;
   };
   return {
-    settings: row.settings ?? { ...DEFAULT_SETTINGS },
+    settings: row.settings ? settingsOfJson(row.settings) : { ...DEFAULT_SETTINGS },
     backend: row.backend ? backends.openBackend(row.backend) : null,
     endpoint: row.endpoint,
     permissions: username ? row.permissions ?? [] : [],

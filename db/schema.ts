@@ -2,6 +2,9 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial, boolean, check, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex, uuid,
 } from 'drizzle-orm/pg-core';
+import { GUEST_KINDS } from '../domain/guest-kind';
+import { DELETION_STATES } from '../domain/deletion-rules';
+import { JOB_SOURCES, JOB_STATES } from '../domain/job-state';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -88,8 +91,8 @@ export const applyJobs = pgTable('apply_jobs', {
   branchName: text('branch_name').notNull(),
   mergedAt: timestamp('merged_at', { withTimezone: true }).notNull(),
   username: text('username'),
-  state: text('state', { enum: ['queued', 'running', 'succeeded', 'partial', 'failed'] }).notNull().default('queued'),
-  source: text('source', { enum: ['webhook', 'api', 'reconciler'] }).notNull(),
+  state: text('state', { enum: JOB_STATES }).notNull().default('queued'),
+  source: text('source', { enum: JOB_SOURCES }).notNull(),
   error: text('error'),
   drift: jsonb('drift').$type<Record<string, unknown>>().notNull().default({}),
   createdAt: createdAt(),
@@ -156,12 +159,10 @@ export interface DeletionHistoryEntry {
 export const deletionRequests = pgTable('deletion_requests', {
   id: serial('id').primaryKey(),
   workflowId: text('workflow_id').notNull().unique(),
-  state: text('state', {
-    enum: ['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired'],
-  }).notNull().default('pending'),
+  state: text('state', { enum: DELETION_STATES }).notNull().default('pending'),
   vmid: integer('vmid').notNull(),
   node: text('node').notNull(),
-  kind: text('kind', { enum: ['qemu', 'lxc'] }).notNull(),
+  kind: text('kind', { enum: GUEST_KINDS }).notNull(),
   name: text('name').notNull(),
   netboxId: integer('netbox_id').notNull(),
   changeDiffId: integer('change_diff_id').notNull(),

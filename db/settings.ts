@@ -1,4 +1,4 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client';
 import { record } from './audit-log';
 import { deletionRequests, settings } from './schema';
@@ -7,7 +7,9 @@ import { applySettingsChange, DEFAULT_SETTINGS, type IntentSettings, type Settin
 import { issuerChainFor, type Actor } from '../domain/tokens';
 
 type SettingsRow = typeof settings.$inferSelect;
-const view = (row: SettingsRow): IntentSettings => ({
+
+/** The one mapping from the settings row to IntentSettings (SettingsStore and the gate facts). */
+export const settingsOfRow = (row: SettingsRow): IntentSettings => ({
   netboxToProxmoxEnabled: row.netboxToProxmoxEnabled,
   typedConfirmation: row.typedConfirmation,
   selfApproveAllowed: row.selfApproveAllowed,
@@ -16,12 +18,18 @@ const view = (row: SettingsRow): IntentSettings => ({
   tokenLifetimeDays: row.tokenLifetimeDays,
 });
 
+/** The settings row as `to_json(settings)` renders it (keyed by column name), through the same mapping. */
+export function settingsOfJson(json: Record<string, unknown>): IntentSettings {
+  const row = Object.fromEntries(Object.entries(getTableColumns(settings)).map(([field, column]) => [field, json[column.name]]));
+  return settingsOfRow(row as SettingsRow);
+}
+
 export class SettingsStore {
   constructor(private readonly db: Db) {}
 
   async get(): Promise<IntentSettings> {
     const [row] = await this.db.select().from(settings).where(sql`${settings.id} = 1`);
-    return row ? view(row) : { ...DEFAULT_SETTINGS };
+    return row ? settingsOfRow(row) : { ...DEFAULT_SETTINGS };
   }
 
   /**
@@ -33,7 +41,7 @@ export class SettingsStore {
     return this.db.transaction(async (tx) => {
       await tx.insert(settings).values({ id: 1 }).onConflictDoNothing();
       const [row] = await tx.select().from(settings).where(sql`${settings.id} = 1`).for('update');
-      const current = view(row!);
+      const current = settingsOfRow(row!);
       const beneficiaries = issuerChainFor(by);
       const [{ pending } = { pending: 0 }] = change.selfApproveAllowed && !current.selfApproveAllowed
         ? await tx.select({ pending: sql<number>`count(*)::int` }).from(deletionRequests)

@@ -1,6 +1,6 @@
 import { hasPermission } from './permissions';
 import type { ClosedGate } from './gates';
-import type { GuestKind } from './permissions';
+import type { GuestKind } from './guest-kind';
 import { MESSAGES, SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from './messages';
 
 export const DELETION_STATES = ['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired'] as const;

@@ -1,5 +1,5 @@
-import type { GuestKind } from './permissions';
-import type { CloudInitPayload, LxcIntentPayload, QemuIntentPayload } from './change-plan';
+import type { GuestKind } from './guest-kind';
+import type { CloudInitPayload, LxcIntentPayload, QemuIntentPayload } from './change-planner';
 
 export interface FieldDrift { field: string; desired: string; actual: string | null }
 

@@ -1,5 +1,6 @@
 import { intentEnabled, type IntentSettings } from './settings';
-import { hasPermission, requiredPermissionFor, type GuestKind, type IntentOp } from './permissions';
+import type { GuestKind } from './guest-kind';
+import { hasPermission, requiredPermissionFor, type IntentOp } from './permissions';
 import { MESSAGES } from './messages';
 
 export type Gate = 'master_flag' | 'opt_in' | 'permission' | 'destroy_confirmation' | 'backend' | 'endpoint' | 'endpoint_writes';

@@ -1,4 +1,6 @@
-import type { GuestKind } from './permissions';
+/** The two kinds of Proxmox guest: a QEMU virtual machine or an LXC container. */
+export const GUEST_KINDS = ['qemu', 'lxc'] as const;
+export type GuestKind = (typeof GUEST_KINDS)[number];
 
 export interface NamedRef { slug: string; name: string }
 

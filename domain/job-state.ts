@@ -1,9 +1,26 @@
-export type ResultStatus =
-  | 'succeeded' | 'accepted' | 'skipped' | 'deletion_requested'
-  | 'failed' | 'blocked' | 'not_implemented' | 'cancelled'
-  /** The write reached proxbox-api but what Proxmox holds could not be established in time: an operator must look. */
-  | 'unknown';
-export type FinalJobState = 'succeeded' | 'partial' | 'failed';
+/**
+ * Per-VM result statuses of an apply job. `unknown`: the write reached proxbox-api but what Proxmox holds could not be
+ * established in time, so an operator must look.
+ */
+export const RESULT_STATUSES = [
+  'succeeded', 'accepted', 'skipped', 'deletion_requested', 'failed', 'blocked', 'not_implemented', 'cancelled', 'unknown',
+] as const;
+export type ResultStatus = (typeof RESULT_STATUSES)[number];
+
+/** An apply job's states: queued until its run starts, running, then one final state. */
+export const ACTIVE_JOB_STATES = ['queued', 'running'] as const;
+export const FINAL_JOB_STATES = ['succeeded', 'partial', 'failed'] as const;
+export const JOB_STATES = [...ACTIVE_JOB_STATES, ...FINAL_JOB_STATES] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export type FinalJobState = (typeof FINAL_JOB_STATES)[number];
+
+export function isActiveJobState(state: JobState): boolean {
+  return (ACTIVE_JOB_STATES as readonly string[]).includes(state);
+}
+
+/** Who started an apply job. */
+export const JOB_SOURCES = ['webhook', 'api', 'reconciler'] as const;
+export type JobSource = (typeof JOB_SOURCES)[number];
 
 const SUCCESS: ReadonlySet<ResultStatus> = new Set(['succeeded', 'accepted', 'skipped', 'deletion_requested']);
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { GuestKind } from './guest-kind';
 
 export const INTENT_PERMISSIONS = [
   'intent_create_vm', 'intent_update_vm', 'intent_delete_vm',
@@ -10,7 +11,6 @@ export const SERVICE_PERMISSIONS = ['view', 'trigger_apply', 'reapply_merge', 'c
 export const ALL_PERMISSIONS = [...INTENT_PERMISSIONS, ...SERVICE_PERMISSIONS] as const;
 
 export type Permission = (typeof ALL_PERMISSIONS)[number];
-export type GuestKind = 'qemu' | 'lxc';
 export type IntentOp = 'create' | 'update' | 'delete';
 
 const PREFIX = 'netbox_proxbox.';

@@ -4,7 +4,6 @@ import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
-import { WORKFLOW_SEARCH_ATTRIBUTES } from '../workflows/definitions';
 
 export type SearchAttributeTypeName = 'Text' | 'Keyword' | 'Int' | 'Double' | 'Bool' | 'Datetime' | 'KeywordList';
 
@@ -12,10 +11,10 @@ const TYPE_NAMES: Record<string, SearchAttributeTypeName> = {
   TEXT: 'Text', KEYWORD: 'Keyword', INT: 'Int', DOUBLE: 'Double', BOOL: 'Bool', DATETIME: 'Datetime', KEYWORD_LIST: 'KeywordList',
 };
 
-/** The search attributes the workflows use, named once in workflows/definitions.ts, as the CLI spells their types. */
-export const SEARCH_ATTRIBUTES: Readonly<Record<string, SearchAttributeTypeName>> = Object.fromEntries(
-  WORKFLOW_SEARCH_ATTRIBUTES.map((k) => [k.name, TYPE_NAMES[k.type]!]),
-);
+/** Search attribute keys as the CLI spells their types (the caller passes the workflows' keys: infra knows no workflow). */
+export function searchAttributeTypeNames(keys: readonly { name: string; type: string }[]): Readonly<Record<string, SearchAttributeTypeName>> {
+  return Object.fromEntries(keys.map((k) => [k.name, TYPE_NAMES[k.type]!]));
+}
 
 /** Wire values of temporal.api.enums.v1.IndexedValueType. */
 export const INDEXED_VALUE_TYPE: Record<SearchAttributeTypeName, number> = {
@@ -38,8 +37,8 @@ export interface TemporalDevServerOptions {
   headless?: boolean;
   namespace?: string;
   log?: (line: string) => void;
-  /** Defaults to SEARCH_ATTRIBUTES. */
-  searchAttributes?: Readonly<Record<string, SearchAttributeTypeName>>;
+  /** The custom search attributes to register (runtime/search-attributes.ts has the workflows' ones). */
+  searchAttributes: Readonly<Record<string, SearchAttributeTypeName>>;
   /** How long to wait for the frontend to answer. Default 60 s. */
   startTimeoutMs?: number;
   /** How long stop() waits after SIGTERM before SIGKILL. Default 10 s. */
@@ -88,9 +87,9 @@ export function resolveTemporalCli(log?: (line: string) => void): Promise<string
   });
 }
 
-export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+export async function startTemporalDevServer(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const namespace = opts.namespace ?? 'default';
-  const searchAttributes = opts.searchAttributes ?? SEARCH_ATTRIBUTES;
+  const searchAttributes = opts.searchAttributes;
   const startTimeoutMs = opts.startTimeoutMs ?? 60_000;
   const stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
   const requestedPort = opts.port ?? 7233;

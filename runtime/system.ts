@@ -16,7 +16,7 @@ import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
 import { closeOrphanedJobs } from '../services/orphaned-jobs';
 import { serveHttp, type RunningServer } from '../infra/http-server';
 import { payloadCodecFromConfig, temporalDataConverter } from '../infra/payload-codec';
-import { temporalConnectionOptions } from '../infra/temporal-connection';
+import { temporalConnectionOptions } from '../config/temporal-connection';
 import { createIntentWorker, installWorkerRuntime } from './worker';
 
 const HOOK_NETBOX_TIMEOUT_MS = 5_000;

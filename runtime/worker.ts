@@ -7,7 +7,7 @@ import type { ActivityDeps } from '../activities/deps';
 import { createReconcilerActivities, type ReconcilerDeps } from '../activities/reconciler';
 import { ConcealDatabaseErrors } from './activity-errors';
 import { temporalDataConverter } from '../infra/payload-codec';
-import type { TemporalConnectionOptions } from '../infra/temporal-connection';
+import type { TemporalConnectionOptions } from '../config/temporal-connection';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 

@@ -12,6 +12,7 @@ import { INTENT_PERMISSIONS } from '../domain/permissions';
 import { newSecretKey, type SecretBox } from '../domain/secret-box';
 import { systemActor } from '../domain/tokens';
 import { startTemporalDevServer, type TemporalDevServer } from '../infra/temporal-dev-server';
+import { SEARCH_ATTRIBUTES } from '../runtime/search-attributes';
 import { DATA_DIR, DEV_PGLITE_DIR, DEV_SECRETS_FILE, DEV_TEMPORAL_DB } from '../runtime/paths';
 import { startSystem } from '../runtime/system';
 import { createNetboxSimulator } from '../simulators/netbox';
@@ -56,7 +57,7 @@ async function main() {
   let uiUrl = process.env.TEMPORAL_UI_URL ?? 'http://127.0.0.1:8233';
   if (!temporalAddress) {
     say('Starting the Temporal dev server (state in .data/temporal.sqlite)…');
-    const server: TemporalDevServer = await startTemporalDevServer({ dbFile: DEV_TEMPORAL_DB, port: 7233, uiPort: 8233, log: () => {} });
+    const server: TemporalDevServer = await startTemporalDevServer({ dbFile: DEV_TEMPORAL_DB, port: 7233, uiPort: 8233, searchAttributes: SEARCH_ATTRIBUTES, log: () => {} });
     stoppers.push(() => server.stop());
     temporalAddress = server.address;
     uiUrl = server.uiUrl ?? uiUrl;

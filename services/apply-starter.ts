@@ -4,7 +4,7 @@ import type { NetboxClient } from '../clients/netbox';
 import type { ApplyJobStore, JobRow, ReapplyRecord } from '../db/apply-jobs';
 import { mergeAdmission, mergedByMismatch, startDecision, type Admission, type MergedByClaim } from '../domain/merge-eligibility';
 import { applyRunId } from '../domain/run-identity';
-import type { ApplyWorkflowInput } from '../activities/types';
+import type { ApplyWorkflowInput } from '../workflows/types';
 import { SA_BRANCH, SA_STATE, SA_USER } from '../workflows/definitions';
 
 export type StartOutcome =

@@ -1,7 +1,6 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ApplyJobStore } from '../db/apply-jobs';
-
-export interface ClosedOrphan { jobId: string; workflowId: string; status: string }
+import type { ClosedOrphan } from '../workflows/types';
 
 /**
  * Jobs still `queued` or `running` whose workflow has closed anyway (terminated, timed out, or failed in a way its

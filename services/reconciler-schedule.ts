@@ -1,5 +1,5 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
-import type { ReconcileInput } from '../activities/reconciler';
+import type { ReconcileInput } from '../workflows/types';
 import type { ReconcilerWorkflow } from '../workflows/reconciler';
 
 export interface ReconcilerScheduleOptions {

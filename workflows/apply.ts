@@ -3,7 +3,7 @@ import {
   proxyActivities, setCurrentDetails, setHandler, startChild, upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { ApplyActivities } from '../activities/apply';
-import type { ApplyContext, ApplyOutcome, ApplyRun, ApplyWorkflowInput, UnsettledItem, WorkItem } from '../activities/types';
+import type { ApplyContext, ApplyOutcome, ApplyRun, ApplyWorkflowInput, UnsettledItem, WorkItem } from './types';
 import { runBounded } from '../domain/bounded';
 import { DeletionWorkflow } from './deletion';
 import { SA_BRANCH, SA_KIND, SA_STATE, SA_USER, SA_VMIDS, applyStateQuery, cancelRequestedSignal, vmidSearchValues, type ApplyLiveState } from './definitions';

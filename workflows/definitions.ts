@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { SignedDeletionDecision } from '../domain/deletion-decision';
+import type { DeletionState } from '../domain/deletion-rules';
 
 /** Search attributes operators filter runs by in the Temporal UI; registered by the dev server and compose stack. */
 export const SA_BRANCH = defineSearchAttributeKey('ProxboxBranch', SearchAttributeType.KEYWORD);
@@ -36,7 +37,7 @@ export interface ApplyLiveState {
 
 export interface DeletionLiveState {
   requestId: number;
-  state: 'pending' | 'approved' | 'executing' | 'succeeded' | 'failed' | 'rejected' | 'expired';
+  state: DeletionState;
   vmid: number;
   node: string;
   kind: string;

@@ -3,7 +3,7 @@ import {
   upsertSearchAttributes, workflowInfo,
 } from '@temporalio/workflow';
 import type { DecisionChannel, DecisionOutcome, DeletionActivities, ExecutionOutcome } from '../activities/deletion';
-import type { DeletionWorkflowInput } from '../activities/types';
+import type { DeletionWorkflowInput } from './types';
 import { MALFORMED_DECISION, isWellFormedDecision, type SignedDeletionDecision } from '../domain/deletion-decision';
 import { SA_STATE, decideSignal, decideUpdate, deletionStateQuery, type DeletionLiveState } from './definitions';
 

@@ -1,5 +1,6 @@
 import { proxyActivities, setCurrentDetails } from '@temporalio/workflow';
-import type { ReconcileInput, ReconcileResult, ReconcilerActivities } from '../activities/reconciler';
+import type { ReconcilerActivities } from '../activities/reconciler';
+import type { ReconcileInput, ReconcileResult } from './types';
 
 const { reconcileMergedBranches } = proxyActivities<ReconcilerActivities>({
   startToCloseTimeout: '10 minutes',

@@ -7,6 +7,7 @@ import type { AuditLog } from '../../db/audit-log';
 import type { ApplyStarter } from '../../services/apply-starter';
 import { UpstreamError } from '../../clients/errors';
 import { ONLY_ACTIVE_JOBS_CANCEL } from '../../domain/messages';
+import { JOB_STATES } from '../../domain/job-state';
 import { cancelRequestedSignal } from '../../workflows/definitions';
 import { hasPermission } from '../../domain/permissions';
 import { requirePermission, type AuthEnv } from '../auth';
@@ -20,7 +21,7 @@ import { jobView, type TemporalLinks } from '../views';
 import { runTrouble } from '../../services/run-trouble';
 
 export const JobListQuery = ListQuery.extend({
-  state: z.enum(['queued', 'running', 'succeeded', 'partial', 'failed']).optional(),
+  state: z.enum(JOB_STATES).optional(),
   branchId: z.coerce.number().int().positive().optional(),
 });
 export const StartApplyBody = z.strictObject({

@@ -2,8 +2,8 @@ import { Hono, type Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { QuotaStore } from '../../db/quotas';
 import { z } from 'zod';
-import type { PlanResult } from '../../domain/plan';
-import type { PlanService } from '../../services/plan';
+import type { MergeValidation } from '../../domain/merge-validation';
+import type { MergeValidator } from '../../services/merge-validator';
 import { requirePermission, type AuthEnv } from '../auth';
 import { MALFORMED_JSON, problem, validationProblem } from '../problem';
 import { MINUTE_MS, tooManyRequests } from '../rate-limits';
@@ -16,7 +16,7 @@ export const PlanSummaryQuery = z.strictObject({ actor: Actor.optional() });
 const BranchParam = z.object({ branchId: z.coerce.number().int().positive() });
 
 /** `POST /branches/{id}/plan` (the merge validator) and `GET /branches/{id}/plan-summary` (the same, for people). */
-export function planRoutes(service: PlanService, limit: { quotas: QuotaStore; perUserPerMinute: number }) {
+export function planRoutes(service: MergeValidator, limit: { quotas: QuotaStore; perUserPerMinute: number }) {
   const rule = { limit: limit.perUserPerMinute, ttlMs: MINUTE_MS };
   /** Each plan reads NetBox and proxbox-api: at most `perUserPerMinute` per user in any rolling minute, across processes. */
   const perUser = createMiddleware<AuthEnv>(async (c, next) => {
@@ -54,7 +54,7 @@ const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.
 const COLOURS: Record<string, string> = { permitted: '#1b7f3b', warning: '#a66300', blocked: '#b00020', skipped: '#666' };
 
 /** The plan summary page: read-only, everything escaped. */
-export function planPage(p: PlanResult): string {
+export function planPage(p: MergeValidation): string {
   const rows = p.verdicts.map((v) => {
     const diff = p.diffs.find((d) => d.netboxId === v.netboxId);
     const details = v.findings.map((f) => `<li>${esc(f.severity)} · ${esc(f.check)} · ${esc(f.reason)}: ${esc(f.message)}</li>`).join('');

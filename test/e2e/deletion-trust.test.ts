@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { DeletionWorkflowInput } from '../../activities/types';
+import type { DeletionWorkflowInput } from '../../workflows/types';
 import { DeletionRequestStore } from '../../db/deletion-requests';
 import { decideUpdate, deletionStateQuery } from '../../workflows/definitions';
 import { startStack, eventually, type Stack } from '../support/stack';

@@ -5,7 +5,7 @@ import { toEpochMs } from '../../contracts/netbox';
 import { UserStore } from '../../db/users';
 import { signWebhookBody } from '../../domain/webhook-signature';
 import { reapplyPhrase } from '../../domain/merge-eligibility';
-import type { ReconcileResult } from '../../activities/reconciler';
+import type { ReconcileResult } from '../../workflows/types';
 import * as m from '../support/merges';
 import { startStack, WEBHOOK_SECRET, type Stack } from '../support/stack';
 

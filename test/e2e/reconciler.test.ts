@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import type { ReconcileResult } from '../../activities/reconciler';
+import type { ReconcileResult } from '../../workflows/types';
 import { MESSAGES } from '../../domain/messages';
 import { ensureReconcilerSchedule, reconcilerScheduleId } from '../../services/reconciler-schedule';
 import * as m from '../support/merges';

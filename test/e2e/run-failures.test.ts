@@ -6,7 +6,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { WorkflowFailedError } from '@temporalio/client';
 import { createApplyActivities } from '../../activities/apply';
 import type { ActivityDeps } from '../../activities/deps';
-import type { ApplyWorkflowInput } from '../../activities/types';
+import type { ApplyWorkflowInput } from '../../workflows/types';
 import { ApplyJobStore } from '../../db/apply-jobs';
 import { DeletionRequestStore } from '../../db/deletion-requests';
 import { SettingsStore } from '../../db/settings';

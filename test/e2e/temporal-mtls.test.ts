@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { Connection } from '@temporalio/client';
 import { parseEnv } from '../../config/env';
-import { temporalConnectionOptions } from '../../infra/temporal-connection';
+import { temporalConnectionOptions } from '../../config/temporal-connection';
 import { startStack, type Stack } from '../support/stack';
 import { finishedJob, guestBranch } from '../support/merges';
 import { composeTlsMaterial, startMtlsFrontend, type ComposeTlsMaterial } from '../support/tls';

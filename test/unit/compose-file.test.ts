@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SEARCH_ATTRIBUTES } from '../../infra/temporal-dev-server';
+import { SEARCH_ATTRIBUTES } from '../../runtime/search-attributes';
 import { parseEnv } from '../../config/env';
 
 const { load: parseYaml } = createRequire(import.meta.url)('js-yaml') as { load(text: string): unknown };

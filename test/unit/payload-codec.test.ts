@@ -5,7 +5,7 @@ import { ConfigError, parseEnv } from '../../config/env';
 import {
   AesGcmPayloadCodec, ENCRYPTED_ENCODING, PayloadDecryptionError, decodePayloadKey, payloadCodecFromConfig, payloadKeyId,
 } from '../../infra/payload-codec';
-import { temporalConnectionOptions } from '../../infra/temporal-connection';
+import { temporalConnectionOptions } from '../../config/temporal-connection';
 
 const key = () => randomBytes(32);
 const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Array()).toString('latin1');

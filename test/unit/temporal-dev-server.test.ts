@@ -6,11 +6,12 @@ import { Connection } from '@temporalio/client';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   INDEXED_VALUE_TYPE,
-  SEARCH_ATTRIBUTES,
   findFreePort,
   startTemporalDevServer,
   type TemporalDevServer,
+  type TemporalDevServerOptions,
 } from '../../infra/temporal-dev-server';
+import { SEARCH_ATTRIBUTES } from '../../runtime/search-attributes';
 
 const started: TemporalDevServer[] = [];
 const tempDirs: string[] = [];
@@ -20,8 +21,8 @@ afterAll(async () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(opts: Parameters<typeof startTemporalDevServer>[0]): Promise<TemporalDevServer> {
-  const server = await startTemporalDevServer(opts);
+async function start(opts: Partial<TemporalDevServerOptions>): Promise<TemporalDevServer> {
+  const server = await startTemporalDevServer({ searchAttributes: SEARCH_ATTRIBUTES, ...opts });
   started.push(server);
   return server;
 }

@@ -1,5 +1,5 @@
 /**
- * The merge validator's decisions (the read-only plan of a branch), without I/O: `services/plan.ts` gathers the facts
+ * The merge validator's decisions (the read-only plan of a branch), without I/O: `services/merge-validator.ts` gathers the facts
  * from NetBox, PostgreSQL and proxbox-api's read routes, and these functions decide.
  *
  * Checks, in this order (CHECK_ORDER); a diff's verdict names the first check that blocks it:
@@ -25,36 +25,37 @@
  * runs out of time blocks (fail closed) and the message says the preflight was unavailable.
  */
 import { LxcIntentPayload, QemuIntentPayload, type ClusterResource, type PlanKind, type PlanRequest, type PlanVerdict } from '../contracts/proxbox-api';
-import type { PlannedChange, Severity } from './change-plan';
+import type { PlannedChange, Severity } from './change-planner';
 import { firstClosedGate, type Gate } from './gates';
 import { MESSAGES } from './messages';
-import type { GuestKind, IntentOp } from './permissions';
+import type { GuestKind } from './guest-kind';
+import type { IntentOp } from './permissions';
 import { routeEndpoint, type RoutableEndpoint } from './routing';
 import { intentEnabled, type IntentSettings } from './settings';
 
 export const CHECK_ORDER = [
   'branching', 'master_flag', 'opt_in', 'diffs', 'permission', 'destroy_confirmation', 'backend', 'endpoint', 'preflight', 'backend_plan',
 ] as const;
-export type PlanCheck = (typeof CHECK_ORDER)[number];
+export type ValidationCheck = (typeof CHECK_ORDER)[number];
 
 export type VerdictValue = 'permitted' | 'warning' | 'blocked' | 'skipped';
 
-export interface PlanFinding { check: PlanCheck; severity: Severity; reason: string; message: string }
+export interface ValidationFinding { check: ValidationCheck; severity: Severity; reason: string; message: string }
 
-export interface PlanEndpoint extends RoutableEndpoint { name: string; backendEndpointId: number; allowWrites: boolean }
+export interface ValidationEndpoint extends RoutableEndpoint { name: string; backendEndpointId: number; allowWrites: boolean }
 
 export interface BranchFacts {
   id: number; schemaId: string; name: string; status: string; optedIn: boolean; destroyConfirmed: boolean;
 }
 
-export interface PlanInput {
+export interface MergeValidationInput {
   branch: BranchFacts;
   settings: Pick<IntentSettings, 'netboxToProxmoxEnabled' | 'typedConfirmation'>;
   actor: string | null;
   /** The actor's permissions; null when no actor was given (RBAC is then not evaluated). */
   actorPermissions: readonly string[] | null;
   backendConfigured: boolean;
-  endpoints: readonly PlanEndpoint[];
+  endpoints: readonly ValidationEndpoint[];
   clusterNames: ReadonlyMap<number, string>;
   changes: readonly PlannedChange[];
 }
@@ -75,47 +76,47 @@ export interface EndpointLive {
 
 interface Item {
   change: PlannedChange;
-  endpoint: PlanEndpoint | null;
-  findings: PlanFinding[];
+  endpoint: ValidationEndpoint | null;
+  findings: ValidationFinding[];
   /** Gates and routing are open: proxbox-api is asked about it. */
   toBackend: boolean;
 }
 
 /** The plan before proxbox-api is asked: global stop, per-diff gate and local findings, and what to read upstream. */
-export interface LocalPlan {
-  input: PlanInput;
-  stop: { permitted: boolean; check: PlanCheck; reason: string; message: string } | null;
+export interface LocalValidation {
+  input: MergeValidationInput;
+  stop: { permitted: boolean; check: ValidationCheck; reason: string; message: string } | null;
   items: Item[];
   /** One entry per proxbox-api endpoint to read, with the changes it is asked about, in plan order. */
   backendReads: { backendEndpointId: number; keys: string[]; templates: { node: string; storage: string }[] }[];
 }
 
-const CHECK_OF_GATE: Record<Gate, PlanCheck> = {
+const CHECK_OF_GATE: Record<Gate, ValidationCheck> = {
   master_flag: 'master_flag', opt_in: 'opt_in', permission: 'permission', destroy_confirmation: 'destroy_confirmation',
   backend: 'backend', endpoint: 'endpoint', endpoint_writes: 'endpoint',
 };
 
 const NO_DIFFS = 'No VM or LXC diffs in this branch: the merge is a no-op for Proxmox';
 /**
- * proxbox-api calls one plan makes (services/plan.ts): per endpoint, its record, the vm, node and storage listings and
+ * proxbox-api calls one plan makes (services/merge-validator.ts): per endpoint, its record, the vm, node and storage listings and
  * `/intent/plan`, plus one storage listing per LXC template location. The plan's global budget is counted in these.
  */
-export function proxboxCallsOf(local: Pick<LocalPlan, 'backendReads'>): number {
+export function proxboxCallsOf(local: Pick<LocalValidation, 'backendReads'>): number {
   return local.backendReads.reduce((n, r) => n + 5 + r.templates.length, 0);
 }
 
 /** Every read of an endpoint failed the same way (the plan was not allowed to ask proxbox-api). */
-export function unreadEndpoint(read: LocalPlan['backendReads'][number], reason: string, message: string): EndpointLive {
+export function unreadEndpoint(read: LocalValidation['backendReads'][number], reason: string, message: string): EndpointLive {
   const failed = { ok: false as const, reason, message, unavailable: true };
   return { info: failed, guests: failed, nodes: failed, storages: failed, plan: failed, templates: new Map(read.templates.map((t) => [`${t.node}/${t.storage}`, failed])) };
 }
 
 export const UNAVAILABLE = (detail: string) => `proxbox-intent preflight unavailable: ${detail.replace(/\.$/, '')}. Retry, or clear apply_to_proxmox.`;
 
-export function localPlan(input: PlanInput): LocalPlan {
+export function validateLocally(input: MergeValidationInput): LocalValidation {
   const { branch, settings } = input;
   const enabled = intentEnabled(settings);
-  let stop: LocalPlan['stop'] = null;
+  let stop: LocalValidation['stop'] = null;
   if (!branch.optedIn) stop = { permitted: true, check: 'opt_in', reason: 'branch_not_opted_in', message: MESSAGES.notOptedIn };
   else if (!enabled) stop = { permitted: false, check: 'master_flag', reason: 'master_flag_disabled', message: MESSAGES.masterFlagDisabled };
   else if (input.changes.length === 0) stop = { permitted: true, check: 'diffs', reason: 'no_vm_diffs', message: NO_DIFFS };
@@ -124,7 +125,7 @@ export function localPlan(input: PlanInput): LocalPlan {
     const endpoint = routeEndpoint(input.endpoints, {
       id: change.clusterId, name: change.clusterId !== null ? input.clusterNames.get(change.clusterId) ?? null : null,
     });
-    const findings: PlanFinding[] = [];
+    const findings: ValidationFinding[] = [];
     if (change.vanished) return { change, endpoint, findings, toBackend: false };
     const closed = firstClosedGate({
       settings, optedIn: branch.optedIn, destroyConfirmed: branch.destroyConfirmed, backendConfigured: input.backendConfigured,
@@ -136,7 +137,7 @@ export function localPlan(input: PlanInput): LocalPlan {
     return { change, endpoint, findings, toBackend: !closed && !change.noop && endpoint !== null };
   });
 
-  const reads = new Map<number, LocalPlan['backendReads'][number]>();
+  const reads = new Map<number, LocalValidation['backendReads'][number]>();
   if (!stop) {
     for (const it of items.filter((i) => i.toBackend)) {
       const id = it.endpoint!.backendEndpointId;
@@ -151,7 +152,7 @@ export function localPlan(input: PlanInput): LocalPlan {
 }
 
 /** Inputs proxbox-api would refuse with 422 (cloud-init values among them): validated against its own schema. */
-function schemaFindings(change: PlannedChange): PlanFinding[] {
+function schemaFindings(change: PlannedChange): ValidationFinding[] {
   if (!change.payload || (change.op !== 'create' && change.op !== 'update')) return [];
   const parsed = (change.kind === 'qemu' ? QemuIntentPayload : LxcIntentPayload).safeParse(change.payload);
   if (parsed.success) return [];
@@ -171,7 +172,7 @@ function templateOf(change: PlannedChange): { node: string; storage: string } | 
 const planKind = (kind: GuestKind): PlanKind => (kind === 'qemu' ? 'virtualmachine' : 'lxc');
 
 /** The `/intent/plan` body for one proxbox-api endpoint (kind `virtualmachine`|`lxc`, netbox.md §8). */
-export function backendPlanRequest(local: LocalPlan, read: LocalPlan['backendReads'][number]): PlanRequest {
+export function backendPlanRequest(local: LocalValidation, read: LocalValidation['backendReads'][number]): PlanRequest {
   const byKey = new Map(local.items.map((i) => [i.change.key, i.change]));
   return {
     endpoint_id: read.backendEndpointId,
@@ -187,8 +188,8 @@ export function backendPlanRequest(local: LocalPlan, read: LocalPlan['backendRea
 /** Qemu and LXC keys proxbox-api refuses to change on a running guest (proxbox-api.md §5.5), as payload fields. */
 const OFFLINE_KEYS = ['cores', 'memory_mib', 'disks'] as const;
 
-function liveFindings(c: PlannedChange, live: EndpointLive): PlanFinding[] {
-  const out: PlanFinding[] = [];
+function liveFindings(c: PlannedChange, live: EndpointLive): ValidationFinding[] {
+  const out: ValidationFinding[] = [];
   const block = (reason: string, message: string) => out.push({ check: 'preflight', severity: 'blocked', reason, message });
   const warn = (reason: string, message: string) => out.push({ check: 'preflight', severity: 'warning', reason, message });
   const failed = [live.guests, live.nodes, live.storages].find((r) => !r.ok);
@@ -250,7 +251,7 @@ function storagesOf(c: PlannedChange): string[] {
   return [...names];
 }
 
-function endpointFindings(live: EndpointLive, backendEndpointId: number): PlanFinding[] {
+function endpointFindings(live: EndpointLive, backendEndpointId: number): ValidationFinding[] {
   const info = live.info;
   if (!info.ok) return [{ check: 'endpoint', severity: 'blocked', reason: info.unavailable ? 'backend_unavailable' : info.reason, message: info.message }];
   if (!info.value.enabled) {
@@ -262,17 +263,17 @@ function endpointFindings(live: EndpointLive, backendEndpointId: number): PlanFi
   return [];
 }
 
-export interface PlanDiffView {
+export interface ValidationDiffView {
   changeDiffId: number; netboxId: number; name: string; op: IntentOp; kind: GuestKind; vmid: number | null; node: string | null;
   endpoint: string | null;
 }
-export interface PlanVerdictView {
+export interface ValidationVerdictView {
   netboxId: number; name: string; op: IntentOp; kind: GuestKind; vmid: number | null;
-  verdict: VerdictValue; reason: string; message: string; check: PlanCheck | null;
-  findings: PlanFinding[];
+  verdict: VerdictValue; reason: string; message: string; check: ValidationCheck | null;
+  findings: ValidationFinding[];
   backend: { verdict: string; reason: string | null; message: string } | null;
 }
-export interface PlanResult {
+export interface MergeValidation {
   permitted: boolean;
   message: string;
   summary: string;
@@ -282,13 +283,13 @@ export interface PlanResult {
   rbacChecked: boolean;
   /** Set when a read failed or ran out of time: the plan failed closed. */
   unavailable: { system: 'netbox' | 'proxbox-api'; detail: string } | null;
-  checks: readonly PlanCheck[];
-  diffs: PlanDiffView[];
-  verdicts: PlanVerdictView[];
+  checks: readonly ValidationCheck[];
+  diffs: ValidationDiffView[];
+  verdicts: ValidationVerdictView[];
 }
 
 /** The whole plan from the local plan and what proxbox-api said (`live`, by proxbox-api endpoint id). */
-export function decidePlan(local: LocalPlan, live: ReadonlyMap<number, EndpointLive>): PlanResult {
+export function decideMergeValidation(local: LocalValidation, live: ReadonlyMap<number, EndpointLive>): MergeValidation {
   const { input } = local;
   const items = local.items.map((i) => ({ ...i, findings: [...i.findings] }));
   const backendVerdicts = new Map<string, PlanVerdict>();
@@ -340,9 +341,9 @@ export function decidePlan(local: LocalPlan, live: ReadonlyMap<number, EndpointL
   };
 }
 
-function verdictOf(it: Item, stop: LocalPlan['stop'], backend: PlanVerdict | null): PlanVerdictView {
+function verdictOf(it: Item, stop: LocalValidation['stop'], backend: PlanVerdict | null): ValidationVerdictView {
   const c = it.change;
-  const as = (verdict: VerdictValue, check: PlanCheck | null, reason: string, message: string): PlanVerdictView => ({
+  const as = (verdict: VerdictValue, check: ValidationCheck | null, reason: string, message: string): ValidationVerdictView => ({
     netboxId: c.netboxId, name: c.name, op: c.op, kind: c.kind, vmid: c.vmid, verdict, reason, message, check, findings: it.findings,
     backend: backend ? { verdict: backend.verdict, reason: backend.reason, message: backend.message } : null,
   });
@@ -357,8 +358,8 @@ function verdictOf(it: Item, stop: LocalPlan['stop'], backend: PlanVerdict | nul
 }
 
 /** The seed's sentences first, in check order, each with the VMs it concerns; at most three causes. */
-function blockedMessage(blocked: PlanVerdictView[]): string {
-  const byMessage = new Map<string, { check: PlanCheck | null; names: string[] }>();
+function blockedMessage(blocked: ValidationVerdictView[]): string {
+  const byMessage = new Map<string, { check: ValidationCheck | null; names: string[] }>();
   for (const v of blocked) {
     const entry = byMessage.get(v.message) ?? { check: v.check, names: [] };
     entry.names.push(v.name);
@@ -370,35 +371,35 @@ function blockedMessage(blocked: PlanVerdictView[]): string {
   return causes.slice(0, 3).join('; ') + (causes.length > 3 ? `; and ${causes.length - 3} more` : '');
 }
 
-function permittedMessage(verdicts: PlanVerdictView[]): string {
+function permittedMessage(verdicts: ValidationVerdictView[]): string {
   const warnings = verdicts.filter((v) => v.verdict === 'warning');
   if (!warnings.length) return 'Plan permitted: every check passed';
   return `Plan permitted with ${warnings.length} warning${warnings.length > 1 ? 's' : ''}: ${warnings.slice(0, 3).map((w) => `${w.name}: ${w.message}`).join('; ')}`;
 }
 
-function summaryOf(changes: readonly PlannedChange[], verdicts: PlanVerdictView[]): string {
+function summaryOf(changes: readonly PlannedChange[], verdicts: ValidationVerdictView[]): string {
   const ops = (op: IntentOp) => changes.filter((c) => c.op === op).length;
   const count = (v: VerdictValue) => verdicts.filter((x) => x.verdict === v).length;
   return `${ops('create')} create / ${ops('update')} update / ${ops('delete')} delete; `
     + `${count('permitted')} permitted, ${count('warning')} warning, ${count('blocked')} blocked, ${count('skipped')} skipped`;
 }
 
-function settingsView(input: Pick<PlanInput, 'settings' | 'branch'>) {
+function settingsView(input: Pick<MergeValidationInput, 'settings' | 'branch'>) {
   return { enabled: intentEnabled(input.settings), optedIn: input.branch.optedIn, destroyConfirmed: input.branch.destroyConfirmed };
 }
 
 /** netbox-branching is not installed: nothing about the branch can be read. */
-export function branchingMissingPlan(branchId: number, settings: PlanInput['settings'], actor: string | null): PlanResult {
+export function branchingMissingValidation(branchId: number, settings: MergeValidationInput['settings'], actor: string | null): MergeValidation {
   return emptyPlan(branchId, settings, null, actor, { permitted: false, message: MESSAGES.branchingMissing, unavailable: null });
 }
 
 /** A NetBox read failed or ran out of time before the diffs were known: fail closed. */
-export function netboxUnavailablePlan(branchId: number, settings: PlanInput['settings'], branch: BranchFacts | null, actor: string | null, detail: string): PlanResult {
+export function netboxUnavailableValidation(branchId: number, settings: MergeValidationInput['settings'], branch: BranchFacts | null, actor: string | null, detail: string): MergeValidation {
   return emptyPlan(branchId, settings, branch, actor, { permitted: false, message: UNAVAILABLE(detail), unavailable: { system: 'netbox', detail } });
 }
 
-function emptyPlan(branchId: number, settings: PlanInput['settings'], branch: BranchFacts | null, actor: string | null,
-  outcome: Pick<PlanResult, 'permitted' | 'message' | 'unavailable'>): PlanResult {
+function emptyPlan(branchId: number, settings: MergeValidationInput['settings'], branch: BranchFacts | null, actor: string | null,
+  outcome: Pick<MergeValidation, 'permitted' | 'message' | 'unavailable'>): MergeValidation {
   return {
     ...outcome,
     summary: 'The branch diffs could not be read',

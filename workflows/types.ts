@@ -1,8 +1,12 @@
-import type { PlannedChange } from '../domain/change-plan';
-import type { GuestKind } from '../domain/permissions';
+import type { PlannedChange } from '../domain/change-planner';
+import type { GuestKind } from '../domain/guest-kind';
 import type { FinalJobState } from '../domain/job-state';
 
-/** Serialisable types that cross the workflow/activity boundary (they end up in workflow history: no secrets). */
+/**
+ * The workflows' contract: inputs, outputs and the values their activities hand them. Serialisable (they end up in workflow
+ * history: no secrets). Activities, services and the API import these as types; signals, queries, updates and search
+ * attributes are in definitions.ts.
+ */
 
 /**
  * What starts an ApplyWorkflow. Only `jobId` is read: anyone who reaches Temporal can start a workflow with any
@@ -46,7 +50,11 @@ export type WorkItem = Pick<PlannedChange, 'key' | 'changeDiffId' | 'netboxId' |
 /** What a result needs to name a VM whose write never settled (no payload: it would land in history). */
 export type UnsettledItem = Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind' | 'node'>;
 
-export interface ApplyPlan {
+/**
+ * The apply's work list: what one run will do, as the `loadApplyPlan` activity returns it (the activity keeps its
+ * name: renaming an activity type would break the histories of runs in flight).
+ */
+export interface ApplyWorkList {
   /** Null when the run was refused: it is not the run of a job that is still to be applied. */
   run: ApplyRun | null;
   branchName: string;
@@ -76,3 +84,26 @@ export interface DeletionWorkflowInput {
 }
 
 export interface ApplyOutcome { state: FinalJobState; pendingDeletionRequestIds: number[] }
+
+/** A job whose workflow had ended without closing it, closed `failed` by the reconciler (services/orphaned-jobs). */
+export interface ClosedOrphan { jobId: string; workflowId: string; status: string }
+
+/** Serialisable input and result of a reconciler run (they land in workflow history and show in the Temporal UI). */
+export interface ReconcileInput {
+  lookbackHours: number;
+}
+
+export interface ReconcileResult {
+  /** Merges at or after this time were examined. */
+  windowStart: string;
+  examined: number;
+  /** Applies this run started: their webhook was lost (or not delivered yet). */
+  started: { branchId: number; branchName: string; workflowId: string; jobId: string }[];
+  /** Merges whose apply already exists, started by the webhook, the API or an earlier reconciler run. */
+  existing: { branchId: number; workflowId: string }[];
+  skipped: { branchId: number; reason: string }[];
+  /** Branches that could not be examined or started this time; the next run tries again. */
+  failed: { branchId: number; error: string }[];
+  /** Jobs whose workflow had ended without closing them: now closed `failed`. */
+  closedOrphans?: ClosedOrphan[];
+}

@@ -1,20 +1,20 @@
 import type { Branch } from '../contracts/netbox';
 import type { ClusterResource } from '../contracts/proxbox-api';
 import { NetboxClient, type NetboxClientOptions } from '../clients/netbox';
-import { ProxboxClient } from '../clients/proxbox';
+import { proxboxClientFor, type ProxboxClient } from '../clients/proxbox';
 import { UpstreamError } from '../clients/errors';
 import type { EndpointStore } from '../db/endpoints';
 import type { QuotaStore } from '../db/quotas';
 import type { SettingsStore } from '../db/settings';
 import type { UserStore } from '../db/users';
-import { planChanges } from '../domain/change-plan';
+import { planChanges } from '../domain/change-planner';
 import {
-  backendPlanRequest, branchingMissingPlan, decidePlan, localPlan, netboxUnavailablePlan, proxboxCallsOf, unreadEndpoint,
-  type BranchFacts, type EndpointLive, type LocalPlan, type PlanResult, type Read,
-} from '../domain/plan';
-import { clusterNamesFor, readBranchChanges } from './branch-changes';
+  backendPlanRequest, branchingMissingValidation, decideMergeValidation, validateLocally, netboxUnavailableValidation, proxboxCallsOf, unreadEndpoint,
+  type BranchFacts, type EndpointLive, type LocalValidation, type MergeValidation, type Read,
+} from '../domain/merge-validation';
+import { clusterNamesFor, readBranchChanges } from '../clients/netbox-branch-changes';
 
-export interface PlanServiceDeps {
+export interface MergeValidatorDeps {
   /** How to reach NetBox; the plan builds its own client so every request shares the plan's deadline. */
   netbox: Pick<NetboxClientOptions, 'baseUrl' | 'token'> & { fetch?: typeof fetch };
   settings: SettingsStore;
@@ -31,7 +31,7 @@ export interface PlanServiceDeps {
 
 const PROXBOX_BUDGET_KEY = 'proxbox-api-calls:plan';
 
-export const PLAN_BUDGET_MS = 4_500;
+export const VALIDATION_BUDGET_MS = 4_500;
 
 const branchFacts = (b: Branch): BranchFacts => ({
   id: b.id, schemaId: b.schema_id, name: b.name, status: b.status.value,
@@ -48,24 +48,24 @@ function deadlineFetch(deadline: AbortSignal, base: typeof fetch = fetch): typeo
 
 /**
  * The read-only plan of a branch (the merge validator, api.md "Plan"): reads NetBox, our settings and endpoints, and
- * proxbox-api's read routes and `/intent/plan`, never anything that writes. Decisions live in `domain/plan.ts`.
+ * proxbox-api's read routes and `/intent/plan`, never anything that writes. Decisions live in `domain/merge-validation.ts`.
  * Answers within `budgetMs`: a slow or unreachable upstream makes the plan fail closed (`permitted: false`).
  */
-export class PlanService {
+export class MergeValidator {
   private readonly budgetMs: number;
 
-  constructor(private readonly deps: PlanServiceDeps) {
-    this.budgetMs = deps.budgetMs ?? PLAN_BUDGET_MS;
+  constructor(private readonly deps: MergeValidatorDeps) {
+    this.budgetMs = deps.budgetMs ?? VALIDATION_BUDGET_MS;
   }
 
   /** The plan, or null when NetBox has no such branch. */
-  async plan(branchId: number, actor: string | null): Promise<PlanResult | null> {
+  async plan(branchId: number, actor: string | null): Promise<MergeValidation | null> {
     const deadline = AbortSignal.timeout(this.budgetMs);
     const settings = await this.deps.settings.get();
     let guard: NodeJS.Timeout | undefined;
     // Every upstream call honours the deadline; this guard also bounds anything that might not.
-    const late = new Promise<PlanResult>((resolve) => {
-      guard = setTimeout(() => resolve(netboxUnavailablePlan(branchId, settings, null, actor, `the plan did not finish within ${this.seconds()}`)), this.budgetMs + 250);
+    const late = new Promise<MergeValidation>((resolve) => {
+      guard = setTimeout(() => resolve(netboxUnavailableValidation(branchId, settings, null, actor, `the plan did not finish within ${this.seconds()}`)), this.budgetMs + 250);
     });
     try {
       return await Promise.race([this.compute(branchId, actor, settings, deadline), late]);
@@ -79,17 +79,17 @@ export class PlanService {
   }
 
   private async compute(branchId: number, actor: string | null, settings: Awaited<ReturnType<SettingsStore['get']>>,
-    deadline: AbortSignal): Promise<PlanResult | null> {
+    deadline: AbortSignal): Promise<MergeValidation | null> {
     const netbox = new NetboxClient({ ...this.deps.netbox, timeoutMs: this.budgetMs, fetch: deadlineFetch(deadline, this.deps.netbox.fetch) });
     const netboxDown = (err: unknown, branch: BranchFacts | null) => {
       if (!(err instanceof UpstreamError)) throw err;
       const detail = deadline.aborted ? `NetBox did not answer within ${this.seconds()}` : err.message;
-      return netboxUnavailablePlan(branchId, settings, branch, actor, detail);
+      return netboxUnavailableValidation(branchId, settings, branch, actor, detail);
     };
 
     const [status, branchRead] = await Promise.allSettled([netbox.status(), netbox.branch(branchId)]);
     if (status.status === 'rejected') return netboxDown(status.reason, null);
-    if (!('netbox_branching' in status.value.plugins)) return branchingMissingPlan(branchId, settings, actor);
+    if (!('netbox_branching' in status.value.plugins)) return branchingMissingValidation(branchId, settings, actor);
     if (branchRead.status === 'rejected') {
       if (branchRead.reason instanceof UpstreamError && branchRead.reason.kind === 'not_found') return null;
       return netboxDown(branchRead.reason, null);
@@ -100,38 +100,38 @@ export class PlanService {
       this.deps.endpoints.list(), this.deps.endpoints.getBackend(),
       actor !== null ? this.deps.users.permissionsOf(actor) : Promise.resolve(null),
     ]);
-    let local: LocalPlan;
+    let local: LocalValidation;
     try {
       const read = await readBranchChanges(netbox, branch.id);
       const changes = planChanges(read.vmDiffs, read.diskDiffs, read.nicDiffs, read.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword });
       const clusterNames = await clusterNamesFor(netbox, changes, endpoints);
-      local = localPlan({
+      local = validateLocally({
         branch, settings, actor, actorPermissions: permissions, backendConfigured: Boolean(backend), endpoints, clusterNames, changes,
       });
     } catch (err) {
       return netboxDown(err, branch);
     }
-    if (local.stop || local.backendReads.length === 0 || !backend) return decidePlan(local, new Map());
+    if (local.stop || local.backendReads.length === 0 || !backend) return decideMergeValidation(local, new Map());
 
     const budget = this.deps.proxboxBudget;
     if (budget) {
       const taken = await budget.quotas.take(PROXBOX_BUDGET_KEY, { limit: budget.callsPerMinute, ttlMs: 60_000 }, proxboxCallsOf(local));
       if (!taken.ok) {
         const why = `the plans' proxbox-api budget (${budget.callsPerMinute} calls per minute, shared by every plan) is spent; retry in ${taken.retryAfterS} s`;
-        return decidePlan(local, new Map(local.backendReads.map((r) => [r.backendEndpointId, unreadEndpoint(r, 'backend_budget', why)])));
+        return decideMergeValidation(local, new Map(local.backendReads.map((r) => [r.backendEndpointId, unreadEndpoint(r, 'backend_budget', why)])));
       }
     }
     // The deadline bounds every call; the backend's own timeout still applies when it is shorter.
-    const client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
+    const client = proxboxClientFor(backend);
     const live = new Map<number, EndpointLive>();
     await Promise.all(local.backendReads.map(async (read) => {
       live.set(read.backendEndpointId, await this.readEndpoint(client, local, read, deadline));
     }));
-    return decidePlan(local, live);
+    return decideMergeValidation(local, live);
   }
 
   /** Every proxbox-api read for one endpoint, in parallel; each failure is kept as a fact, never thrown. */
-  private async readEndpoint(client: ProxboxClient, local: LocalPlan, read: LocalPlan['backendReads'][number], deadline: AbortSignal): Promise<EndpointLive> {
+  private async readEndpoint(client: ProxboxClient, local: LocalValidation, read: LocalValidation['backendReads'][number], deadline: AbortSignal): Promise<EndpointLive> {
     const id = read.backendEndpointId;
     const attempt = async <T>(what: string, call: () => Promise<T>): Promise<Read<T>> => {
       try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { coresOf, parseCloudInitNetwork, planChanges, referencedLookups, type Finding } from '../../domain/change-plan';
+import { coresOf, parseCloudInitNetwork, planChanges, referencedLookups, type Finding } from '../../domain/change-planner';
 import { diff, noLookups, vm } from '../support/change-diffs';
 
 const opts = { warnPlaintextPassword: true };

@@ -1,10 +1,15 @@
+/**
+ * The change planner: what each VM ChangeDiff of a merged branch means for Proxmox (create, update or delete, the
+ * payload for proxbox-api, local findings). Used by the apply (its work list) and by the merge validator
+ * (domain/merge-validation.ts), which is a different thing: a read-only verdict before the merge.
+ */
 import {
   OBJECT_TYPE, VirtualDiskChangeData, VmChangeData, type ChangeDiff, type VmCustomFields,
 } from '../contracts/netbox';
 import type { z } from 'zod';
 import type { CloudInitPayload as CloudInitSchema, IndexedItem, LxcIntentPayload as LxcSchema, QemuIntentPayload as QemuSchema } from '../contracts/proxbox-api';
-import { detectGuestKind, type NamedRef } from './guest-kind';
-import type { GuestKind, IntentOp } from './permissions';
+import { detectGuestKind, type GuestKind, type NamedRef } from './guest-kind';
+import type { IntentOp } from './permissions';
 
 /** What we send: the schemas' input side (defaults such as `disks: []` stay optional). */
 export type QemuIntentPayload = z.input<typeof QemuSchema>;
@@ -63,12 +68,12 @@ export interface PlannedChange {
   findings: Finding[];
 }
 
-export interface PlanLookups {
+export interface ChangePlannerLookups {
   roles: ReadonlyMap<number, NamedRef>;
   vmTypes: ReadonlyMap<number, NamedRef>;
 }
 
-export interface PlanOptions { warnPlaintextPassword: boolean }
+export interface ChangePlannerOptions { warnPlaintextPassword: boolean }
 
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const TAG = /^[a-z0-9_][a-z0-9_+.-]*$/;
@@ -96,7 +101,7 @@ export function referencedLookups(diffs: readonly ChangeDiff[]): { roleIds: numb
  */
 export function planChanges(
   vmDiffs: readonly ChangeDiff[], diskDiffs: readonly ChangeDiff[], interfaceDiffs: readonly ChangeDiff[],
-  lookups: PlanLookups, opts: PlanOptions,
+  lookups: ChangePlannerLookups, opts: ChangePlannerOptions,
 ): PlannedChange[] {
   const vms = vmDiffs.filter((d) => d.object_type === OBJECT_TYPE.virtualMachine);
   const planned = vms.map((d) => planOne(d, childrenOf(diskDiffs, d.object_id), childrenOf(interfaceDiffs, d.object_id), lookups, opts));
@@ -111,7 +116,7 @@ function childrenOf(diffs: readonly ChangeDiff[], vmId: number): ChangeDiff[] {
   });
 }
 
-function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups: PlanLookups, opts: PlanOptions): PlannedChange {
+function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups: ChangePlannerLookups, opts: ChangePlannerOptions): PlannedChange {
   const op = d.action.value;
   const findings: Finding[] = [];
   const dataForKind = d.modified_data ?? d.original_data ?? {};
@@ -158,7 +163,7 @@ interface DesiredState {
   disks: IndexedItem[]; storage: string | null; ostemplate: string | null; cloudInit: CloudInitPayload | null;
 }
 
-function desiredState(vm: VmChangeData, kind: GuestKind, disks: ChangeDiff[], findings: Finding[], opts: PlanOptions, isCreate: boolean): DesiredState {
+function desiredState(vm: VmChangeData, kind: GuestKind, disks: ChangeDiff[], findings: Finding[], opts: ChangePlannerOptions, isCreate: boolean): DesiredState {
   const cf = vm.custom_fields ?? {};
   const storage = cf.proxmox_storage?.trim() || null;
   const tags = (vm.tags ?? []).map((t) => t.toLowerCase());
@@ -234,7 +239,7 @@ function diskItems(vm: VmChangeData, kind: GuestKind, storage: string | null, di
   return items;
 }
 
-function cloudInitOf(cf: VmCustomFields, findings: Finding[], opts: PlanOptions): CloudInitPayload | null {
+function cloudInitOf(cf: VmCustomFields, findings: Finding[], opts: ChangePlannerOptions): CloudInitPayload | null {
   const ci: CloudInitPayload = {};
   if (cf.cloud_init_user?.trim()) ci.user = cf.cloud_init_user.trim();
   const keys = (cf.cloud_init_ssh_keys ?? '').split('\n').map((l) => l.trim()).filter(Boolean);
@@ -293,7 +298,7 @@ function toPayload(kind: GuestKind, vmid: number, node: string, s: DesiredState,
 
 function planUpdate(
   d: ChangeDiff, common: Omit<PlannedChange, 'payload' | 'deletion'> & { payload: null; deletion: null },
-  kind: GuestKind, vmid: number | null, node: string | null, desired: DesiredState, disks: ChangeDiff[], findings: Finding[], opts: PlanOptions,
+  kind: GuestKind, vmid: number | null, node: string | null, desired: DesiredState, disks: ChangeDiff[], findings: Finding[], opts: ChangePlannerOptions,
 ): PlannedChange {
   const before = VmChangeData.safeParse(d.original_data ?? {});
   if (!before.success) {

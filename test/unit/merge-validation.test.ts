@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterResource, PlanVerdict } from '../../contracts/proxbox-api';
-import { planChanges, type PlannedChange } from '../../domain/change-plan';
+import { planChanges, type PlannedChange } from '../../domain/change-planner';
 import { MESSAGES } from '../../domain/messages';
 import {
-  CHECK_ORDER, UNAVAILABLE, backendPlanRequest, branchingMissingPlan, decidePlan, localPlan, netboxUnavailablePlan,
-  type EndpointLive, type PlanEndpoint, type PlanInput, type Read,
-} from '../../domain/plan';
+  CHECK_ORDER, UNAVAILABLE, backendPlanRequest, branchingMissingValidation, decideMergeValidation, validateLocally, netboxUnavailableValidation,
+  type EndpointLive, type ValidationEndpoint, type MergeValidationInput, type Read,
+} from '../../domain/merge-validation';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
 import { diff, noLookups, vm } from '../support/change-diffs';
 
 const TEMPLATE = 'local:vztmpl/debian-12.tar.zst';
 const ON = { netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE };
-const LAB: PlanEndpoint = { id: 1, name: 'lab', backendEndpointId: 7, allowWrites: true, clusters: ['lab-cluster', '5'], isDefault: false };
+const LAB: ValidationEndpoint = { id: 1, name: 'lab', backendEndpointId: 7, allowWrites: true, clusters: ['lab-cluster', '5'], isDefault: false };
 const ALL = ['intent_create_vm', 'intent_update_vm', 'intent_delete_vm', 'intent_create_lxc', 'intent_update_lxc', 'intent_delete_lxc'];
 
 const createQemu = (id: number, over: Record<string, unknown> = {}, cf: Record<string, unknown> = {}) =>
@@ -29,7 +29,7 @@ const deleteLxc = (id: number, vmid: number) => {
 };
 const changes = (...diffs: ReturnType<typeof diff>[]) => planChanges(diffs, [], [], noLookups, { warnPlaintextPassword: true });
 
-function input(cs: PlannedChange[], over: Partial<PlanInput> = {}, branch: Partial<PlanInput['branch']> = {}): PlanInput {
+function input(cs: PlannedChange[], over: Partial<MergeValidationInput> = {}, branch: Partial<MergeValidationInput['branch']> = {}): MergeValidationInput {
   return {
     branch: { id: 42, schemaId: 'td5smq0f', name: 'b', status: 'ready', optedIn: true, destroyConfirmed: true, ...branch },
     settings: ON, actor: null, actorPermissions: null, backendConfigured: true, endpoints: [LAB], clusterNames: new Map(), changes: cs, ...over,
@@ -56,10 +56,10 @@ function lab(over: Partial<EndpointLive> = {}, verdicts?: PlanVerdict[]): (keys:
   });
 }
 
-function plan(i: PlanInput, liveOf = lab()) {
-  const local = localPlan(i);
+function plan(i: MergeValidationInput, liveOf = lab()) {
+  const local = validateLocally(i);
   const live = new Map(local.backendReads.map((r) => [r.backendEndpointId, liveOf(r.keys.length)] as const));
-  return decidePlan(local, live);
+  return decideMergeValidation(local, live);
 }
 const verdictsOf = (p: ReturnType<typeof plan>) => p.verdicts.map((v) => `${v.name}:${v.verdict}:${v.reason}`);
 
@@ -69,15 +69,15 @@ describe('plan: global checks, in order', () => {
   });
 
   it('blocks when netbox-branching is not installed', () => {
-    const p = branchingMissingPlan(42, ON, null);
+    const p = branchingMissingValidation(42, ON, null);
     expect(p).toMatchObject({ permitted: false, message: MESSAGES.branchingMissing, diffs: [], verdicts: [], branch: { id: 42, schemaId: null } });
   });
 
   it('permits a branch that is not opted in whatever the master flag says: the merge stays NetBox-only', () => {
     for (const settings of [ON, { netboxToProxmoxEnabled: false, typedConfirmation: null }]) {
-      const local = localPlan(input(changes(createQemu(501)), { settings }, { optedIn: false }));
+      const local = validateLocally(input(changes(createQemu(501)), { settings }, { optedIn: false }));
       expect(local.backendReads).toEqual([]);
-      const p = decidePlan(local, new Map());
+      const p = decideMergeValidation(local, new Map());
       expect(p).toMatchObject({ permitted: true, message: MESSAGES.notOptedIn, settings: { optedIn: false } });
       expect(verdictsOf(p)).toEqual(['vm-501:skipped:branch_not_opted_in']);
     }
@@ -92,13 +92,13 @@ describe('plan: global checks, in order', () => {
   });
 
   it('permits a branch without VM diffs and asks proxbox-api nothing', () => {
-    const local = localPlan(input([]));
+    const local = validateLocally(input([]));
     expect(local.backendReads).toEqual([]);
-    expect(decidePlan(local, new Map())).toMatchObject({ permitted: true, message: expect.stringContaining('no-op for Proxmox'), diffs: [] });
+    expect(decideMergeValidation(local, new Map())).toMatchObject({ permitted: true, message: expect.stringContaining('no-op for Proxmox'), diffs: [] });
   });
 
   it('fails closed with the preflight-unavailable sentence when NetBox cannot be read', () => {
-    const p = netboxUnavailablePlan(42, ON, null, 'alice', 'NetBox did not answer within 4.5 s');
+    const p = netboxUnavailableValidation(42, ON, null, 'alice', 'NetBox did not answer within 4.5 s');
     expect(p).toMatchObject({
       permitted: false, actor: 'alice', unavailable: { system: 'netbox', detail: 'NetBox did not answer within 4.5 s' },
       message: 'proxbox-intent preflight unavailable: NetBox did not answer within 4.5 s. Retry, or clear apply_to_proxmox.',
@@ -123,7 +123,7 @@ describe('plan: per-diff gates (the apply\'s own firstClosedGate)', () => {
     expect(p.permitted).toBe(false);
     expect(p.message).toBe('permission denied: intent_create_lxc (ct-502); permission denied: intent_delete_lxc (ct-790); permission denied: intent_update_vm (vm-805)');
     // Blocked diffs are not asked about upstream.
-    expect(localPlan(input(cs, { actor: 'dave', actorPermissions: ['intent_create_vm'] })).backendReads[0]!.keys).toEqual(['vm-501']);
+    expect(validateLocally(input(cs, { actor: 'dave', actorPermissions: ['intent_create_vm'] })).backendReads[0]!.keys).toEqual(['vm-501']);
   });
 
   it('accepts the seed\'s prefixed permission names', () => {
@@ -139,19 +139,19 @@ describe('plan: per-diff gates (the apply\'s own firstClosedGate)', () => {
 
   it('needs a backend, an endpoint for the cluster and writes allowed on it', () => {
     const cs = changes(createQemu(501));
-    const noBackend = localPlan(input(cs, { backendConfigured: false }));
+    const noBackend = validateLocally(input(cs, { backendConfigured: false }));
     expect(noBackend.backendReads).toEqual([]);
-    expect(decidePlan(noBackend, new Map())).toMatchObject({ permitted: false, message: `${MESSAGES.noBackend} (vm-501)` });
+    expect(decideMergeValidation(noBackend, new Map())).toMatchObject({ permitted: false, message: `${MESSAGES.noBackend} (vm-501)` });
     expect(plan(input(cs, { endpoints: [] })).verdicts[0]).toMatchObject({ verdict: 'blocked', check: 'endpoint', reason: 'no_endpoint_for_cluster' });
     expect(plan(input(cs, { endpoints: [{ ...LAB, allowWrites: false }] })).verdicts[0])
       .toMatchObject({ verdict: 'blocked', check: 'endpoint', reason: 'writes_disabled_for_endpoint', message: MESSAGES.writesDisabled });
   });
 
   it('routes by cluster name, else the default endpoint', () => {
-    const other: PlanEndpoint = { id: 2, name: 'other', backendEndpointId: 9, allowWrites: true, clusters: [], isDefault: true };
-    const byName = localPlan(input(changes(createQemu(501)), { endpoints: [other, { ...LAB, clusters: ['lab-cluster'] }], clusterNames: new Map([[5, 'lab-cluster']]) }));
+    const other: ValidationEndpoint = { id: 2, name: 'other', backendEndpointId: 9, allowWrites: true, clusters: [], isDefault: true };
+    const byName = validateLocally(input(changes(createQemu(501)), { endpoints: [other, { ...LAB, clusters: ['lab-cluster'] }], clusterNames: new Map([[5, 'lab-cluster']]) }));
     expect(byName.backendReads.map((r) => r.backendEndpointId)).toEqual([7]);
-    const fallback = localPlan(input(changes(createQemu(501, { cluster: 77 })), { endpoints: [other, LAB] }));
+    const fallback = validateLocally(input(changes(createQemu(501, { cluster: 77 })), { endpoints: [other, LAB] }));
     expect(fallback.backendReads.map((r) => r.backendEndpointId)).toEqual([9]);
   });
 
@@ -191,16 +191,16 @@ describe('plan: local pre-flight', () => {
 
   it('skips a VM created and deleted inside the branch and a no-op update, without asking upstream', () => {
     const cs = changes(diff('create', 501, { modified: null }), updateQemu(805, 105, { description: 'NetBox-only text' }));
-    const local = localPlan(input(cs));
+    const local = validateLocally(input(cs));
     expect(local.backendReads).toEqual([]);
-    expect(verdictsOf(decidePlan(local, new Map()))).toEqual(['x:skipped:vanished_in_branch', 'vm-805:skipped:no_op']);
+    expect(verdictsOf(decideMergeValidation(local, new Map()))).toEqual(['x:skipped:vanished_in_branch', 'vm-805:skipped:no_op']);
   });
 });
 
 describe('plan: live checks against proxbox-api reads', () => {
   it('permits what passes everything and asks /intent/plan with its own vocabulary', () => {
     const cs = changes(createQemu(501), createLxc(502), updateQemu(805, 105, { vcpus: '4.00' }), deleteLxc(790, 190));
-    const local = localPlan(input(cs, { actor: 'alice', actorPermissions: ALL }));
+    const local = validateLocally(input(cs, { actor: 'alice', actorPermissions: ALL }));
     expect(local.backendReads).toEqual([{ backendEndpointId: 7, keys: ['vm-501', 'vm-502', 'vm-790', 'vm-805'], templates: [{ node: 'pve02', storage: 'local' }] }]);
     expect(backendPlanRequest(local, local.backendReads[0]!)).toEqual({
       endpoint_id: 7, branch_id: 42, actor: 'alice',

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
-import { ConfigError, type ServiceEnv } from '../config/env';
+import { ConfigError, type ServiceEnv } from './env';
 
 type TlsEnv = Pick<ServiceEnv, 'TEMPORAL_ADDRESS' | 'TEMPORAL_TLS_CERT' | 'TEMPORAL_TLS_KEY' | 'TEMPORAL_TLS_CA' | 'TEMPORAL_TLS_SERVER_NAME'>;
 

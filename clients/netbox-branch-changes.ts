@@ -1,6 +1,6 @@
 import { OBJECT_TYPE, type ChangeDiff } from '../contracts/netbox';
-import type { NetboxClient } from '../clients/netbox';
-import { referencedLookups, type PlanLookups, type PlannedChange } from '../domain/change-plan';
+import type { NetboxClient } from './netbox';
+import { referencedLookups, type ChangePlannerLookups, type PlannedChange } from '../domain/change-planner';
 import type { NamedRef } from '../domain/guest-kind';
 
 /** What `planChanges` needs from NetBox for one branch: its VM, disk and interface diffs and the roles and VM types they name. */
@@ -8,7 +8,7 @@ export interface BranchChanges {
   vmDiffs: ChangeDiff[];
   diskDiffs: ChangeDiff[];
   nicDiffs: ChangeDiff[];
-  lookups: PlanLookups;
+  lookups: ChangePlannerLookups;
 }
 
 export async function readBranchChanges(netbox: NetboxClient, branchId: number): Promise<BranchChanges> {
