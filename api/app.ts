@@ -11,6 +11,8 @@ import type { AesGcmPayloadCodec } from '../infra/payload-codec';
 import type { BackendUrlPolicy } from '../domain/backend-url';
 import type { SecretBox } from '../domain/secret-box';
 import type { ApplyStarter } from '../services/apply-starter';
+import { ApplyJobService } from '../services/apply-jobs';
+import { DeletionDecisions } from '../services/deletion-decisions';
 import { PlanService } from '../services/plan';
 import { authenticate, type AuthEnv } from './auth';
 import { API_MAX_BODY_BYTES, jsonBodies, limitBody } from './body';
@@ -64,6 +66,8 @@ export function createApp(deps: AppDeps) {
   const authGuard = new AuthFailureGuard(stores.quotas, limits);
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
+  const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, log });
+  const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
   const v1 = new Hono<AuthEnv>()
     .use(authenticate(stores.users, authGuard))
@@ -78,16 +82,14 @@ export function createApp(deps: AppDeps) {
       netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
       proxboxBudget: { quotas: stores.quotas, callsPerMinute: limits.planProxboxCallsPerMin },
     }), { quotas: stores.quotas, perUserPerMinute: limits.planRequestsPerUserPerMin }))
-    .route('/apply-jobs', applyJobRoutes({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub, log,
+    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, service: jobService, links: deps.links, hub: deps.hub,
       streams: { quotas: stores.quotas, rule: { limit: limits.sseStreamsPerUser, ttlMs: SSE_LEASE_TTL_MS } } }))
-    .route('/deletion-requests', deletionRequestRoutes({
-      deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, links: deps.links, approvalSecret: deps.approvalSecret,
-    }));
+    .route('/deletion-requests', deletionRequestRoutes({ deletions: stores.deletions, decisions, links: deps.links }));
 
   const app = new Hono()
     .use(metrics.middleware())
     // The signed webhook comes first: its own body limit, and its raw bytes untouched until the signature is checked.
-    .route('/api/v1/hooks', hookRoutes({ secret: deps.webhookSecret, starter: deps.starter, links: deps.links, guard: authGuard }))
+    .route('/api/v1/hooks', hookRoutes({ secret: deps.webhookSecret, jobs: jobService, links: deps.links, guard: authGuard }))
     .use(limitBody(API_MAX_BODY_BYTES))
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .get('/readyz', async (c) => {

@@ -2,18 +2,18 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { BranchMergedWebhook, WebhookEnvelope, OBJECT_TYPE } from '../../contracts/netbox';
 import { verifyWebhookSignature } from '../../domain/webhook-signature';
-import type { ApplyStarter } from '../../services/apply-starter';
-import { UpstreamError } from '../../clients/errors';
+import type { ApplyJobService } from '../../services/apply-jobs';
 import { limitBody, parseJsonBytes } from '../body';
 import { MALFORMED_JSON, problem } from '../problem';
 import type { AuthFailureGuard } from '../rate-limits';
+import { refusalProblem } from '../refusal-status';
 import type { TemporalLinks } from '../views';
 import { jobView } from '../views';
 
 export const WEBHOOK_MAX_BYTES = 256 * 1024;
 
 /** NetBox's event-rule webhook: the signature over the raw bytes is checked before anything is parsed. */
-export function hookRoutes(deps: { secret: string | undefined; starter: ApplyStarter; links: TemporalLinks; guard: AuthFailureGuard }) {
+export function hookRoutes(deps: { secret: string | undefined; jobs: ApplyJobService; links: TemporalLinks; guard: AuthFailureGuard }) {
   return new Hono().post('/netbox',
     limitBody(WEBHOOK_MAX_BYTES, 'Webhook bodies'),
     async (c) => {
@@ -36,19 +36,11 @@ export function hookRoutes(deps: { secret: string | undefined; starter: ApplySta
       const merged = BranchMergedWebhook.safeParse(body);
       if (!merged.success) return problem(c, 400, 'malformed_body', `The branch_merged body is invalid: ${z.prettifyError(merged.error)}`);
       if (merged.data.data.custom_fields?.apply_to_proxmox !== true) return c.json({ ignored: 'Branch is not opted in' }, 202);
-      try {
-        // Who merged is read from NetBox; the body's claim is only compared (and recorded when it disagrees).
-        const claimedMergedBy = { username: merged.data.username ?? null, userId: merged.data.data.merged_by ?? null };
-        const result = await deps.starter.startForBranch(merged.data.data.id, 'webhook', { claimedMergedBy });
-        if (result.outcome === 'ignored') return c.json({ ignored: result.reason }, 202);
-        if (result.outcome === 'refused') return problem(c, 409, result.code, result.detail);
-        return c.json({ outcome: result.outcome, job: jobView(result.job, null, deps.links) }, 202);
-      } catch (err) {
-        if (!(err instanceof UpstreamError)) throw err;
-        // A deleted branch took its ChangeDiffs with it: there is nothing left to apply, and asking again will not help.
-        if (err.kind === 'not_found') return c.json({ ignored: `Branch ${merged.data.data.id} no longer exists in NetBox` }, 202);
-        // Any other failure is NetBox's to retry (or the reconciler's to catch): nothing has started.
-        return problem(c, 502, 'netbox_unavailable', `Could not confirm the merge with NetBox: ${err.message}`);
-      }
+      // Who merged is read from NetBox; the body's claim is only compared (and recorded when it disagrees).
+      const claimedMergedBy = { username: merged.data.username ?? null, userId: merged.data.data.merged_by ?? null };
+      const result = await deps.jobs.startFromWebhook(merged.data.data.id, claimedMergedBy);
+      if (!result.ok) return refusalProblem(c, result);
+      if (result.outcome === 'ignored') return c.json({ ignored: result.reason }, 202);
+      return c.json({ outcome: result.outcome, job: jobView(result.job, null, deps.links) }, 202);
     });
 }

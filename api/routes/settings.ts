@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { SettingsStore } from '../../db/settings';
 import { SettingsChange, type IntentSettings } from '../../domain/settings';
 import { actorOf, requirePermission, type AuthEnv } from '../auth';
-import { problem } from '../problem';
+import { refusalProblem } from '../refusal-status';
 import { validate } from '../validation';
 
 export function settingsView(s: IntentSettings) {
@@ -21,7 +21,7 @@ export function settingsRoutes(store: SettingsStore) {
     .get('/', requirePermission('view'), async (c) => c.json(settingsView(await store.get())))
     .put('/', requirePermission('manage_settings'), validate('json', SettingsChange), async (c) => {
       const decision = await store.update(c.req.valid('json'), actorOf(c));
-      if (!decision.ok) return problem(c, decision.status, decision.code, decision.detail);
+      if (!decision.ok) return refusalProblem(c, decision);
       return c.json(settingsView(decision.settings));
     });
 }
