@@ -1,12 +1,12 @@
-import { Hono, type Context } from 'hono';
+import type { Context } from 'hono';
 import { z } from 'zod';
 import type { DeletionRequestStore } from '../../db/deletion-requests';
 import { DELETION_STATES } from '../../domain/deletion-rules';
 import type { DeletionDecisions } from '../../services/deletion-decisions';
-import { requirePermission, type AuthEnv } from '../auth';
+import type { AuthEnv } from '../auth';
+import { AUTHENTICATED, WITH_BODY, createRoute, guarded, jsonBody, problems, router } from '../openapi';
 import { ListQuery, decodeCursor, page } from '../pagination';
 import { refusalProblem } from '../refusal-status';
-import { validate } from '../validation';
 import { deletionView, type TemporalLinks } from '../views';
 
 export const DeletionListQuery = ListQuery.extend({
@@ -17,6 +17,28 @@ export const DeletionListQuery = ListQuery.extend({
 export const ApproveBody = z.strictObject({ vmid: z.number().int().positive() });
 export const RejectBody = z.strictObject({ reason: z.string().trim().min(1, 'a reason is required').max(255) });
 const IdParam = z.object({ id: z.coerce.number().int().positive() });
+
+/** The permission to decide is checked by the use case (a refusal is recorded in the request's history). */
+const DECISION_PROBLEMS = problems(...AUTHENTICATED, ...WITH_BODY, 403, 404, 409, 503, 504);
+
+export const deletionRouteDefs = {
+  list: createRoute({
+    method: 'get', path: '/', summary: 'List deletion requests', ...guarded(['view']), request: { query: DeletionListQuery },
+    responses: { 200: { description: 'A page of deletion requests' }, ...problems(...AUTHENTICATED, 403, 422) },
+  }),
+  show: createRoute({
+    method: 'get', path: '/{id}', summary: 'A deletion request with its history', ...guarded(['view']), request: { params: IdParam },
+    responses: { 200: { description: 'The deletion request' }, ...problems(...AUTHENTICATED, 403, 404, 422) },
+  }),
+  approve: createRoute({
+    method: 'post', path: '/{id}/approve', summary: 'Approve (four eyes; type the VMID)', ...guarded(['authorize_deletion_request'], { checkedElsewhere: true }),
+    request: { params: IdParam, body: jsonBody(ApproveBody) }, responses: { 200: { description: 'The approved request' }, ...DECISION_PROBLEMS },
+  }),
+  reject: createRoute({
+    method: 'post', path: '/{id}/reject', summary: 'Reject with a reason', ...guarded(['authorize_deletion_request'], { checkedElsewhere: true }),
+    request: { params: IdParam, body: jsonBody(RejectBody) }, responses: { 200: { description: 'The rejected request' }, ...DECISION_PROBLEMS },
+  }),
+};
 
 export interface DeletionRouteDeps {
   deletions: DeletionRequestStore;
@@ -31,22 +53,20 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
     return result.ok ? c.json(deletionView(result.request, links)) : refusalProblem(c, result);
   };
 
-  return new Hono<AuthEnv>()
-    .get('/', requirePermission('view'), validate('query', DeletionListQuery), async (c) => {
+  return router()
+    .openapi(deletionRouteDefs.list, async (c) => {
       const q = c.req.valid('query');
       const afterId = decodeCursor(q.cursor, z.number().int());
       const rows = await deletions.list({ limit: q.limit, ...(q.state ? { state: q.state } : {}), ...(q.branchId ? { branchId: q.branchId } : {}),
         ...(q.vmid ? { vmid: q.vmid } : {}), ...(afterId !== undefined ? { afterId } : {}) });
       const body = page(rows, q.limit, (last) => last.id);
-      return c.json({ items: body.items.map((r) => deletionView(r, links)), nextCursor: body.nextCursor });
+      return c.json({ items: body.items.map((r) => deletionView(r, links)), nextCursor: body.nextCursor }, 200);
     })
-    .get('/:id', requirePermission('view'), validate('param', IdParam), async (c) => {
+    .openapi(deletionRouteDefs.show, async (c) => {
       const shown = await decisions.show(c.req.valid('param').id);
       if (!shown.ok) return refusalProblem(c, shown);
-      return c.json({ ...deletionView(shown.request, links), trouble: shown.trouble });
+      return c.json({ ...deletionView(shown.request, links), trouble: shown.trouble }, 200);
     })
-    .post('/:id/approve', validate('param', IdParam), validate('json', ApproveBody), (c) =>
-      decide(c, c.req.valid('param').id, 'approve', { typedVmid: c.req.valid('json').vmid }))
-    .post('/:id/reject', validate('param', IdParam), validate('json', RejectBody), (c) =>
-      decide(c, c.req.valid('param').id, 'reject', { reason: c.req.valid('json').reason }));
+    .openapi(deletionRouteDefs.approve, (c) => decide(c, c.req.valid('param').id, 'approve', { typedVmid: c.req.valid('json').vmid }))
+    .openapi(deletionRouteDefs.reject, (c) => decide(c, c.req.valid('param').id, 'reject', { reason: c.req.valid('json').reason }));
 }
