@@ -6,7 +6,7 @@ import { validationProblem } from './problem';
 
 /**
  * The API document is generated from the routes themselves: every router is an OpenAPIHono whose routes are declared
- * once with `route()` (method, path, zod schemas of params/query/body, permission, answers) and registered with
+ * once with `createRoute()` (method, path, zod schemas of params/query/body, permission, answers) and registered with
  * `.openapi(declaration, handler)`, which both serves and documents them. Nothing here lists routes.
  */
 

@@ -56,6 +56,8 @@ export function onError(log: (msg: string, err: unknown) => void) {
       const status = err.status;
       // Hono's own 400 is its JSON validator meeting an empty body declared as JSON: the same answer as any malformed body.
       if (status === 400) return problem(c, 400, 'malformed_json', MALFORMED_JSON);
+      // The generated validators refuse a declared body of another media type (jsonBodies() answers the same for a non-empty one).
+      if (status === 415) return problem(c, 415, 'unsupported_media_type', 'Request bodies are JSON: send Content-Type: application/json.');
       const code = status === 413 ? 'payload_too_large' : 'http_error';
       return problem(c, status, code, err.message || TITLES[status] || 'Error');
     }

@@ -9,6 +9,7 @@ import { openDatabase, type Database } from '../../db/client';
 import { DEFAULT_BACKEND_URL_POLICY } from '../../domain/backend-url';
 import { SecretBox } from '../../domain/secret-box';
 import { ApplyStarter } from '../../services/apply-starter';
+import { UserStore } from '../../db/users';
 import { createFreshDatabase } from '../support/database';
 
 type Operation = { responses: Record<string, unknown>; requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; parameters?: { name: string; in: string }[] };
@@ -80,5 +81,17 @@ describe('the OpenAPI document', () => {
     expect(op('post', '/api/v1/branches/{branchId}/plan').requestBody).toBeDefined();
     expect(op('get', '/api/v1/deletion-requests').parameters!.map((p) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(['query:state', 'query:vmid', 'query:cursor']));
     expect(op('get', '/api/v1/apply-jobs/{id}').parameters!.map((p) => `${p.in}:${p.name}`)).toEqual(['path:id']);
+  });
+
+  it('answers a declared body of another media type with the API\'s own 415 problem, empty or not', async () => {
+    const users = new UserStore(database.db);
+    await users.create('admin', ['view', 'trigger_apply']);
+    const { token } = (await users.createToken('admin'))!;
+    for (const body of ['', 'branchId=1']) {
+      const res = await app.request('/api/v1/apply-jobs', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' }, body });
+      expect(res.status, JSON.stringify(body)).toBe(415);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+      expect(await res.json()).toMatchObject({ status: 415, code: 'unsupported_media_type' });
+    }
   });
 });
