@@ -19,7 +19,7 @@ import type { BackendConfig } from '../db/endpoints';
 import type { ClosedGate } from '../domain/gates';
 import { withHeartbeat } from './heartbeat';
 
-export type ForgedDecision = { code: 'forged_decision'; status: 403; detail: string };
+export interface ForgedDecision { code: 'forged_decision'; detail: string }
 
 export type DecisionOutcome =
   | { ok: true; action: 'approve' | 'reject'; actor: string; state: 'approved' | 'rejected'; reason: string | null }
@@ -134,7 +134,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
         // Who it claims to be is unverified: never written as the actor (anyone who reaches Temporal could name alice).
         await deps.deletions.appendRefusal(requestId, refused(UNVERIFIED_ACTOR, action,
           `Decision refused${via}: ${why}. It claimed to come from ${JSON.stringify(actor)}.`));
-        return { ok: false, refusal: { code: 'forged_decision', status: 403, detail: `Decision refused: ${why}.` } };
+        return { ok: false, refusal: { code: 'forged_decision', detail: `Decision refused: ${why}.` } };
       }
       const d = signed.decision;
       const state: 'approved' | 'rejected' = d.action === 'approve' ? 'approved' : 'rejected';
@@ -159,7 +159,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       }, entry(d.actor, d.action, 'ok', reason ? `${reason}${via}` : via.trim() || null, d.nonce), ['pending']);
       if (!written) {
         const current = await load(requestId);
-        const lost: DecisionRefusal = { code: 'invalid_state', status: 409, detail: `Deletion request is ${current.state}; only pending requests can be decided.` };
+        const lost: DecisionRefusal = { code: 'invalid_state', detail: `Deletion request is ${current.state}; only pending requests can be decided.` };
         if (recordsRefusalsOf(permissions)) await deps.deletions.appendRefusal(requestId, refused(d.actor, d.action, lost.detail, d.nonce));
         return { ok: false, refusal: lost };
       }

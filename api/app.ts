@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import type { BlankEnv } from 'hono/types';
 import type { Client } from '@temporalio/client';
 import type { Database } from '../db/client';
 import { ApplyJobStore } from '../db/apply-jobs';
@@ -11,11 +11,13 @@ import type { AesGcmPayloadCodec } from '../infra/payload-codec';
 import type { BackendUrlPolicy } from '../domain/backend-url';
 import type { SecretBox } from '../domain/secret-box';
 import type { ApplyStarter } from '../services/apply-starter';
+import { ApplyJobService } from '../services/apply-jobs';
+import { DeletionDecisions } from '../services/deletion-decisions';
 import { MergeValidator } from '../services/merge-validator';
-import { authenticate, type AuthEnv } from './auth';
+import { authenticate } from './auth';
 import { API_MAX_BODY_BYTES, jsonBodies, limitBody } from './body';
 import type { ApplyEventHub } from './event-hub';
-import { docsPage, openApiDocument } from './openapi';
+import { AUTHENTICATED, createRoute, docsPage, guarded, openApiDocument, problems, registerComponents, router } from './openapi';
 import { onError, problem } from './problem';
 import { applyJobRoutes } from './routes/apply-jobs';
 import { codecRoutes } from './routes/codec';
@@ -52,6 +54,19 @@ export interface AppDeps {
   limits?: Partial<ApiLimits>;
 }
 
+/** The routes of the app itself (operations and the API's own description). */
+const opsRouteDefs = {
+  me: createRoute({ method: 'get', path: '/me', summary: 'Who am I', ...guarded([]), responses: { 200: { description: 'The user and their permissions' }, ...problems(...AUTHENTICATED) } }),
+  healthz: createRoute({ method: 'get', path: '/healthz', summary: 'Process alive', responses: { 200: { description: 'Alive' } } }),
+  readyz: createRoute({
+    method: 'get', path: '/readyz', summary: 'Database and Temporal reachable',
+    responses: { 200: { description: 'Ready' }, 503: { description: 'The database or Temporal is unreachable' } },
+  }),
+  metrics: createRoute({ method: 'get', path: '/metrics', summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text format' } } }),
+  openapi: createRoute({ method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', responses: { 200: { description: 'OpenAPI 3.1' } } }),
+  docs: createRoute({ method: 'get', path: '/docs', summary: 'The routes of this document as an HTML page', responses: { 200: { description: 'HTML' } } }),
+};
+
 /** Small routers composed into one app; authentication guards everything under /api/v1 except the signed webhook. */
 export function createApp(deps: AppDeps) {
   const db = deps.database.db;
@@ -64,12 +79,14 @@ export function createApp(deps: AppDeps) {
   const authGuard = new AuthFailureGuard(stores.quotas, limits);
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
+  const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, log });
+  const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
-  const v1 = new Hono<AuthEnv>()
-    .use(authenticate(stores.users, authGuard))
-    .use(jsonBodies())
-    .get('/me', (c) => c.json({ username: c.get('user').username, permissions: c.get('user').permissions }))
-    .route('/settings', settingsRoutes(stores.settings))
+  const v1 = router();
+  v1.use(authenticate(stores.users, authGuard));
+  v1.use(jsonBodies());
+  v1.openapi(opsRouteDefs.me, (c) => c.json({ username: c.get('user').username, permissions: c.get('user').permissions }, 200));
+  v1.route('/settings', settingsRoutes(stores.settings))
     .route('/backend', backendRoutes(stores.endpoints))
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
@@ -78,35 +95,35 @@ export function createApp(deps: AppDeps) {
       netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
       proxboxBudget: { quotas: stores.quotas, callsPerMinute: limits.planProxboxCallsPerMin },
     }), { quotas: stores.quotas, perUserPerMinute: limits.planRequestsPerUserPerMin }))
-    .route('/apply-jobs', applyJobRoutes({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, links: deps.links, hub: deps.hub, log,
+    .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, service: jobService, links: deps.links, hub: deps.hub,
       streams: { quotas: stores.quotas, rule: { limit: limits.sseStreamsPerUser, ttlMs: SSE_LEASE_TTL_MS } } }))
-    .route('/deletion-requests', deletionRequestRoutes({
-      deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, links: deps.links, approvalSecret: deps.approvalSecret,
-    }));
+    .route('/deletion-requests', deletionRequestRoutes({ deletions: stores.deletions, decisions, links: deps.links }));
 
-  const app = new Hono()
-    .use(metrics.middleware())
-    // The signed webhook comes first: its own body limit, and its raw bytes untouched until the signature is checked.
-    .route('/api/v1/hooks', hookRoutes({ secret: deps.webhookSecret, starter: deps.starter, links: deps.links, guard: authGuard }))
-    .use(limitBody(API_MAX_BODY_BYTES))
-    .get('/healthz', (c) => c.json({ status: 'ok' }))
-    .get('/readyz', async (c) => {
-      const checks = await Promise.allSettled([
-        db.execute('select 1'),
-        deps.temporal.connection.workflowService.getSystemInfo({}),
-      ]);
-      const [database, temporal] = checks.map((r) => (r.status === 'fulfilled' ? 'ok' : 'unreachable'));
-      const ready = database === 'ok' && temporal === 'ok';
-      return c.json({ status: ready ? 'ready' : 'not_ready', database, temporal }, ready ? 200 : 503);
-    })
-    .get('/metrics', (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }))
-    .get('/openapi.json', (c) => c.json(openApiDocument()))
-    .get('/docs', (c) => c.html(docsPage()))
-    .route('/api/v1', v1)
-    .route('/codec', codecRoutes({
-      codec: deps.payloadCodec ?? null, users: stores.users, authGuard, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,
-    }))
-    .notFound((c) => problem(c, 404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
+  const app = router<BlankEnv>();
+  registerComponents(app);
+  app.use(metrics.middleware());
+  // The signed webhook comes first: its own body limit, and its raw bytes untouched until the signature is checked.
+  app.route('/api/v1/hooks', hookRoutes({ secret: deps.webhookSecret, jobs: jobService, links: deps.links, guard: authGuard }));
+  app.use(limitBody(API_MAX_BODY_BYTES));
+  app.openapi(opsRouteDefs.healthz, (c) => c.json({ status: 'ok' }, 200));
+  app.openapi(opsRouteDefs.readyz, async (c) => {
+    const checks = await Promise.allSettled([
+      db.execute('select 1'),
+      deps.temporal.connection.workflowService.getSystemInfo({}),
+    ]);
+    const [database, temporal] = checks.map((r) => (r.status === 'fulfilled' ? 'ok' : 'unreachable'));
+    const ready = database === 'ok' && temporal === 'ok';
+    return c.json({ status: ready ? 'ready' : 'not_ready', database, temporal }, ready ? 200 : 503);
+  });
+  app.openapi(opsRouteDefs.metrics, (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+  app.route('/api/v1', v1);
+  app.route('/codec', codecRoutes({
+    codec: deps.payloadCodec ?? null, users: stores.users, authGuard, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,
+  }));
+  // Registered last, so the document holds every route above (and these two).
+  app.openapi(opsRouteDefs.openapi, (c) => c.json(openApiDocument(app), 200));
+  app.openapi(opsRouteDefs.docs, (c) => c.html(docsPage(openApiDocument(app))));
+  app.notFound((c) => problem(c, 404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
   app.onError(onError(log));
   return { app, stores };
 }

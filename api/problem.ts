@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
+import { UpstreamError } from '../clients/errors';
 
 /** The one answer (400 `malformed_json`) to a body that is not JSON, on every route. */
 export const MALFORMED_JSON = 'The request body is not valid UTF-8 JSON.';
@@ -43,14 +44,20 @@ export function validationProblem(c: Context, error: z.ZodError, where: string):
   return problem(c, 422, 'validation_failed', `The ${where} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
 }
 
-/** The app's error handler: known errors keep their status and code; anything else is a 500 without internals. */
+/**
+ * The app's error handler: known errors keep their status and code; an upstream system that failed (NetBox,
+ * proxbox-api) is a 502 naming it, in this one place; anything else is a 500 without internals.
+ */
 export function onError(log: (msg: string, err: unknown) => void) {
   return (err: Error, c: Context): Response => {
     if (err instanceof ProblemError) return problem(c, err.status, err.code, err.detail, err.errors);
+    if (err instanceof UpstreamError) return problem(c, 502, `${err.system.replace('-', '_')}_unavailable`, err.message);
     if (err instanceof HTTPException) {
       const status = err.status;
       // Hono's own 400 is its JSON validator meeting an empty body declared as JSON: the same answer as any malformed body.
       if (status === 400) return problem(c, 400, 'malformed_json', MALFORMED_JSON);
+      // The generated validators refuse a declared body of another media type (jsonBodies() answers the same for a non-empty one).
+      if (status === 415) return problem(c, 415, 'unsupported_media_type', 'Request bodies are JSON: send Content-Type: application/json.');
       const code = status === 413 ? 'payload_too_large' : 'http_error';
       return problem(c, status, code, err.message || TITLES[status] || 'Error');
     }

@@ -22,12 +22,10 @@ export function recordsRefusalsOf(permissions: readonly string[]): boolean {
   return permissions.length > 0;
 }
 
-export type DecisionRefusal =
-  | { code: 'permission_denied'; status: 403; detail: string }
-  | { code: 'self_approval_blocked'; status: 403; detail: string }
-  | { code: 'invalid_state'; status: 409; detail: string }
-  | { code: 'vmid_mismatch'; status: 422; detail: string }
-  | { code: 'reason_required'; status: 422; detail: string };
+export interface DecisionRefusal {
+  code: 'permission_denied' | 'self_approval_blocked' | 'invalid_state' | 'vmid_mismatch' | 'reason_required';
+  detail: string;
+}
 
 export interface DecisionInput {
   action: 'approve' | 'reject';
@@ -46,7 +44,7 @@ export interface DecisionInput {
 const PERMISSION_DENIED = `${MESSAGES.permissionDenied}: authorize_deletion_request is required to decide deletion requests.`;
 
 function permissionRefusal(permissions: readonly string[]): DecisionRefusal | null {
-  return hasPermission(permissions, 'authorize_deletion_request') ? null : { code: 'permission_denied', status: 403, detail: PERMISSION_DENIED };
+  return hasPermission(permissions, 'authorize_deletion_request') ? null : { code: 'permission_denied', detail: PERMISSION_DENIED };
 }
 
 /**
@@ -58,7 +56,7 @@ export function isSelfApproval(who: { actor: string; actorTokenIssuers: readonly
 }
 
 export function selfApprovalRefusal(who: { actor: string; actorTokenIssuers: readonly string[]; requestedBy: string; selfApproveAllowed: boolean }): DecisionRefusal | null {
-  return isSelfApproval(who) && !who.selfApproveAllowed ? { code: 'self_approval_blocked', status: 403, detail: SELF_APPROVAL_BLOCKED } : null;
+  return isSelfApproval(who) && !who.selfApproveAllowed ? { code: 'self_approval_blocked', detail: SELF_APPROVAL_BLOCKED } : null;
 }
 
 /**
@@ -69,14 +67,14 @@ export function checkDecision(input: DecisionInput): DecisionRefusal | null {
   const denied = permissionRefusal(input.actorPermissions);
   if (denied) return denied;
   if (input.state !== 'pending') {
-    return { code: 'invalid_state', status: 409, detail: `Deletion request is ${input.state}; only pending requests can be ${input.action === 'approve' ? 'approved' : 'rejected'}.` };
+    return { code: 'invalid_state', detail: `Deletion request is ${input.state}; only pending requests can be ${input.action === 'approve' ? 'approved' : 'rejected'}.` };
   }
   if (input.action === 'reject') {
     const reason = input.reason?.trim() ?? '';
-    if (reason.length === 0) return { code: 'reason_required', status: 422, detail: 'A rejection needs a reason.' };
+    if (reason.length === 0) return { code: 'reason_required', detail: 'A rejection needs a reason.' };
     return null;
   }
-  if (input.typedVmid !== input.requestVmid) return { code: 'vmid_mismatch', status: 422, detail: VMID_MISMATCH };
+  if (input.typedVmid !== input.requestVmid) return { code: 'vmid_mismatch', detail: VMID_MISMATCH };
   return selfApprovalRefusal(input);
 }
 

@@ -36,8 +36,7 @@ export type SettingsChange = z.infer<typeof SettingsChange>;
 
 export type SettingsDecision =
   | { ok: true; settings: IntentSettings }
-  | { ok: false; status: 422; code: 'typed_confirmation_required' | 'self_approval_confirmation_required'; detail: string }
-  | { ok: false; status: 403; code: 'self_approval_change_blocked'; detail: string };
+  | { ok: false; code: 'typed_confirmation_required' | 'self_approval_confirmation_required' | 'self_approval_change_blocked'; detail: string };
 
 /** What the self-approval rule needs to know about who asks for the change. */
 export interface SettingsChangeContext {
@@ -73,7 +72,6 @@ function masterFlagChange(current: IntentSettings, change: SettingsChange): { ok
   if (phrase !== CONFIRMATION_PHRASE) {
     return {
       ok: false,
-      status: 422,
       code: 'typed_confirmation_required',
       detail: `Enabling netbox_to_proxmox_enabled requires typedConfirmation to be exactly '${CONFIRMATION_PHRASE}'.`,
     };
@@ -85,13 +83,13 @@ function selfApprovalRefusal(current: IntentSettings, change: SettingsChange, co
   if (change.selfApproveAllowed !== true || current.selfApproveAllowed) return null;
   if (change.selfApprovalConfirmation !== SELF_APPROVAL_PHRASE) {
     return {
-      ok: false, status: 422, code: 'self_approval_confirmation_required',
+      ok: false, code: 'self_approval_confirmation_required',
       detail: `Allowing self-approval requires selfApprovalConfirmation to be exactly '${SELF_APPROVAL_PHRASE}'.`,
     };
   }
   if (context.pendingRequestsOfActor > 0) {
     return {
-      ok: false, status: 403, code: 'self_approval_change_blocked',
+      ok: false, code: 'self_approval_change_blocked',
       detail: `Self-approval cannot be allowed by someone it would benefit: ${context.pendingRequestsOfActor} deletion request(s) of yours (or of whoever issued your token) are pending. Another administrator must change it, or wait until they are decided.`,
     };
   }

@@ -86,15 +86,16 @@ export async function DeletionWorkflow(input: DeletionWorkflowInput): Promise<De
   setHandler(decideUpdate, async (signed) => {
     const outcome = await decide(signed, 'update');
     if (!outcome.ok) {
-      const { code, detail, status } = outcome.refusal;
-      throw ApplicationFailure.create({ message: detail, type: code, nonRetryable: true, details: [status] });
+      // The refusal's code is its type; the API maps codes to HTTP statuses.
+      const { code, detail } = outcome.refusal;
+      throw ApplicationFailure.create({ message: detail, type: code, nonRetryable: true });
     }
     return { ...state };
   }, {
     // Shape only (deterministic, synchronous): an unsigned or malformed update is rejected before it reaches the
     // history; the signature itself is verified by the local activity.
     validator: (signed) => {
-      if (!isWellFormedDecision(signed)) throw ApplicationFailure.create({ message: MALFORMED_DECISION, type: 'forged_decision', nonRetryable: true, details: [403] });
+      if (!isWellFormedDecision(signed)) throw ApplicationFailure.create({ message: MALFORMED_DECISION, type: 'forged_decision', nonRetryable: true });
     },
   });
   setHandler(decideSignal, async (signed) => {

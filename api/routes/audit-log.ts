@@ -1,9 +1,7 @@
-import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog, AuditRow } from '../../db/audit-log';
-import { requireAnyPermission, type AuthEnv } from '../auth';
+import { AUTHENTICATED, createRoute, guarded, problems, router } from '../openapi';
 import { ListQuery, decodeCursor, page } from '../pagination';
-import { validate } from '../validation';
 
 export const AuditLogQuery = ListQuery.extend({
   actor: z.string().trim().min(1).max(200).optional(),
@@ -16,16 +14,22 @@ export function auditView(r: AuditRow) {
   return { id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, changes: r.changes };
 }
 
+export const auditLogRouteDefs = {
+  list: createRoute({
+    method: 'get', path: '/', summary: 'Every administrative change, newest first (secrets masked)', ...guarded(['manage_users', 'manage_settings']),
+    request: { query: AuditLogQuery }, responses: { 200: { description: 'A page of the audit log' }, ...problems(...AUTHENTICATED, 403, 422) },
+  }),
+};
+
 export function auditLogRoutes(audit: AuditLog) {
-  return new Hono<AuthEnv>()
-    .get('/', requireAnyPermission('manage_users', 'manage_settings'), validate('query', AuditLogQuery), async (c) => {
-      const q = c.req.valid('query');
-      const beforeId = decodeCursor(q.cursor, z.number().int());
-      const rows = await audit.list({
-        limit: q.limit, ...(q.actor ? { actor: q.actor } : {}), ...(q.action ? { action: q.action } : {}),
-        ...(q.since ? { since: new Date(q.since) } : {}), ...(beforeId !== undefined ? { beforeId } : {}),
-      });
-      const body = page(rows, q.limit, (last) => last.id);
-      return c.json({ items: body.items.map(auditView), nextCursor: body.nextCursor });
+  return router().openapi(auditLogRouteDefs.list, async (c) => {
+    const q = c.req.valid('query');
+    const beforeId = decodeCursor(q.cursor, z.number().int());
+    const rows = await audit.list({
+      limit: q.limit, ...(q.actor ? { actor: q.actor } : {}), ...(q.action ? { action: q.action } : {}),
+      ...(q.since ? { since: new Date(q.since) } : {}), ...(beforeId !== undefined ? { beforeId } : {}),
     });
+    const body = page(rows, q.limit, (last) => last.id);
+    return c.json({ items: body.items.map(auditView), nextCursor: body.nextCursor }, 200);
+  });
 }

@@ -1,4 +1,4 @@
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
@@ -7,9 +7,9 @@ import type { UserStore } from '../../db/users';
 import type { AuthFailureGuard } from '../rate-limits';
 import { jsonBodies } from '../body';
 import { PayloadDecryptionError, type AesGcmPayloadCodec } from '../../infra/payload-codec';
-import { authenticate, requirePermission, type AuthEnv } from '../auth';
+import { authenticate, type AuthEnv } from '../auth';
+import { AUTHENTICATED, WITH_BODY, createRoute, guarded, jsonBody, problems, router } from '../openapi';
 import { problem } from '../problem';
-import { validate } from '../validation';
 
 const Base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64');
 /** A payload as the Temporal remote codec protocol carries it (proto JSON: bytes in base64). */
@@ -86,6 +86,31 @@ export interface CodecRouteDeps {
  * (as a Bearer header, or the browser session of `GET /codec`); encoding (which the read-only UI never needs) needs
  * `manage_settings` and a Bearer header.
  */
+const CODEC_PROBLEMS = problems(...AUTHENTICATED, ...WITH_BODY, 403, 404);
+
+export const codecRouteDefs = {
+  signIn: createRoute({
+    method: 'get', path: '/', summary: 'Sign a browser in for the Temporal UI\'s codec (HTML)',
+    responses: { 200: { description: 'The sign-in page' } },
+  }),
+  signOut: createRoute({
+    method: 'delete', path: '/session', summary: 'Forget the codec browser session', middleware: [jsonBodies()],
+    responses: { 204: { description: 'Signed out' }, ...problems(400, 413, 415) },
+  }),
+  session: createRoute({
+    method: 'post', path: '/session', summary: 'Keep the Bearer token in an HttpOnly cookie for /codec/decode (8 hours)', ...guarded(['view']),
+    responses: { 204: { description: 'Signed in' }, ...problems(...AUTHENTICATED, 400, 403, 413, 415) },
+  }),
+  decode: createRoute({
+    method: 'post', path: '/decode', summary: 'Temporal remote codec: decrypt payloads (Bearer token or the /codec browser session; X-Namespace)',
+    ...guarded(['view']), request: { body: jsonBody(CodecBody) }, responses: { 200: { description: 'The decoded payloads' }, ...CODEC_PROBLEMS },
+  }),
+  encode: createRoute({
+    method: 'post', path: '/encode', summary: 'Temporal remote codec: encrypt payloads', ...guarded(['manage_settings']),
+    request: { body: jsonBody(CodecBody) }, responses: { 200: { description: 'The encoded payloads' }, ...CODEC_PROBLEMS },
+  }),
+};
+
 export function codecRoutes(deps: CodecRouteDeps) {
   async function serve(c: Context<AuthEnv>, direction: 'decode' | 'encode', payloads: WirePayload[]): Promise<Response> {
     if (!deps.codec) {
@@ -104,22 +129,24 @@ export function codecRoutes(deps: CodecRouteDeps) {
     }
   }
 
-  return new Hono<AuthEnv>()
-    // Preflights answer before authentication; the browser only lets the UI's own origin read the answers.
-    .use(cors({
-      origin: deps.uiOrigin, allowMethods: ['POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'X-Namespace', 'Authorization'],
-      credentials: true, maxAge: 600,
-    }))
-    .get('/', (c) => c.html(SIGN_IN_PAGE))
-    .delete('/session', jsonBodies(), (c) => {
-      deleteCookie(c, CODEC_SESSION_COOKIE, { path: '/codec', secure: isHttps(c) });
-      return c.body(null, 204);
-    })
-    .post('/decode', sessionCookieAsBearer)
-    // After the cookie became a Bearer header (that rewrite needs the request's body unread).
-    .use(jsonBodies())
-    .use(authenticate(deps.users, deps.authGuard))
-    .post('/session', requirePermission('view'), (c) => {
+  const defs = codecRouteDefs;
+  const app = router();
+  // Preflights answer before authentication; the browser only lets the UI's own origin read the answers.
+  app.use(cors({
+    origin: deps.uiOrigin, allowMethods: ['POST', 'OPTIONS'], allowHeaders: ['Content-Type', 'X-Namespace', 'Authorization'],
+    credentials: true, maxAge: 600,
+  }));
+  app.openapi(defs.signIn, (c) => c.html(SIGN_IN_PAGE));
+  app.openapi(defs.signOut, (c) => {
+    deleteCookie(c, CODEC_SESSION_COOKIE, { path: '/codec', secure: isHttps(c) });
+    return c.body(null, 204);
+  });
+  app.post('/decode', sessionCookieAsBearer);
+  // After the cookie became a Bearer header (that rewrite needs the request's body unread).
+  app.use(jsonBodies());
+  app.use(authenticate(deps.users, deps.authGuard));
+  return app
+    .openapi(defs.session, (c) => {
       const token = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')![1]!;
       // Cross-site (the UI on another site) needs SameSite=None, which browsers accept over https only.
       setCookie(c, CODEC_SESSION_COOKIE, token, {
@@ -127,6 +154,6 @@ export function codecRoutes(deps: CodecRouteDeps) {
       });
       return c.body(null, 204);
     })
-    .post('/decode', requirePermission('view'), validate('json', CodecBody), (c) => serve(c, 'decode', c.req.valid('json').payloads))
-    .post('/encode', requirePermission('manage_settings'), validate('json', CodecBody), (c) => serve(c, 'encode', c.req.valid('json').payloads));
+    .openapi(defs.decode, (c) => serve(c, 'decode', c.req.valid('json').payloads))
+    .openapi(defs.encode, (c) => serve(c, 'encode', c.req.valid('json').payloads));
 }

@@ -1,9 +1,8 @@
-import { Hono } from 'hono';
 import type { SettingsStore } from '../../db/settings';
 import { SettingsChange, type IntentSettings } from '../../domain/settings';
-import { actorOf, requirePermission, type AuthEnv } from '../auth';
-import { problem } from '../problem';
-import { validate } from '../validation';
+import { actorOf } from '../auth';
+import { AUTHENTICATED, WITH_BODY, createRoute, guarded, jsonBody, problems, router } from '../openapi';
+import { refusalProblem } from '../refusal-status';
 
 export function settingsView(s: IntentSettings) {
   return {
@@ -16,12 +15,23 @@ export function settingsView(s: IntentSettings) {
   };
 }
 
+export const settingsRouteDefs = {
+  show: createRoute({
+    method: 'get', path: '/', summary: 'Intent settings', ...guarded(['view']),
+    responses: { 200: { description: 'The settings' }, ...problems(...AUTHENTICATED, 403) },
+  }),
+  change: createRoute({
+    method: 'put', path: '/', summary: 'Change settings (the master flag and self-approval each need their typed phrase)', ...guarded(['manage_settings']),
+    request: { body: jsonBody(SettingsChange) }, responses: { 200: { description: 'The settings as changed' }, ...problems(...AUTHENTICATED, ...WITH_BODY, 403) },
+  }),
+};
+
 export function settingsRoutes(store: SettingsStore) {
-  return new Hono<AuthEnv>()
-    .get('/', requirePermission('view'), async (c) => c.json(settingsView(await store.get())))
-    .put('/', requirePermission('manage_settings'), validate('json', SettingsChange), async (c) => {
+  return router()
+    .openapi(settingsRouteDefs.show, async (c) => c.json(settingsView(await store.get()), 200))
+    .openapi(settingsRouteDefs.change, async (c) => {
       const decision = await store.update(c.req.valid('json'), actorOf(c));
-      if (!decision.ok) return problem(c, decision.status, decision.code, decision.detail);
-      return c.json(settingsView(decision.settings));
+      if (!decision.ok) return refusalProblem(c, decision);
+      return c.json(settingsView(decision.settings), 200);
     });
 }

@@ -95,7 +95,7 @@ describe('decisions and their signatures', () => {
   it('a rejection needs a reason and an authoriser; its state and permission are checked before the reason', () => {
     const base = { action: 'reject' as const, state: 'pending' as const, requestVmid: 190, requestedBy: 'alice', actor: 'alice', actorTokenIssuers: [], actorPermissions: ['authorize_deletion_request'], selfApproveAllowed: false };
     expect(checkDecision({ ...base, reason: 'wrong vm' }), 'the requester may reject their own request').toBeNull();
-    expect(checkDecision({ ...base, reason: '' })).toMatchObject({ code: 'reason_required', status: 422 });
+    expect(checkDecision({ ...base, reason: '' })).toMatchObject({ code: 'reason_required' });
     expect(checkDecision({ ...base, state: 'expired' })).toMatchObject({ code: 'invalid_state', detail: 'Deletion request is expired; only pending requests can be rejected.' });
     expect(checkDecision({ ...base, actorPermissions: [], state: 'expired' })).toMatchObject({ code: 'permission_denied' });
   });

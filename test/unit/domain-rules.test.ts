@@ -52,10 +52,10 @@ describe('four-eyes decision rules', () => {
     expect(checkDecision(base)).toBeNull();
   });
   it('refuses in the documented order with the exact messages', () => {
-    expect(checkDecision({ ...base, actorPermissions: ['view'] })).toMatchObject({ code: 'permission_denied', status: 403 });
-    expect(checkDecision({ ...base, state: 'rejected' })).toMatchObject({ code: 'invalid_state', status: 409 });
-    expect(checkDecision({ ...base, typedVmid: 191 })).toEqual({ code: 'vmid_mismatch', status: 422, detail: VMID_MISMATCH });
-    expect(checkDecision({ ...base, actor: 'alice' })).toEqual({ code: 'self_approval_blocked', status: 403, detail: SELF_APPROVAL_BLOCKED });
+    expect(checkDecision({ ...base, actorPermissions: ['view'] })).toMatchObject({ code: 'permission_denied' });
+    expect(checkDecision({ ...base, state: 'rejected' })).toMatchObject({ code: 'invalid_state' });
+    expect(checkDecision({ ...base, typedVmid: 191 })).toEqual({ code: 'vmid_mismatch', detail: VMID_MISMATCH });
+    expect(checkDecision({ ...base, actor: 'alice' })).toEqual({ code: 'self_approval_blocked', detail: SELF_APPROVAL_BLOCKED });
     expect(checkDecision({ ...base, actor: 'alice', selfApproveAllowed: true })).toBeNull();
     expect(checkDecision({ ...base, actorPermissions: ['netbox_proxbox.authorize_deletion_request'] })).toBeNull();
   });

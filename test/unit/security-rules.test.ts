@@ -16,7 +16,7 @@ describe('four eyes: a token issued by the requester is the requester', () => {
   };
   it('refuses an approval made with a token alice issued, directly or through a token she issued', () => {
     expect(checkDecision(base)).toBeNull();
-    expect(checkDecision({ ...base, actorTokenIssuers: ['alice'] })).toEqual({ code: 'self_approval_blocked', status: 403, detail: SELF_APPROVAL_BLOCKED });
+    expect(checkDecision({ ...base, actorTokenIssuers: ['alice'] })).toEqual({ code: 'self_approval_blocked', detail: SELF_APPROVAL_BLOCKED });
     expect(checkDecision({ ...base, actorTokenIssuers: ['mallory', 'alice', 'system:bootstrap'] })).toMatchObject({ code: 'self_approval_blocked' });
     expect(checkDecision({ ...base, actorTokenIssuers: ['alice'], selfApproveAllowed: true })).toBeNull();
   });
@@ -45,7 +45,7 @@ describe('four eyes: a token issued by the requester is the requester', () => {
 
 describe('self-approval setting', () => {
   it('needs its own phrase to be turned on, and nothing to be turned off', () => {
-    expect(applySettingsChange(DEFAULT_SETTINGS, { selfApproveAllowed: true })).toMatchObject({ ok: false, status: 422, code: 'self_approval_confirmation_required' });
+    expect(applySettingsChange(DEFAULT_SETTINGS, { selfApproveAllowed: true })).toMatchObject({ ok: false, code: 'self_approval_confirmation_required' });
     expect(applySettingsChange(DEFAULT_SETTINGS, { selfApproveAllowed: true, selfApprovalConfirmation: 'allow-self-approval ' })).toMatchObject({ ok: false });
     const on = applySettingsChange(DEFAULT_SETTINGS, { selfApproveAllowed: true, selfApprovalConfirmation: SELF_APPROVAL_PHRASE });
     expect(on).toMatchObject({ ok: true, settings: { selfApproveAllowed: true } });
@@ -54,7 +54,7 @@ describe('self-approval setting', () => {
   });
   it('is refused to someone with a pending request of their own, and the refusal changes nothing else', () => {
     const refused = applySettingsChange(DEFAULT_SETTINGS, { selfApproveAllowed: true, selfApprovalConfirmation: SELF_APPROVAL_PHRASE, deletionRequestTtlDays: 2 }, { pendingRequestsOfActor: 1 });
-    expect(refused).toMatchObject({ ok: false, status: 403, code: 'self_approval_change_blocked' });
+    expect(refused).toMatchObject({ ok: false, code: 'self_approval_change_blocked' });
   });
 });
 
