@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -43,6 +44,21 @@ describe('the production build', () => {
     expect(existsSync(join(app, 'dist/workflow-bundle.js'))).toBe(true);
     expect(existsSync(join(app, 'dist/db/migrations/meta/_journal.json'))).toBe(true);
     expect(existsSync(join(app, 'workflows'))).toBe(false);
+  });
+
+  it('imports only production dependencies, so the runtime stage (npm ci --omit=dev) has everything it runs', () => {
+    const pkg = JSON.parse(readFileSync(resolve(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    const files = (readdirSync(join(app, 'dist'), { recursive: true }) as string[]).filter((f) => f.endsWith('.js') && f !== 'workflow-bundle.js');
+    const packages = new Set<string>();
+    for (const f of files) {
+      for (const m of readFileSync(join(app, 'dist', f), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]([^'".][^'"]*)['"]/g)) {
+        const spec = m[1]!;
+        if (spec.startsWith('node:') || builtinModules.includes(spec)) continue;
+        packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      }
+    }
+    expect(packages.size).toBeGreaterThan(5);
+    expect([...packages].filter((p) => !(p in pkg.dependencies))).toEqual([]);
   });
 
   it('exits with a clear message when a required variable is missing', async () => {
