@@ -182,7 +182,7 @@ export function createApplyActivities(deps: ActivityDeps) {
         changeDiffId: item.changeDiffId, clusterKey: item.clusterId !== null ? String(item.clusterId) : null,
         endpointId: item.endpointId, branchId: ctx.branchId, branchSchemaId: ctx.schemaId, branchName: ctx.branchName,
         applyJobId: ctx.jobId, requestedBy: ctx.username ?? 'unknown',
-        expiresAt: deletionExpiresAt(new Date(), settings.deletionRequestTtlDays, deps.deletionTtlOverrideMs),
+        expiresAt: deletionExpiresAt(new Date(), settings.deletionRequestTtlDays),
         metadataSnapshot: item.deletion as unknown as Record<string, unknown>,
       }, ctx.username ?? 'unknown');
       await record(ctx.jobId, resultOf(item, 'deletion_requested', null,

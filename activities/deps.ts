@@ -28,11 +28,6 @@ export interface ActivityDeps {
   /** Interval between task-status polls; tests shorten it. */
   taskPollMs?: number;
   taskDeadlineMs?: number;
-  /**
-   * Test hook: a new DeletionRequest expires after this many milliseconds instead of `deletionRequestTtlDays`.
-   * Only code can set it (startSystem's option of the same name); no environment variable or API reaches it.
-   */
-  deletionTtlOverrideMs?: number;
 }
 
 /** The proxbox-api client for the configured backend, or null when no FastAPIEndpoint is configured. */

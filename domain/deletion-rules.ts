@@ -135,10 +135,7 @@ export function backendCannotRegisterDeletion(target: { kind: GuestKind; vmid: n
 
 const DAY_MS = 86_400_000;
 
-/**
- * When a new request expires: `deletionRequestTtlDays` whole days after creation. `overrideMs` is a test hook wired
- * only programmatically (startSystem's `deletionTtlOverrideMs`), never from the environment or the API.
- */
-export function deletionExpiresAt(now: Date, ttlDays: number, overrideMs?: number): Date {
-  return new Date(now.getTime() + (overrideMs !== undefined && overrideMs > 0 ? overrideMs : ttlDays * DAY_MS));
+/** When a new request expires: `deletionRequestTtlDays` whole days after creation. */
+export function deletionExpiresAt(now: Date, ttlDays: number): Date {
+  return new Date(now.getTime() + ttlDays * DAY_MS);
 }

@@ -29,8 +29,6 @@ export interface SystemOptions {
   bundle?: WorkflowBundle;
   hostname?: string;
   taskPollMs?: number;
-  /** Test hook (see ActivityDeps.deletionTtlOverrideMs): deliberately not read from the environment. */
-  deletionTtlOverrideMs?: number;
 }
 
 export interface RunningSystem {
@@ -98,7 +96,6 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       deps: {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
-        ...(opts.deletionTtlOverrideMs ? { deletionTtlOverrideMs: opts.deletionTtlOverrideMs } : {}),
       },
       reconciler: {
         netbox, starter: starterFor(netbox),

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { PayloadCodec } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
@@ -10,6 +11,16 @@ import { temporalDataConverter } from '../infra/payload-codec';
 import type { TemporalConnectionOptions } from '../config/temporal-connection';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/**
+ * The workflow bundle `npm run build` writes (dist/workflow-bundle.js, next to the compiled dist/runtime/): the
+ * compiled worker loads it instead of bundling at start. Run from source, this path does not exist and the worker bundles.
+ */
+export const PREBUILT_WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+
+/** The prebuilt bundle's path when this is the compiled build, else null (the worker bundles WORKFLOWS_PATH at start). */
+export function prebuiltWorkflowBundle(): string | null {
+  return existsSync(PREBUILT_WORKFLOW_BUNDLE) ? PREBUILT_WORKFLOW_BUNDLE : null;
+}
 
 export function bundleWorkflows(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m) => console.error(m) } });
@@ -43,12 +54,13 @@ export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error')
 export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
   const connection = await NativeConnection.connect(opts.connection);
   const dataConverter = temporalDataConverter(opts.payloadCodec);
+  const prebuilt = opts.bundle ? null : prebuiltWorkflowBundle();
   const worker = await Worker.create({
     connection,
     ...(dataConverter ? { dataConverter } : {}),
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...(opts.bundle ? { workflowBundle: opts.bundle } : { workflowsPath: WORKFLOWS_PATH }),
+    ...(opts.bundle ? { workflowBundle: opts.bundle } : prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler) },
     interceptors: { activity: [() => ({ inbound: new ConcealDatabaseErrors() })] },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes a Docker Compose CLI available for test/unit/compose-file.test.ts (which renders docker-compose.temporal.yml
+# Makes a Docker Compose CLI available for test/integration/compose-file.test.ts (which renders docker-compose.temporal.yml
 # with `config`; no Docker daemon is needed). Uses `docker compose` or `docker-compose` when present, otherwise
 # installs Debian's `docker-compose` package (as root, or with passwordless sudo). Prints the command on stdout.
 set -euo pipefail

@@ -1,6 +1,7 @@
 import 'dotenv/config';
 import { ConfigError, parseEnv, requireForProduction } from '../config/env';
 import { startSystem } from '../runtime/system';
+import { prebuiltWorkflowBundle } from '../runtime/worker';
 
 /** Production start: the API, the worker, or both, against the configured systems. */
 async function main() {
@@ -10,6 +11,10 @@ async function main() {
   requireForProduction(env, role);
   const system = await startSystem({ env, role, hostname: process.env.HOST ?? '0.0.0.0' });
   console.log(`proxbox-intent ${role} started${system.apiUrl ? ` (API on port ${env.PORT})` : ''}; Temporal ${env.TEMPORAL_ADDRESS}, task queue ${env.TEMPORAL_TASK_QUEUE}`);
+  if (role !== 'api') {
+    const bundle = prebuiltWorkflowBundle();
+    console.log(`workflows: ${bundle ? `prebuilt bundle ${bundle}` : 'bundled from source at start (run `npm run build` for a prebuilt bundle)'}`);
+  }
   const { tls, clientCertificate, payloadKeyId } = system.temporalSecurity;
   console.log(`Temporal connection: ${tls ? (clientCertificate ? 'mutual TLS' : 'TLS without a client certificate') : 'plaintext (set TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT, TEMPORAL_TLS_KEY)'}; ` +
     `payloads: ${payloadKeyId ? `encrypted with key ${payloadKeyId}` : 'NOT encrypted (set TEMPORAL_PAYLOAD_ENCRYPTION_KEY)'}`);

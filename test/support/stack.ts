@@ -48,8 +48,6 @@ export interface StackOptions {
   taskDurationMs?: number;
   enableIntent?: boolean;
   allowWrites?: boolean;
-  /** New deletion requests expire after this many ms instead of days (the code-only TTL test hook). */
-  deletionTtlMs?: number;
   /** The NetBox version the simulator imitates (webhook body and VM data shapes); default 4.5. */
   netboxVersion?: NetboxVersion;
   /** NetBox's clock (epoch ms), for merges made in the past; it never runs backwards once it has been read. */
@@ -98,7 +96,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     WORKER_SHUTDOWN_GRACE_S: '0',
     ...opts.env,
   });
-  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle(), taskPollMs: 50, ...(opts.deletionTtlMs ? { deletionTtlOverrideMs: opts.deletionTtlMs } : {}) });
+  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle(), taskPollMs: 50 });
   let apiPort = 0;
   let system = await boot();
   const api = system.apiUrl!;

@@ -92,16 +92,26 @@ describe('docker-compose.temporal.yml (static)', () => {
   });
 
   it('starts the worker and the API from the repo image after migrations and Temporal setup', () => {
-    for (const [name, script] of [['worker', 'start:worker'], ['api', 'start:api']] as const) {
+    for (const name of ['worker', 'api'] as const) {
       const service = parsed.services[name]!;
       expect(service.build).toBeTruthy();
-      expect(service.command).toEqual(['npm', 'run', script]);
+      expect(service.command).toEqual(['node', 'dist/scripts/start.js', name]);
       expect(service.depends_on).toMatchObject({
         migrate: { condition: 'service_completed_successfully' },
         'temporal-setup': { condition: 'service_completed_successfully' },
       });
     }
     expect(parsed.services.api?.healthcheck?.test).toBeTruthy();
+  });
+
+  it('runs only compiled entry points that the production build emits', () => {
+    const build = JSON.parse(readFileSync(resolve(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+    for (const name of ['migrate', 'worker', 'api']) {
+      const [bin, entry] = parsed.services[name]!.command as string[];
+      expect(bin, name).toBe('node');
+      expect(entry, name).toMatch(/^dist\/.+\.js$/);
+      expect(build.include, name).toContain(entry!.replace(/^dist\//, '').replace(/\.js$/, '.ts'));
+    }
   });
 
   it('gives the worker and the API longer than their shutdown grace before Docker kills them (default 10 s)', () => {
