@@ -25,7 +25,7 @@ export interface ActivityDeps {
   maxConcurrency?: number;
   /** How many writes may run against one Proxmox node at once (APPLY_MAX_PER_NODE). */
   maxWritesPerNode?: number;
-  /** Interval between task-status polls; tests shorten it. */
+  /** The first wait between two task-status reads (PROXMOX_TASK_POLL_MS). */
   taskPollMs?: number;
   taskDeadlineMs?: number;
 }

@@ -61,7 +61,7 @@ async function main() {
     SECRETS_ENCRYPTION_KEY: newSecretKey(), PROXBOX_API_ALLOW_HTTP: 'true',
   });
   const bundle = await bundleWorkflows();
-  const system = await startSystem({ env, role: 'all', bundle, taskPollMs: 100 });
+  const system = await startSystem({ env: { ...env, PROXMOX_TASK_POLL_MS: 100 }, role: 'all', bundle });
   const db = system.database.db;
   await new UserStore(db).create('alice', ['intent_create_vm', 'view']);
   await new SettingsStore(db).update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, 'bench');

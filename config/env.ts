@@ -37,6 +37,8 @@ export const ServiceEnv = z.object({
   APPLY_MAX_PER_NODE: positiveInt(4),
   /** How long a Proxmox task (create, update, destroy) is followed before its outcome is declared unknown. */
   PROXMOX_TASK_DEADLINE_S: positiveInt(900),
+  /** The first wait between two reads of a running Proxmox task; it doubles up to 15 s (proxbox-api.md §10 b). */
+  PROXMOX_TASK_POLL_MS: z.coerce.number().int().min(10).default(2000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** Turns the Temporal payload codec on (infra/payload-codec.ts): the key that encrypts. */
   TEMPORAL_PAYLOAD_ENCRYPTION_KEY: z.string().refine((v) => decodePayloadKey(v) !== null, `must be ${KEY_HINT}`).optional(),

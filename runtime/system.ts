@@ -28,7 +28,6 @@ export interface SystemOptions {
   pgliteDir?: string;
   bundle?: WorkflowBundle;
   hostname?: string;
-  taskPollMs?: number;
 }
 
 export interface RunningSystem {
@@ -95,7 +94,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
       deps: {
         jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
-        approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, ...(opts.taskPollMs ? { taskPollMs: opts.taskPollMs } : {}),
+        approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, taskPollMs: env.PROXMOX_TASK_POLL_MS,
       },
       reconciler: {
         netbox, starter: starterFor(netbox),

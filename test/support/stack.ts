@@ -87,6 +87,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NETBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
     APPROVAL_SIGNING_SECRET: 'e2e-approval-signing-secret-0123',
     APPLY_MAX_CONCURRENCY: '4',
+    // Simulated Proxmox tasks take milliseconds here: read them back often.
+    PROXMOX_TASK_POLL_MS: '50',
     SECRETS_ENCRYPTION_KEY: E2E_SECRETS_KEY,
     // The simulators speak plain http on loopback.
     PROXBOX_API_ALLOW_HTTP: 'true',
@@ -96,7 +98,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     WORKER_SHUTDOWN_GRACE_S: '0',
     ...opts.env,
   });
-  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle(), taskPollMs: 50 });
+  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle() });
   let apiPort = 0;
   let system = await boot();
   const api = system.apiUrl!;
