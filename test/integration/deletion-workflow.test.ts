@@ -1,25 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { DecisionChannel, DecisionOutcome, DeletionActivities, ExecutionOutcome } from '../../activities/deletion';
-import { resolveTemporalCli } from '../../infra/temporal-dev-server';
 import { DeletionWorkflow } from '../../workflows/deletion';
-import { WORKFLOW_SEARCH_ATTRIBUTES, decideSignal, decideUpdate, deletionStateQuery } from '../../workflows/definitions';
+import { decideSignal, decideUpdate, deletionStateQuery } from '../../workflows/definitions';
 import type { SignedDeletionDecision } from '../../domain/deletion-decision';
-import { sharedBundle } from '../support/stack';
+import { startWorkflowEnvironment, withWorker } from '../support/workflow-environment';
 
 /**
- * The DeletionWorkflow on its own: @temporalio/testing's environment on the real Temporal dev server (the
- * time-skipping test server is a separate download this project does not ship), the real workflow bundle, and mocked
+ * The DeletionWorkflow on its own (test/support/workflow-environment.ts), the real workflow bundle, and mocked
  * activities that record what the workflow asked for. The TTL is data: the input's `expiresAtMs` a moment ahead.
  */
 let env: TestWorkflowEnvironment;
-beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: await resolveTemporalCli() }, searchAttributes: [...WORKFLOW_SEARCH_ATTRIBUTES], ip: '127.0.0.1' },
-  });
-});
+beforeAll(async () => { env = await startWorkflowEnvironment(); });
 afterAll(async () => { await env?.teardown(); });
 
 type Call = [name: string, ...args: unknown[]];
@@ -69,15 +62,11 @@ function mockActivities(over: Partial<DeletionActivities> = {}) {
 
 type DeletionHandle = WorkflowHandleWithFirstExecutionRunId<typeof DeletionWorkflow>;
 
-let seq = 0;
 async function run<T>(activities: DeletionActivities, ttlMs: number, body: (h: DeletionHandle) => Promise<T>): Promise<T> {
-  const taskQueue = `deletion-wf-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await sharedBundle(), activities });
-  const start = (): Promise<DeletionHandle> => env.client.workflow.start(DeletionWorkflow, {
+  return withWorker(env, 'deletion-wf', activities, async (taskQueue) => body(await env.client.workflow.start(DeletionWorkflow, {
     taskQueue, workflowId: `deletion-wf-test-${taskQueue}`,
     args: [{ requestId: 7, vmid: 901, node: 'pve01', kind: 'qemu', name: 'old-901', requestedBy: 'alice', branchSchemaId: 'br1', expiresAtMs: Date.now() + ttlMs }],
-  });
-  return worker.runUntil(async () => body(await start()));
+  })));
 }
 
 const decision = (action: 'approve' | 'reject', actor: string, workflowId: string): SignedDeletionDecision => ({
