@@ -57,7 +57,11 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
       stop();
     }
   });
-  CancellationScope.current().cancelRequested.catch(stop);
+  let runCancelled = false;
+  CancellationScope.current().cancelRequested.catch(() => {
+    runCancelled = true;
+    stop();
+  });
   const progress = () => setCurrentDetails(
     `**${state.phase}**: ${state.done}/${state.total} done` + (state.inFlight.length ? `; in flight: ${state.inFlight.join(', ')}` : ''),
   );
@@ -122,7 +126,11 @@ export async function ApplyWorkflow(input: ApplyWorkflowInput): Promise<ApplyOut
       });
       state.phase = 'cancelled';
       progress();
-      throw new CancelledFailure(`Cancelled${cancelledBy ? ` by ${cancelledBy}` : ''}`);
+      // A forced cancel's signal can land before the run's cancellation (the API sends both): wait for it a little,
+      // so the run ends Cancelled rather than Failed; a signal alone (other tooling) ends the run normally.
+      if (!runCancelled) await CancellationScope.nonCancellable(() => condition(() => runCancelled, '10 seconds'));
+      if (runCancelled) throw new CancelledFailure(`Cancelled${cancelledBy ? ` by ${cancelledBy}` : ''}`);
+      return { state: 'failed', pendingDeletionRequestIds: state.deletionRequestIds };
     }
 
     state.phase = 'finishing';
