@@ -9,6 +9,7 @@ import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../clien
 import { deletionExpiresAt } from '../domain/deletion-rules';
 import { failureReasonOf } from '../domain/failure-reasons';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
+import { reportedReason, type ResultReason } from '../domain/result-reasons';
 import type { ResultStatus } from '../domain/job-state';
 import { routeEndpoint } from '../domain/routing';
 import { driftOf, tagSet } from '../domain/drift';
@@ -38,7 +39,7 @@ async function upstreamFailure(deps: ActivityDeps, jobId: string, err: unknown):
   throw err;
 }
 
-function resultOf(item: Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind'>, status: ResultStatus, reason: string | null, message: string, extra: Partial<VmResult> = {}): VmResult {
+function resultOf(item: Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind'>, status: ResultStatus, reason: ResultReason | null, message: string, extra: Partial<VmResult> = {}): VmResult {
   return {
     key: item.key, vmid: item.vmid, netboxId: item.netboxId, name: item.name, op: item.op, kind: item.kind,
     status, reason, message, proxmoxUpid: null, deletionRequestId: null, ...extra,
@@ -295,9 +296,9 @@ export function createApplyActivities(deps: ActivityDeps) {
       }));
       const r = response.results[0];
       if (!r) return record(ctx.jobId, resultOf(item, 'failed', 'empty_response', 'proxbox-api returned no result for this diff'));
-      if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason, r.message));
-      if (r.status === 'not_implemented') return record(ctx.jobId, resultOf(item, 'not_implemented', r.reason, r.message));
-      if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', r.reason ?? failureReasonOf(r.message), r.message));
+      if (r.status === 'skipped') return record(ctx.jobId, resultOf(item, 'skipped', r.reason === null ? null : reportedReason(r.reason), r.message));
+      if (r.status === 'not_implemented') return record(ctx.jobId, resultOf(item, 'not_implemented', r.reason === null ? null : reportedReason(r.reason), r.message));
+      if (r.status === 'failed') return record(ctx.jobId, resultOf(item, 'failed', (r.reason === null ? failureReasonOf(r.message) : reportedReason(r.reason)), r.message));
       // Remember the task across a lost worker: the next attempt follows it instead of guessing.
       activity.heartbeat({ key: item.key, phase: 'task', sent: true, upid: r.proxmox_upid });
       const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid: r.proxmox_upid, vmid: item.vmid, op: item.op as 'create' | 'update' },
@@ -339,7 +340,7 @@ export function createApplyActivities(deps: ActivityDeps) {
       throw err;
     }
     const c = err.classified;
-    if (c?.shape === 'E3') return record(ctx.jobId, resultOf(item, 'blocked', c.reason, c.reason === 'writes_disabled_for_endpoint' ? 'writes_disabled_for_endpoint' : err.message));
+    if (c?.shape === 'E3') return record(ctx.jobId, resultOf(item, 'blocked', reportedReason(c.reason), c.reason === 'writes_disabled_for_endpoint' ? 'writes_disabled_for_endpoint' : err.message));
     if (err.unknownOutcome || err.kind === 'throttled' || (err.kind === 'unreachable' && item.op === 'update')) {
       // A cancelled run is not retried: say what the cluster shows instead of leaving the VM without a result.
       if (signal.aborted && err.unknownOutcome) return record(ctx.jobId, await verifiedAfterCancel(item, client, err.message));
@@ -364,7 +365,7 @@ export function createApplyActivities(deps: ActivityDeps) {
 }
 
 /** The per-VM result of a write whose task was followed (or could not be). */
-function taskResult(item: WorkItem, task: TaskOutcome, sent: { message: string; upid: string | null; reason?: string }): VmResult {
+function taskResult(item: WorkItem, task: TaskOutcome, sent: { message: string; upid: string | null; reason?: ResultReason }): VmResult {
   const extra = { proxmoxUpid: sent.upid };
   const reason = sent.reason ?? null;
   if (task.done && task.ok) return resultOf(item, 'succeeded', reason, task.warnings ? `${sent.message} (${task.warnings})`.trim() : sent.message, extra);
@@ -385,7 +386,7 @@ function abortReason(branch: Branch, input: Pick<ApplyRun, 'mergedTimeMs' | 'sch
 
 function immediateResult(p: PlannedChange, closed: ClosedGate | null): VmResult | null {
   const item = { key: p.key, vmid: p.vmid, netboxId: p.netboxId, name: p.name, op: p.op, kind: p.kind };
-  const as = (status: ResultStatus, reason: string | null, message: string) => resultOf(item as WorkItem, status, reason, message);
+  const as = (status: ResultStatus, reason: ResultReason | null, message: string) => resultOf(item as WorkItem, status, reason, message);
   if (p.vanished) return as('skipped', 'vanished_in_branch', 'Created and deleted inside the branch: nothing reached main, nothing to apply');
   const blocked = p.findings.find((f) => f.severity === 'blocked');
   if (blocked) return as('blocked', blocked.reason, blocked.message);

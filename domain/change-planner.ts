@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import type { CloudInitPayload as CloudInitSchema, IndexedItem, LxcIntentPayload as LxcSchema, QemuIntentPayload as QemuSchema } from '../contracts/proxbox-api';
 import { detectGuestKind, type GuestKind, type NamedRef } from './guest-kind';
 import type { IntentOp } from './permissions';
+import type { PlanFindingReason } from './result-reasons';
 
 /** What we send: the schemas' input side (defaults such as `disks: []` stay optional). */
 export type QemuIntentPayload = z.input<typeof QemuSchema>;
@@ -17,7 +18,7 @@ export type LxcIntentPayload = z.input<typeof LxcSchema>;
 export type CloudInitPayload = z.input<typeof CloudInitSchema>;
 
 export type Severity = 'blocked' | 'warning';
-export interface Finding { severity: Severity; reason: string; message: string }
+export interface Finding { severity: Severity; reason: PlanFindingReason; message: string }
 
 export interface DeletionSnapshot {
   vmid: number; node: string; kind: GuestKind; name: string;

@@ -2,6 +2,7 @@ import { hasPermission } from './permissions';
 import type { ClosedGate } from './gates';
 import type { GuestKind } from './guest-kind';
 import { MESSAGES, SELF_APPROVAL_BLOCKED, VMID_MISMATCH } from './messages';
+import type { DeletionReasonCode } from './result-reasons';
 
 export const DELETION_STATES = ['pending', 'approved', 'executing', 'succeeded', 'failed', 'rejected', 'expired'] as const;
 export type DeletionState = (typeof DELETION_STATES)[number];
@@ -43,7 +44,7 @@ export interface DecisionInput {
 
 const PERMISSION_DENIED = `${MESSAGES.permissionDenied}: authorize_deletion_request is required to decide deletion requests.`;
 
-function permissionRefusal(permissions: readonly string[]): DecisionRefusal | null {
+function permissionRefusal(permissions: readonly string[]): DecisionRefusal & { code: 'permission_denied' } | null {
   return hasPermission(permissions, 'authorize_deletion_request') ? null : { code: 'permission_denied', detail: PERMISSION_DENIED };
 }
 
@@ -55,7 +56,7 @@ export function isSelfApproval(who: { actor: string; actorTokenIssuers: readonly
   return who.actor === who.requestedBy || who.actorTokenIssuers.includes(who.requestedBy);
 }
 
-export function selfApprovalRefusal(who: { actor: string; actorTokenIssuers: readonly string[]; requestedBy: string; selfApproveAllowed: boolean }): DecisionRefusal | null {
+export function selfApprovalRefusal(who: { actor: string; actorTokenIssuers: readonly string[]; requestedBy: string; selfApproveAllowed: boolean }): DecisionRefusal & { code: 'self_approval_blocked' } | null {
   return isSelfApproval(who) && !who.selfApproveAllowed ? { code: 'self_approval_blocked', detail: SELF_APPROVAL_BLOCKED } : null;
 }
 
@@ -79,7 +80,7 @@ export function checkDecision(input: DecisionInput): DecisionRefusal | null {
 }
 
 /** Why an approved request may not be destroyed now; `code` is stored beside the sentence as `reasonCode`. */
-export interface ExecutionRefusal { code: string; message: string }
+export interface ExecutionRefusal { code: DeletionReasonCode; message: string }
 
 export interface ExecutionCheckInput {
   /** `firstClosedGate` for a delete, evaluated right now (master flag, backend, endpoint, allow_writes). */

@@ -2,10 +2,11 @@ import { intentEnabled, type IntentSettings } from './settings';
 import type { GuestKind } from './guest-kind';
 import { hasPermission, requiredPermissionFor, type IntentOp } from './permissions';
 import { MESSAGES } from './messages';
+import type { GateReason } from './result-reasons';
 
 export type Gate = 'master_flag' | 'opt_in' | 'permission' | 'destroy_confirmation' | 'backend' | 'endpoint' | 'endpoint_writes';
 
-export interface ClosedGate { gate: Gate; reason: string; message: string }
+export interface ClosedGate { gate: Gate; reason: GateReason; message: string }
 
 export interface GateInput {
   settings: Pick<IntentSettings, 'netboxToProxmoxEnabled' | 'typedConfirmation'>;
