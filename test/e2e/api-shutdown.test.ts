@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, eventually, type Stack } from '../support/stack';
+import { guestBranch } from '../support/merges';
 
 /** A request on a connection of its own (no pooled keep-alive socket): how a new client reaches the API. */
 function freshConnection(url: string): Promise<string> {
@@ -19,11 +20,7 @@ describe('the API on shutdown (SIGTERM, a deploy)', () => {
   it('refuses new connections, finishes the requests in flight, and ends live event streams so the stop is not held', async () => {
     // A running job with a live event stream: its only create is held up at proxbox-api.
     s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 8_000, times: 1 });
-    const branch = s.netbox.createBranch({ name: 'deploy-during-stream', owner: 'bob', customFields: { apply_to_proxmox: true } });
-    s.netbox.createVm(branch.id, {
-      name: 'stream-01', cluster: 5, vcpus: '1.00', memory: 512,
-      custom_fields: { proxmox_vm_id: 741, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' },
-    });
+    const { branch } = guestBranch(s, 'deploy-during-stream', 741, { vmName: 'stream-01' });
     await s.netbox.mergeBranch(branch.id, 'alice');
     const job = await eventually(async () => (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs?branchId=${branch.id}`)).body.items[0], 'the job');
     await eventually(async () => (s.proxbox.control.callsTo('POST', '/intent/apply').length > 0 ? true : undefined), 'the held-up create');

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, eventually, type Stack } from '../support/stack';
+import { guestBranch } from '../support/merges';
 
 /**
  * proxbox-api takes a create, answers at once and then sends its body a byte at a time (about 90 s for the whole
@@ -19,11 +20,7 @@ describe('a proxbox-api that trickles the answer to a write', () => {
 
   it('ends the call at the deadline, releases the locks, and adopts the guest the create made', async () => {
     s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'trickle', delayMs: 300, times: 1 });
-    const branch = s.netbox.createBranch({ name: 'trickled-create', owner: 'bob', customFields: { apply_to_proxmox: true } });
-    s.netbox.createVm(branch.id, {
-      name: 'trickle-01', cluster: 5, vcpus: '1.00', memory: 512,
-      custom_fields: { proxmox_vm_id: 751, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' },
-    });
+    const { branch } = guestBranch(s, 'trickled-create', 751, { vmName: 'trickle-01' });
     await s.netbox.mergeBranch(branch.id, 'alice');
 
     const job = await eventually(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../support/stack';
-import { mergeAndWait as mergeBranchAndWait } from '../support/merges';
+import { guestBranch, mergeAndWait as mergeBranchAndWait } from '../support/merges';
 
 const qemu = (vmid: number) => ({ proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' });
 
@@ -15,14 +15,17 @@ describe('writes whose outcome was unknown', () => {
   afterAll(async () => { await s?.stop(); });
 
   const mergeAndWait = (branchId: number) => mergeBranchAndWait(s, branchId, 45_000);
+  /** A branch creating one qemu guest whose create reaches Proxmox but whose answer is lost (502); the finished job and its one result. */
+  async function createWithLostAnswer(branchName: string, vmName: string, vmid: number) {
+    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'fail', phase: 'after', status: 502, body: { detail: 'Bad Gateway' }, times: 1 });
+    const { branch } = guestBranch(s, branchName, vmid, { vmName });
+    const job = await mergeAndWait(branch.id);
+    return { job, r: job.perVmResults[Object.keys(job.perVmResults)[0]!] };
+  }
   const createsOf = (vmid: number) => s.proxbox.cluster.pveCalls('POST', /^nodes\/pve01\/qemu$/).filter((c) => c.params.vmid === vmid);
 
   it('adopts the guest it created and reports it only once its create task has ended', async () => {
-    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'fail', phase: 'after', status: 502, body: { detail: 'Bad Gateway' }, times: 1 });
-    const b = s.netbox.createBranch({ name: 'adopt-follow', owner: 'bob', customFields: { apply_to_proxmox: true } });
-    s.netbox.createVm(b.id, { name: 'follow-01', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(440) });
-    const job = await mergeAndWait(b.id);
-    const r = job.perVmResults[Object.keys(job.perVmResults)[0]!];
+    const { job, r } = await createWithLostAnswer('adopt-follow', 'follow-01', 440);
     expect(r).toMatchObject({ vmid: 440, status: 'succeeded', reason: 'adopted' });
     expect(job.state).toBe('succeeded');
     expect(createsOf(440)).toHaveLength(1);
@@ -32,12 +35,8 @@ describe('writes whose outcome was unknown', () => {
   });
 
   it('reports an adopted create whose task failed as failed, not as created', async () => {
-    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'fail', phase: 'after', status: 502, body: { detail: 'Bad Gateway' }, times: 1 });
     s.proxbox.cluster.failNextTasks('unable to create VM 441 - no space left on device');
-    const b = s.netbox.createBranch({ name: 'adopt-fail', owner: 'bob', customFields: { apply_to_proxmox: true } });
-    s.netbox.createVm(b.id, { name: 'doomed-441', cluster: 5, vcpus: '1.00', memory: 512, custom_fields: qemu(441) });
-    const job = await mergeAndWait(b.id);
-    const r = job.perVmResults[Object.keys(job.perVmResults)[0]!];
+    const { job, r } = await createWithLostAnswer('adopt-fail', 'doomed-441', 441);
     expect(r).toMatchObject({ vmid: 441, status: 'failed', reason: 'proxmox_task_failed' });
     expect(r.message).toContain('disappeared before its create finished');
     expect(job.state).toBe('failed');

@@ -1,21 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
-import { openDatabase, type Database } from '../../db/client';
 import { ApplyJobStore, type NewJob } from '../../db/apply-jobs';
-import { createFreshDatabase } from '../support/database';
+import { databaseProcesses } from '../support/database';
 
 /** Several API and worker processes are several connection pools on one database: each "process" here has its own. */
 describe('one apply per merge across processes: the job row and the claim to start its workflow', () => {
-  let fresh: Awaited<ReturnType<typeof createFreshDatabase>>;
-  const processes: Database[] = [];
-  beforeAll(async () => {
-    fresh = await createFreshDatabase('proxbox_claims');
-    for (let i = 0; i < 3; i++) processes.push(await openDatabase({ url: fresh.url, maxConnections: 4 }));
-  });
-  afterAll(async () => {
-    for (const p of processes) await p.close();
-    await fresh.drop();
-  });
+  const processes = databaseProcesses('proxbox_claims');
   const stores = () => processes.map((p) => new ApplyJobStore(p.db));
   const merge = (schemaId: string, ms: number): NewJob => ({
     workflowId: `apply:${schemaId}:${ms}`, branchId: 1, branchSchemaId: schemaId, branchName: 'b', mergedAt: new Date(ms), username: 'alice', source: 'webhook',

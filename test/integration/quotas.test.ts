@@ -1,20 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database } from '../../db/client';
+import { describe, expect, it } from 'vitest';
 import { QuotaStore, retryAfterS } from '../../db/quotas';
-import { createFreshDatabase } from '../support/database';
+import { databaseProcesses } from '../support/database';
 
 /** Several API processes are several connection pools on one database: each "process" here has its own. */
 describe('quotas in PostgreSQL, shared by every API process', () => {
-  let fresh: Awaited<ReturnType<typeof createFreshDatabase>>;
-  const processes: Database[] = [];
-  beforeAll(async () => {
-    fresh = await createFreshDatabase('proxbox_quotas');
-    for (let i = 0; i < 3; i++) processes.push(await openDatabase({ url: fresh.url, maxConnections: 4 }));
-  });
-  afterAll(async () => {
-    for (const p of processes) await p.close();
-    await fresh.drop();
-  });
+  const processes = databaseProcesses('proxbox_quotas');
   const stores = () => processes.map((p) => new QuotaStore(p.db));
 
   it('never lets concurrent takers in several processes exceed the limit together', async () => {

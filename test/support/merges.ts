@@ -4,10 +4,10 @@ import { DEMO, type BranchRecord } from '../../simulators/netbox';
 import { eventually, type Stack } from './stack';
 
 /** A branch (opted in unless told otherwise) that creates one qemu guest on pve01 with the given VMID. */
-export function guestBranch(s: Stack, name: string, vmid: number, opts: { optIn?: boolean } = {}): { branch: BranchRecord; vmid: number } {
+export function guestBranch(s: Stack, name: string, vmid: number, opts: { optIn?: boolean; vmName?: string } = {}): { branch: BranchRecord; vmid: number } {
   const branch = s.netbox.createBranch({ name, owner: 'bob', customFields: opts.optIn === false ? {} : { apply_to_proxmox: true } });
   s.netbox.createVm(branch.id, {
-    name: `${name}-vm`, cluster: DEMO.clusterId, vcpus: '1.00', memory: 512,
+    name: opts.vmName ?? `${name}-vm`, cluster: DEMO.clusterId, vcpus: '1.00', memory: 512,
     custom_fields: { proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' },
   });
   return { branch, vmid };
