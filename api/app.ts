@@ -96,7 +96,7 @@ export function createApp(deps: AppDeps) {
   const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, log });
   const status = new ServiceStatusService({
     temporal: deps.temporal, taskQueue: deps.status.taskQueue, temporalUiUrl: deps.links.uiUrl, settings: stores.settings, endpoints: stores.endpoints,
-    netbox: deps.status.netbox,
+    quotas: stores.quotas, netbox: deps.status.netbox,
   });
   const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 

@@ -24,6 +24,12 @@ export const STATUS_CACHE_MS = 5_000;
 /** At most this many Proxmox endpoints are probed at proxbox-api in one answer (each is one call). */
 export const STATUS_MAX_PROBED_ENDPOINTS = 50;
 
+/**
+ * proxbox-api allows 300 calls per minute per client address (proxbox-api.md §1.3), and applies need them: all status
+ * answers together, in every API process, read at most this many endpoints a minute (counted in PostgreSQL).
+ */
+export const STATUS_PROXBOX_CALLS_PER_MIN = 60;
+
 export interface PollerSeen { identity: string; lastAccessMs: number | null }
 
 /** A poller counts as polling when Temporal saw it within the window; one with no time at all does not. */
@@ -130,6 +136,7 @@ export const ServiceStatus = z.object({
     count: z.number().int(),
     writable: z.number().int().describe('Endpoints whose writes both sides allow'),
     probed: z.number().int().describe('Endpoints asked at proxbox-api (at most 50)'),
+    unprobedReason: z.string().nullable().describe('Why proxbox-api was not asked about the endpoints (its budget is spent, it is not configured)'),
     items: z.array(EndpointStatus),
   }),
 });

@@ -4,10 +4,11 @@ import { proxboxClientFor } from '../clients/proxbox';
 import { describeTaskQueuePollers } from '../clients/temporal-task-queue';
 import { UpstreamError } from '../clients/errors';
 import type { EndpointStore, ProxmoxEndpointRow } from '../db/endpoints';
+import type { QuotaStore } from '../db/quotas';
 import type { SettingsStore } from '../db/settings';
 import { runBounded } from '../domain/bounded';
 import {
-  POLLER_RECENT_WINDOW_MS, STATUS_CACHE_MS, STATUS_MAX_PROBED_ENDPOINTS, STATUS_PROBE_TIMEOUT_MS, endpointWritesPossible, redactSecrets,
+  POLLER_RECENT_WINDOW_MS, STATUS_CACHE_MS, STATUS_MAX_PROBED_ENDPOINTS, STATUS_PROBE_TIMEOUT_MS, STATUS_PROXBOX_CALLS_PER_MIN, endpointWritesPossible, redactSecrets,
   summarizePollers, summarizeStatus, taskQueueUrl, workerPolling, type EndpointStatus, type ServiceStatus, type ServiceStatusFacts,
 } from '../domain/service-status';
 import { SERVICE_VERSION } from '../domain/service-version';
@@ -21,10 +22,14 @@ export interface ServiceStatusDeps {
   endpoints: EndpointStore;
   /** NetBox as configured (NETBOX_URL, NETBOX_TOKEN); null when either is missing. */
   netbox: { baseUrl: string; token: string; timeoutMs: number; fetch?: typeof fetch } | null;
+  /** Counts the endpoint reads of every status answer of every process (STATUS_PROXBOX_CALLS_PER_MIN). */
+  quotas: QuotaStore;
   probeTimeoutMs?: number;
   cacheMs?: number;
   now?: () => number;
 }
+
+const STATUS_BUDGET_KEY = 'proxbox-api-calls:status';
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string; kind: string | null };
 
@@ -51,7 +56,10 @@ export class ServiceStatusService {
     const at = this.now();
     if (this.cached && at - this.cached.at < this.cacheMs) return this.cached.answer;
     const answer = this.gather();
-    this.cached = { at, answer };
+    const entry = { at, answer };
+    this.cached = entry;
+    // A failure of our own (the database) is not kept: the next caller asks again.
+    answer.catch(() => { if (this.cached === entry) this.cached = null; });
     return answer;
   }
 
@@ -84,7 +92,8 @@ export class ServiceStatusService {
         masterFlag: settings.netboxToProxmoxEnabled, selfApproveAllowed: settings.selfApproveAllowed,
         deletionRequestTtlDays: settings.deletionRequestTtlDays,
       },
-      endpoints: { count: endpoints.length, writable: items.filter((e) => e.writesPossible).length, probed: items.filter((e) => e.backend).length, items },
+      endpoints: { count: endpoints.length, writable: items.filter((e) => e.writesPossible).length, probed: items.filter((e) => e.backend).length,
+        unprobedReason: proxbox.unprobedReason, items },
     };
     return summarizeStatus(facts);
   }
@@ -108,7 +117,7 @@ export class ServiceStatusService {
   }
 
   /** The backend's capabilities (proxbox-api.md §10 discovery) and each endpoint (proxbox-api.md §3), side by side. */
-  private async probeBackend(rows: ProxmoxEndpointRow[]): Promise<{ facts: ServiceStatus['proxboxApi']; items: EndpointStatus[] }> {
+  private async probeBackend(rows: ProxmoxEndpointRow[]): Promise<{ facts: ServiceStatus['proxboxApi']; items: EndpointStatus[]; unprobedReason: string | null }> {
     const [described, backend] = await Promise.all([this.deps.endpoints.describeBackend(), this.deps.endpoints.getBackend()]);
     const endpointItems = (backends: Map<number, EndpointStatus['backend']>) => rows.map((r): EndpointStatus => {
       const seen = backends.get(r.backendEndpointId) ?? null;
@@ -119,11 +128,22 @@ export class ServiceStatusService {
     });
     if (!described || !backend) {
       const error = described ? described.urlRefusal ?? 'the stored URL is refused' : null;
-      return { facts: { configured: false, reachable: false, timeoutMs: described?.timeoutMs ?? null, capabilities: null, error }, items: endpointItems(new Map()) };
+      return {
+        facts: { configured: false, reachable: false, timeoutMs: described?.timeoutMs ?? null, capabilities: null, error },
+        items: endpointItems(new Map()), unprobedReason: rows.length ? 'proxbox-api is not configured' : null,
+      };
     }
     const client = proxboxClientFor({ ...backend, timeoutMs: Math.min(backend.timeoutMs, this.probeTimeoutMs) });
     const backends = new Map<number, EndpointStatus['backend']>();
-    const ids = [...new Set(rows.map((r) => r.backendEndpointId))].slice(0, STATUS_MAX_PROBED_ENDPOINTS);
+    let ids = [...new Set(rows.map((r) => r.backendEndpointId))].slice(0, STATUS_MAX_PROBED_ENDPOINTS);
+    let unprobedReason: string | null = null;
+    if (ids.length) {
+      const taken = await this.deps.quotas.take(STATUS_BUDGET_KEY, { limit: STATUS_PROXBOX_CALLS_PER_MIN, ttlMs: 60_000 }, ids.length);
+      if (!taken.ok) {
+        unprobedReason = `the status answers' proxbox-api budget (${STATUS_PROXBOX_CALLS_PER_MIN} endpoint reads per minute) is spent; retry in ${taken.retryAfterS} s`;
+        ids = [];
+      }
+    }
     const [caps] = await Promise.all([
       this.attempt(() => client.capabilities(), [backend.apiKey]),
       runBounded(ids, 8, async (id) => {
@@ -135,7 +155,7 @@ export class ServiceStatusService {
     ]);
     return {
       facts: { configured: true, reachable: caps.ok, timeoutMs: backend.timeoutMs, capabilities: caps.ok ? caps.value : null, error: caps.ok ? null : caps.error },
-      items: endpointItems(backends),
+      items: endpointItems(backends), unprobedReason,
     };
   }
 

@@ -1,7 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QuotaStore } from '../../db/quotas';
 import { UserStore } from '../../db/users';
-import { STATUS_CACHE_MS, STATUS_PROBE_TIMEOUT_MS } from '../../domain/service-status';
+import { STATUS_CACHE_MS, STATUS_PROBE_TIMEOUT_MS, STATUS_PROXBOX_CALLS_PER_MIN } from '../../domain/service-status';
 import { SERVICE_VERSION } from '../../domain/service-version';
 import { NETBOX_TOKEN, PROXBOX_KEY, eventually, startStack, type Stack } from '../support/stack';
 
@@ -39,7 +40,7 @@ describe('GET /api/v1/status and /readyz with a worker', () => {
       proxboxApi: { configured: true, reachable: true, timeoutMs: 10_000, capabilities: { registerDeletion: true, taskStatus: true }, error: null },
       intent: { masterFlag: true, selfApproveAllowed: false },
       endpoints: {
-        count: 1, writable: 1, probed: 1,
+        count: 1, writable: 1, probed: 1, unprobedReason: null,
         items: [{ name: 'lab', backendEndpointId: 1, allowWrites: true, backend: { found: true, enabled: true, allowWrites: true }, writesPossible: true }],
       },
     });
@@ -104,6 +105,19 @@ describe('GET /api/v1/status and /readyz with a worker', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((r) => blackHole.close(r));
     }
+  });
+
+  it('stops asking proxbox-api about endpoints once the status answers\' budget, shared by every process, is spent', async () => {
+    // Earlier answers of this file took part of it already: take what is left.
+    const quotas = new QuotaStore(s.system.database.db);
+    let taken = 0;
+    while (taken <= STATUS_PROXBOX_CALLS_PER_MIN && (await quotas.take('proxbox-api-calls:status', { limit: STATUS_PROXBOX_CALLS_PER_MIN, ttlMs: 60_000 })).ok) taken += 1;
+    expect(taken).toBeGreaterThan(0);
+    expect(taken).toBeLessThan(STATUS_PROXBOX_CALLS_PER_MIN);
+    const { body } = await freshStatus(s);
+    expect(body.endpoints).toMatchObject({ count: 1, probed: 0, items: [{ backend: null, writesPossible: false }] });
+    expect(body.endpoints.unprobedReason).toMatch(/budget \(60 endpoint reads per minute\) is spent; retry in \d+ s/);
+    expect(body.proxboxApi.reachable).toBe(true);
   });
 });
 

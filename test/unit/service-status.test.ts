@@ -63,7 +63,7 @@ function facts(over: { temporal?: Partial<ServiceStatusFacts['temporal']>; netbo
       capabilities: { registerDeletion: true, taskStatus: true, lxcConfigProxy: true, guestStatusProxy: true }, ...over.proxboxApi,
     },
     intent: { masterFlag: true, selfApproveAllowed: false, deletionRequestTtlDays: 7, ...over.intent },
-    endpoints: { count: items.length, writable: items.filter((e) => e.writesPossible).length, probed: items.length, items },
+    endpoints: { count: items.length, writable: items.filter((e) => e.writesPossible).length, probed: items.length, unprobedReason: null, items },
   };
 }
 const codes = (f: ServiceStatusFacts) => summarizeStatus(f).problems.map((p) => p.code);
