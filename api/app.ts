@@ -14,6 +14,8 @@ import type { ApplyStarter } from '../services/apply-starter';
 import { ApplyJobService } from '../services/apply-jobs';
 import { DeletionDecisions } from '../services/deletion-decisions';
 import { MergeValidator } from '../services/merge-validator';
+import { ServiceStatusService } from '../services/service-status';
+import { readiness } from '../domain/service-status';
 import { authenticate } from './auth';
 import { API_MAX_BODY_BYTES, jsonBodies, limitBody } from './body';
 import type { ApplyEventHub } from './event-hub';
@@ -27,6 +29,7 @@ import { backendRoutes, proxmoxEndpointRoutes } from './routes/endpoints';
 import { hookRoutes } from './routes/hooks';
 import { planRoutes } from './routes/plan';
 import { settingsRoutes } from './routes/settings';
+import { statusRoutes } from './routes/status';
 import { userRoutes } from './routes/users';
 import type { TemporalLinks } from './views';
 import { Metrics } from './metrics';
@@ -52,6 +55,14 @@ export interface AppDeps {
   payloadCodec?: AesGcmPayloadCodec | null;
   /** Abuse limits; the defaults of DEFAULT_LIMITS where not given. */
   limits?: Partial<ApiLimits>;
+  /** What `GET /api/v1/status` and `/readyz` look at besides the stores (api.md "Status"). */
+  status: {
+    taskQueue: string;
+    /** NetBox as configured, null when NETBOX_URL or NETBOX_TOKEN is missing. */
+    netbox: { baseUrl: string; token: string; timeoutMs: number } | null;
+    /** READYZ_REQUIRE_WORKER: `/readyz` answers 503 while no worker polls the task queue. */
+    readyzRequiresWorker: boolean;
+  };
 }
 
 /** The routes of the app itself (operations and the API's own description). */
@@ -59,8 +70,11 @@ const opsRouteDefs = {
   me: createRoute({ method: 'get', path: '/me', summary: 'Who am I', ...guarded([]), responses: { 200: { description: 'The user and their permissions' }, ...problems(...AUTHENTICATED) } }),
   healthz: createRoute({ method: 'get', path: '/healthz', summary: 'Process alive', responses: { 200: { description: 'Alive' } } }),
   readyz: createRoute({
-    method: 'get', path: '/readyz', summary: 'Database and Temporal reachable',
-    responses: { 200: { description: 'Ready' }, 503: { description: 'The database or Temporal is unreachable' } },
+    method: 'get', path: '/readyz', summary: 'Database and Temporal reachable; whether a worker polls the task queue',
+    responses: {
+      200: { description: 'Ready (`worker` says whether a worker polls; it fails readiness only with READYZ_REQUIRE_WORKER=true)' },
+      503: { description: 'The database or Temporal is unreachable, or no worker polls and READYZ_REQUIRE_WORKER=true' },
+    },
   }),
   metrics: createRoute({ method: 'get', path: '/metrics', summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text format' } } }),
   openapi: createRoute({ method: 'get', path: '/openapi.json', summary: 'This document (OpenAPI 3.1)', responses: { 200: { description: 'OpenAPI 3.1' } } }),
@@ -80,6 +94,10 @@ export function createApp(deps: AppDeps) {
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
   const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, log });
+  const status = new ServiceStatusService({
+    temporal: deps.temporal, taskQueue: deps.status.taskQueue, temporalUiUrl: deps.links.uiUrl, settings: stores.settings, endpoints: stores.endpoints,
+    quotas: stores.quotas, netbox: deps.status.netbox,
+  });
   const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
   const v1 = router();
@@ -90,6 +108,7 @@ export function createApp(deps: AppDeps) {
     .route('/backend', backendRoutes(stores.endpoints))
     .route('/proxmox-endpoints', proxmoxEndpointRoutes(stores.endpoints))
     .route('/users', userRoutes(stores.users))
+    .route('/status', statusRoutes(status))
     .route('/audit-log', auditLogRoutes(stores.audit))
     .route('/branches', planRoutes(new MergeValidator({
       netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
@@ -107,13 +126,16 @@ export function createApp(deps: AppDeps) {
   app.use(limitBody(API_MAX_BODY_BYTES));
   app.openapi(opsRouteDefs.healthz, (c) => c.json({ status: 'ok' }, 200));
   app.openapi(opsRouteDefs.readyz, async (c) => {
-    const checks = await Promise.allSettled([
+    const [database, temporal, worker] = await Promise.allSettled([
       db.execute('select 1'),
       deps.temporal.connection.workflowService.getSystemInfo({}),
+      status.workerPolling(),
     ]);
-    const [database, temporal] = checks.map((r) => (r.status === 'fulfilled' ? 'ok' : 'unreachable'));
-    const ready = database === 'ok' && temporal === 'ok';
-    return c.json({ status: ready ? 'ready' : 'not_ready', database, temporal }, ready ? 200 : 503);
+    const answer = readiness({
+      database: database.status === 'fulfilled', temporal: temporal.status === 'fulfilled',
+      workerPolling: worker.status === 'fulfilled' ? worker.value : null,
+    }, deps.status.readyzRequiresWorker);
+    return c.json(answer.body, answer.httpStatus);
   });
   app.openapi(opsRouteDefs.metrics, (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
   app.route('/api/v1', v1);
@@ -125,5 +147,5 @@ export function createApp(deps: AppDeps) {
   app.openapi(opsRouteDefs.docs, (c) => c.html(docsPage(openApiDocument(app))));
   app.notFound((c) => problem(c, 404, 'not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
   app.onError(onError(log));
-  return { app, stores };
+  return { app, stores, status };
 }

@@ -3,6 +3,7 @@ import type { Env, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { requireAnyPermission, type AuthEnv } from './auth';
 import { validationProblem } from './problem';
+import { SERVICE_VERSION } from '../domain/service-version';
 
 /**
  * The API document is generated from the routes themselves: every router is an OpenAPIHono whose routes are declared
@@ -67,7 +68,7 @@ export { createRoute, type RouteConfig };
 
 export const API_INFO = {
   openapi: '3.1.0',
-  info: { title: 'proxbox-intent', version: '0.1.0', description: 'Turns merged NetBox branches into Proxmox changes, durably, on Temporal.' },
+  info: { title: 'proxbox-intent', version: SERVICE_VERSION, description: 'Turns merged NetBox branches into Proxmox changes, durably, on Temporal.' },
 };
 
 const PROBLEM_SCHEMA = {

@@ -67,6 +67,8 @@ export const ServiceEnv = z.object({
   API_TRUSTED_PROXIES: z.string().optional(),
   /** On SIGTERM the worker stops polling and gives running activities this long to finish (a write and its task). */
   WORKER_SHUTDOWN_GRACE_S: z.coerce.number().int().min(0).default(300),
+  /** `/readyz` answers 503 while no worker polls the task queue (default: reported in the body, still 200). */
+  READYZ_REQUIRE_WORKER: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** On SIGTERM the API stops accepting connections and gives requests in flight this long to finish. */
   API_SHUTDOWN_GRACE_S: z.coerce.number().int().min(0).default(30),
 }).superRefine((env, ctx) => {

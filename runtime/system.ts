@@ -123,6 +123,10 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET, secrets, backendUrlPolicy: urlPolicy,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
       payloadCodec,
+      status: {
+        taskQueue: env.TEMPORAL_TASK_QUEUE, readyzRequiresWorker: env.READYZ_REQUIRE_WORKER,
+        netbox: env.NETBOX_URL && env.NETBOX_TOKEN ? { baseUrl: env.NETBOX_URL, token: env.NETBOX_TOKEN, timeoutMs: env.NETBOX_TIMEOUT_MS } : null,
+      },
       limits: {
         authFailuresPerIp: env.AUTH_FAILURES_PER_IP, authFailureWindowS: env.AUTH_FAILURE_WINDOW_S,
         planRequestsPerUserPerMin: env.PLAN_REQUESTS_PER_USER_PER_MIN, planProxboxCallsPerMin: env.PLAN_PROXBOX_CALLS_PER_MIN,

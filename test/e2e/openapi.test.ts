@@ -40,6 +40,7 @@ describe('the OpenAPI document', () => {
       webhookSecret: 'openapi-webhook-secret', approvalSecret: 'openapi-approval-secret-0123456789',
       secrets: SecretBox.fromBase64(Buffer.alloc(32, 3).toString('base64')), backendUrlPolicy: DEFAULT_BACKEND_URL_POLICY,
       netbox: { baseUrl: 'http://127.0.0.1:1', token: 'unused' },
+      status: { taskQueue: 'openapi', netbox: null, readyzRequiresWorker: false },
     }));
     const res = await app.request('/openapi.json');
     expect(res.status).toBe(200);
