@@ -107,7 +107,7 @@ export const INTENT_CUSTOM_FIELDS: readonly IntentCustomField[] = [
   {
     name: 'proxbox_intent_state', objectTypes: [VM_OBJECT_TYPE], type: 'text', alsoWorks: TEXT_LIKE, label: 'proxbox-intent state',
     description: 'Written by proxbox-intent: outcome of the last apply.', hidden: true,
-    mapsTo: 'stamp written after an apply (`applied` or `failed`)',
+    mapsTo: 'stamp written after an apply when the field exists (`applied` or `failed`, netbox.md §7.6)',
   },
   {
     name: 'proxbox_last_apply_run_id', objectTypes: [VM_OBJECT_TYPE], type: 'text', alsoWorks: TEXT_LIKE, label: 'proxbox-intent last run',
@@ -117,7 +117,7 @@ export const INTENT_CUSTOM_FIELDS: readonly IntentCustomField[] = [
   {
     name: 'proxmox_endpoint_id', objectTypes: [VM_OBJECT_TYPE], type: 'integer', label: 'proxbox-api endpoint id',
     description: 'Hint only: proxbox-api endpoint id of this guest; the cluster mapping in proxbox-intent wins.',
-    mapsTo: 'a hint; the endpoint chosen by the VM\'s cluster in our settings wins',
+    mapsTo: 'not used to route (the VM\'s cluster picks the endpoint in our settings); kept in a deletion request\'s snapshot',
   },
 ];
 
