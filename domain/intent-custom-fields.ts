@@ -131,7 +131,7 @@ export function customFieldCreateBody(field: IntentCustomField): Record<string, 
 }
 
 /** An existing NetBox custom field, as much of it as the comparison needs. */
-export interface ExistingCustomField { name: string; type: string; objectTypes: readonly string[] }
+export interface ExistingCustomField { name: string; type: string; objectTypes: readonly string[]; uiEditable?: string }
 
 export type CustomFieldPlanItem =
   | { field: IntentCustomField; action: 'create' }
@@ -153,6 +153,11 @@ export function planCustomFields(table: readonly IntentCustomField[], existing: 
     if (found.type !== field.type) {
       if (field.alsoWorks?.includes(found.type)) notes.push(`type is ${found.type} (expected ${field.type}; it works)`);
       else problems.push(`type is ${found.type}, expected ${field.type}`);
+    }
+    // proxbox's reflection registers proxmox_vm_id hidden and not editable (netbox.md §7.2): readable, but people
+    // cannot set it in NetBox's UI.
+    if (!field.hidden && found.uiEditable !== undefined && found.uiEditable !== 'yes') {
+      notes.push(`not editable in NetBox's UI (ui_editable ${found.uiEditable}); set it to Yes so people can fill it in`);
     }
     const missing = field.objectTypes.filter((t) => !found.objectTypes.includes(t));
     if (missing.length) problems.push(`not assigned to ${missing.join(', ')} (assigned to ${found.objectTypes.join(', ') || 'nothing'})`);

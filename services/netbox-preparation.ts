@@ -24,7 +24,9 @@ export interface PrepareResult {
 export async function prepareNetbox(netbox: NetboxClient, opts: { dryRun: boolean; table?: readonly IntentCustomField[] }): Promise<PrepareResult> {
   const table = opts.table ?? INTENT_CUSTOM_FIELDS;
   const existing = await netbox.customFields({ name: table.map((f) => f.name) });
-  const plan = planCustomFields(table, existing.map((cf) => ({ name: cf.name, type: cf.type.value, objectTypes: cf.object_types ?? [] })));
+  const plan = planCustomFields(table, existing.map((cf) => ({
+    name: cf.name, type: cf.type.value, objectTypes: cf.object_types ?? [], ...(cf.ui_editable ? { uiEditable: cf.ui_editable.value } : {}),
+  })));
   const fields: PreparedField[] = [];
   for (const item of plan) {
     if (item.action !== 'create') { fields.push({ ...item, outcome: item.action }); continue; }

@@ -85,12 +85,16 @@ describe('netbox prepare', () => {
     sim.removeCustomField('cloud_init_ssh_keys');
     sim.addCustomField({ name: 'cloud_init_ssh_keys', type: 'text', objectTypes: ['virtualization.virtualmachine'] });
     sim.removeCustomField('proxmox_iso');
+    // As proxbox's reflection registers its fields: hidden and not editable.
+    sim.removeCustomField('proxmox_template_vmid');
+    sim.addCustomField({ name: 'proxmox_template_vmid', type: 'integer', objectTypes: ['virtualization.virtualmachine'], uiVisible: 'hidden', uiEditable: 'hidden' });
 
     const run = await cli(['netbox', 'prepare']);
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('DIFFERS       proxmox_vm_id: type is text, expected integer; left unchanged, fix it in NetBox');
     expect(run.stdout).toContain('DIFFERS       proxmox_storage: not assigned to virtualization.virtualmachine (assigned to dcim.device); left unchanged');
     expect(run.stdout).toContain('present       cloud_init_ssh_keys: type is text (expected longtext; it works)');
+    expect(run.stdout).toContain("present       proxmox_template_vmid: not editable in NetBox's UI (ui_editable hidden); set it to Yes so people can fill it in");
     expect(run.stdout).toContain('created       proxmox_iso');
     expect(run.stdout).toContain('1 created, 15 present, 2 differ, 0 failed');
     expect(writes().map((c) => (c.body as { name: string }).name)).toEqual(['proxmox_iso']);

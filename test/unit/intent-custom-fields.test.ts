@@ -42,7 +42,7 @@ describe('the intent custom fields (netbox.md §7.2, §7.3)', () => {
       { name: 'apply_to_proxmox', type: 'boolean', objectTypes: [BRANCH_OBJECT_TYPE] },
       { name: 'proxmox_vm_id', type: 'text', objectTypes: [VM_OBJECT_TYPE, 'dcim.device'] },
       { name: 'proxmox_node', type: 'text', objectTypes: ['dcim.device'] },
-      { name: 'cloud_init_ssh_keys', type: 'text', objectTypes: [VM_OBJECT_TYPE] },
+      { name: 'cloud_init_ssh_keys', type: 'text', objectTypes: [VM_OBJECT_TYPE], uiEditable: 'hidden' },
       { name: 'unrelated', type: 'text', objectTypes: [VM_OBJECT_TYPE] },
     ]);
     expect(plan.map((p) => [p.field.name, p.action, p.action === 'differs' ? p.problems : p.action === 'present' ? p.notes : []])).toEqual([
@@ -50,8 +50,16 @@ describe('the intent custom fields (netbox.md §7.2, §7.3)', () => {
       ['proxmox_vm_id', 'differs', ['type is text, expected integer']],
       ['proxmox_vm_type', 'create', []],
       ['proxmox_node', 'differs', ['not assigned to virtualization.virtualmachine (assigned to dcim.device)']],
-      ['cloud_init_ssh_keys', 'present', ['type is text (expected longtext; it works)']],
+      ['cloud_init_ssh_keys', 'present', [
+        'type is text (expected longtext; it works)', "not editable in NetBox's UI (ui_editable hidden); set it to Yes so people can fill it in",
+      ]],
     ]);
+  });
+
+  it('does not ask for the stamps to be editable', () => {
+    const stamp = INTENT_CUSTOM_FIELDS.find((f) => f.name === 'proxbox_intent_state')!;
+    expect(planCustomFields([stamp], [{ name: stamp.name, type: 'text', objectTypes: [VM_OBJECT_TYPE], uiEditable: 'hidden' }]))
+      .toEqual([{ field: stamp, action: 'present', notes: [] }]);
   });
 
   it('is the table in contrib/netbox/README.md (regenerate with npm run cli -- netbox fields)', () => {
