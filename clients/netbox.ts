@@ -1,8 +1,8 @@
 import ky, { type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
-  Branch, BranchEvent, ChangeDiff, Cluster, DeviceRole, NetboxStatus, OBJECT_TYPE, Paginated, VirtualMachineType,
-  netboxAuthHeader,
+  Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, NetboxStatus, NetboxUser, OBJECT_TYPE, Paginated,
+  VirtualMachineType, netboxAuthHeader,
 } from '../contracts/netbox';
 import { UpstreamError } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
@@ -78,6 +78,21 @@ export class NetboxClient {
     return this.get(`api/virtualization/clusters/${id}/`, Cluster);
   }
 
+  /** Custom field definitions, all pages, e.g. `{ name: ['proxmox_vm_id', 'proxmox_node'] }`. */
+  customFields(filter: Record<string, string | string[]> = {}): Promise<CustomField[]> {
+    return this.all('api/extras/custom-fields/', filter, CustomField);
+  }
+
+  /** Creates a custom field (needs `extras.add_customfield`); NetBox's 400 comes back as a `rejected` error naming the fields. */
+  createCustomField(body: Record<string, unknown>): Promise<CustomField> {
+    return this.call('POST', 'api/extras/custom-fields/', CustomField, body);
+  }
+
+  /** Every NetBox user (read-only; needs `users.view_user`). */
+  users(): Promise<NetboxUser[]> {
+    return this.all('api/users/users/', { ordering: 'id' }, NetboxUser);
+  }
+
   /**
    * Advances `offset` itself rather than following `next`, whose host may be wrong behind a proxy, and by the number
    * of results actually returned: NetBox caps `limit` at its MAX_PAGE_SIZE, which may be lower than ours.
@@ -99,14 +114,18 @@ export class NetboxClient {
     return [...seen.values()];
   }
 
-  private async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
-    const what = `GET /${path.split('?')[0]}`;
+  private get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+    return this.call('GET', path, schema);
+  }
+
+  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, body?: unknown): Promise<T> {
+    const what = `${method} /${path.split('?')[0]}`;
     const deadline = callDeadline(this.timeoutMs);
     let status: number;
     let text: string;
     let received: number | null = null;
     try {
-      const res = await this.http.get(path, { signal: deadline.signal });
+      const res = await this.http(path, { method, signal: deadline.signal, ...(body === undefined ? {} : { json: body }) });
       status = res.status;
       received = 0;
       text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
@@ -144,13 +163,20 @@ function printable(text: string): string {
 function httpError(status: number, text: string, what: string): UpstreamError {
   let body: { detail?: unknown } | null = null;
   try { body = JSON.parse(text) as { detail?: unknown } | null; } catch { /* not JSON: no detail */ }
-  const detail = typeof body?.detail === 'string' ? `: ${body.detail}` : '';
+  const detail = typeof body?.detail === 'string' ? `: ${body.detail}` : fieldErrors(body);
   if (status === 401) return new UpstreamError('netbox', 'unauthorized', `NetBox rejected the token (401) on ${what}${detail}`, status);
   if (status === 403) return new UpstreamError('netbox', 'forbidden', `NetBox refused ${what} (403)${detail}`, status);
   if (status === 404) return new UpstreamError('netbox', 'not_found', `NetBox has no such object: ${what} answered 404`, status);
   if (status === 429) return new UpstreamError('netbox', 'throttled', `NetBox throttled ${what} (429)`, status);
   if (status >= 500) return new UpstreamError('netbox', 'server_error', `NetBox failed on ${what} (${status})`, status);
   return new UpstreamError('netbox', 'rejected', `NetBox answered ${status} to ${what}${detail}`, status);
+}
+
+/** DRF's validation answer, `{"<field>": ["<error>", …]}`, as `: field: error; …`. */
+function fieldErrors(body: unknown): string {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return '';
+  const parts = Object.entries(body).flatMap(([field, errors]) => (Array.isArray(errors) ? [`${field}: ${errors.map(String).join(' ')}`] : []));
+  return parts.length ? `: ${printable(parts.join('; '))}` : '';
 }
 
 /** A call that ended without a whole answer; `received` is null until the headers arrived, then the body's bytes so far. */

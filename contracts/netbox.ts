@@ -402,11 +402,29 @@ export const CustomField = z.looseObject({
   display: z.string(),
   name: z.string(),
   label: z.string().optional(),
+  description: z.string().optional(),
   type: ChoiceValue,
   object_types: z.array(z.string()).optional(),
   required: z.boolean().optional(),
+  ui_visible: ChoiceValue.optional(),
+  ui_editable: ChoiceValue.optional(),
 });
 export type CustomField = z.infer<typeof CustomField>;
+
+/** `GET /api/users/users/` (NetBox 4.x `UserSerializer`; `password` is write-only and never answered). */
+export const NetboxUser = z.looseObject({
+  id: z.number().int(),
+  url: z.string(),
+  display: z.string(),
+  username: z.string(),
+  first_name: z.string().optional(),
+  last_name: z.string().optional(),
+  email: z.string().optional(),
+  is_active: z.boolean(),
+  date_joined: z.string().optional(),
+  last_login: z.string().nullable().optional(),
+});
+export type NetboxUser = z.infer<typeof NetboxUser>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Webhooks (netbox.md §5, §9.3)

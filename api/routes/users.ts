@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import type { TokenView, UserStore } from '../../db/users';
 import { PermissionName } from '../../domain/permissions';
+import { Username } from '../../domain/usernames';
 import { actorOf, requirePermission } from '../auth';
 import { AUTHENTICATED, WITH_BODY, createRoute, guarded, jsonBody, problems, router } from '../openapi';
 import { problem } from '../problem';
 
-export const Username = z.string().trim().min(1).max(150).regex(/^[\w.@+-]+$/, 'letters, digits and @.+-_ only (a NetBox username)');
 export const NewUser = z.strictObject({ username: Username, permissions: z.array(PermissionName).default([]) });
 export const UserPatch = z.strictObject({ permissions: z.array(PermissionName) });
 export const NewToken = z.strictObject({

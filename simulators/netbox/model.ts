@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BranchEventType, BranchStatus, ChangeAction, ChangeData } from '../../contracts/netbox';
+import { INTENT_CUSTOM_FIELDS, type UiEditable, type UiVisible } from '../../domain/intent-custom-fields';
 import { MicrosClock, changeDataTime, pythonIsoformatUtc } from './time';
 import { WebhookDispatcher, type WebhookDelivery, type WebhookTarget } from './webhooks';
 
@@ -29,15 +30,22 @@ export class SimulatorError extends Error {
 
 const notFound = (what: string) => new SimulatorError(404, { detail: `No ${what} matches the given query.` });
 
-export interface UserRecord { id: number; username: string; createdUs: number }
+export interface UserRecord {
+  id: number; username: string; firstName: string; lastName: string; email: string; isActive: boolean; createdUs: number;
+}
+export type NewUserInput = { id?: number; username: string } & Partial<Pick<UserRecord, 'firstName' | 'lastName' | 'email' | 'isActive'>>;
 export interface RefRecord { id: number; name: string; slug: string; description: string; createdUs: number; lastUpdatedUs: number }
 export interface DeviceRoleRecord extends RefRecord { color: string; vmRole: boolean }
 export interface TagRecord { id: number; name: string; slug: string; color: string }
-export type CustomFieldType = 'integer' | 'text' | 'longtext' | 'boolean' | 'select';
+export const CUSTOM_FIELD_TYPES = ['text', 'longtext', 'integer', 'decimal', 'boolean', 'date', 'datetime', 'url', 'json', 'select', 'multiselect', 'object', 'multiobject'] as const;
+export type CustomFieldType = (typeof CUSTOM_FIELD_TYPES)[number];
 export interface CustomFieldRecord {
   id: number; name: string; label: string; type: CustomFieldType; objectTypes: string[]; description: string;
-  createdUs: number; lastUpdatedUs: number;
+  uiVisible: UiVisible; uiEditable: UiEditable; createdUs: number; lastUpdatedUs: number;
 }
+export type NewCustomFieldInput = {
+  id?: number; name: string; type: CustomFieldType; objectTypes: string[];
+} & Partial<Pick<CustomFieldRecord, 'label' | 'description' | 'uiVisible' | 'uiEditable'>>;
 export type RefKind = 'site' | 'tenant' | 'platform' | 'ipaddress';
 
 export interface StoredObject { kind: ObjectKind; pk: number; data: ChangeData; createdUs: number; lastUpdatedUs: number }
@@ -139,17 +147,6 @@ export interface CreateBranchInput {
 export interface MergeOutcome { branch: BranchRecord; deliveries: WebhookDelivery[] }
 
 export const WORKING_STATUSES: readonly BranchStatus[] = ['new', 'ready', 'pending-migrations', 'provisioning', 'syncing', 'migrating', 'merging', 'reverting'];
-
-export const VM_CUSTOM_FIELDS: ReadonlyArray<[string, CustomFieldType]> = [
-  ['proxmox_vm_id', 'integer'], ['proxmox_vm_type', 'text'], ['proxmox_node', 'text'], ['proxmox_storage', 'text'],
-  ['proxmox_iso', 'text'], ['proxmox_template_vmid', 'integer'], ['proxmox_ostemplate', 'text'], ['proxmox_swap', 'integer'],
-  ['proxmox_rootfs', 'text'], ['cloud_init_user', 'text'], ['cloud_init_ssh_keys', 'longtext'],
-  ['cloud_init_user_data', 'longtext'], ['cloud_init_network', 'longtext'], ['proxbox_intent_state', 'text'],
-  ['proxbox_last_apply_run_id', 'text'], ['proxmox_endpoint_id', 'integer'],
-];
-export const BRANCH_CUSTOM_FIELDS: ReadonlyArray<[string, CustomFieldType]> = [
-  ['apply_to_proxmox', 'boolean'], ['apply_destroy_confirmed', 'boolean'],
-];
 
 const key = (kind: ObjectKind, pk: number) => `${kind}:${pk}`;
 
@@ -253,8 +250,12 @@ export class NetboxModel {
     this.seqs.clear();
     this.webhooks.reset();
     this.addUser({ id: 1, username: 'admin' });
-    for (const [name, type] of VM_CUSTOM_FIELDS) this.addCustomField({ name, type, objectTypes: [OBJECT_KINDS.vm.objectType] });
-    for (const [name, type] of BRANCH_CUSTOM_FIELDS) this.addCustomField({ name, type, objectTypes: ['netbox_branching.branch'] });
+    for (const f of INTENT_CUSTOM_FIELDS) {
+      this.addCustomField({
+        name: f.name, type: f.type, objectTypes: [...f.objectTypes], label: f.label, description: f.description,
+        ...(f.hidden ? { uiVisible: 'hidden', uiEditable: 'hidden' } : {}),
+      });
+    }
   }
 
   /** Next pk of a sequence; explicit ids move the sequence past them, as PostgreSQL setval would. */
@@ -277,11 +278,17 @@ export class NetboxModel {
   // -------------------------------------------------------------------------------------------------------------
   // Reference data
 
-  addUser(input: { id?: number; username: string }): UserRecord {
+  addUser(input: NewUserInput): UserRecord {
     if (this.userByName(input.username)) throw new SimulatorError(400, { username: ['A user with that username already exists.'] });
+    // NetBox's User.clean(): usernames that differ only in case are refused too.
+    const folded = input.username.toLowerCase();
+    if ([...this.users.values()].some((u) => u.username.toLowerCase() === folded)) throw new SimulatorError(400, { __all__: ['A user with this username already exists.'] });
     const id = this.nextId('user', input.id);
     if (this.users.has(id)) throw new SimulatorError(400, { id: [`user ${id} already exists`] });
-    const user = { id, username: input.username, createdUs: this.clock.now() };
+    const user: UserRecord = {
+      id, username: input.username, firstName: input.firstName ?? '', lastName: input.lastName ?? '', email: input.email ?? '',
+      isActive: input.isActive ?? true, createdUs: this.clock.now(),
+    };
     this.users.set(id, user);
     return user;
   }
@@ -316,13 +323,14 @@ export class NetboxModel {
     return this.addRefTo(this.refs[kind], kind, input, {});
   }
 
-  addCustomField(input: { id?: number; name: string; type: CustomFieldType; objectTypes: string[]; label?: string; description?: string }): CustomFieldRecord {
-    if (this.customFieldByName(input.name)) throw new SimulatorError(400, { name: ['Custom field with this Name already exists.'] });
+  addCustomField(input: NewCustomFieldInput): CustomFieldRecord {
+    if (this.customFieldByName(input.name)) throw new SimulatorError(400, { name: ['custom field with this name already exists.'] });
     const id = this.nextId('customfield', input.id);
     const now = this.clock.now();
     const rec: CustomFieldRecord = {
       id, name: input.name, label: input.label ?? '', type: input.type, objectTypes: input.objectTypes,
-      description: input.description ?? '', createdUs: now, lastUpdatedUs: now,
+      description: input.description ?? '', uiVisible: input.uiVisible ?? 'always', uiEditable: input.uiEditable ?? 'yes',
+      createdUs: now, lastUpdatedUs: now,
     };
     this.customFields.set(id, rec);
     return rec;

@@ -1,7 +1,7 @@
 /** REST representations (netbox.md §1): choice objects, nested references, microsecond datetimes, numeric decimals. */
 import {
   OBJECT_KINDS, deepEqual, type BranchEventRecord, type BranchRecord, type CustomFieldRecord, type DeviceRoleRecord,
-  type DiffRecord, type NetboxModel, type RefKind, type RefRecord, type StoredObject, type UserRecord, type View,
+  type CustomFieldType, type DiffRecord, type NetboxModel, type RefKind, type RefRecord, type StoredObject, type UserRecord, type View,
 } from './model';
 import type { ChangeData } from '../../contracts/netbox';
 import { restTime } from './time';
@@ -21,10 +21,18 @@ const VM_STATUS_LABELS: Record<string, string> = {
 };
 const START_ON_BOOT_LABELS: Record<string, string> = { on: 'On', off: 'Off', laststate: 'Last State' };
 const MODE_LABELS: Record<string, string> = { access: 'Access', tagged: 'Tagged', 'tagged-all': 'Tagged (All)', 'q-in-q': 'Q-in-Q (802.1ad)' };
-const CF_TYPE_LABELS: Record<string, string> = {
-  integer: 'Integer', text: 'Text', longtext: 'Text (long)', boolean: 'Boolean (true/false)', select: 'Selection',
+/** extras/choices.py CustomFieldTypeChoices, and CustomFieldSerializer.get_data_type. */
+const CF_TYPE_LABELS: Record<CustomFieldType, string> = {
+  text: 'Text', longtext: 'Text (long)', integer: 'Integer', decimal: 'Decimal', boolean: 'Boolean (true/false)', date: 'Date',
+  datetime: 'Date & time', url: 'URL', json: 'JSON', select: 'Selection', multiselect: 'Multiple selection', object: 'Object',
+  multiobject: 'Multiple objects',
 };
-const CF_DATA_TYPES: Record<string, string> = { integer: 'integer', text: 'string', longtext: 'string', boolean: 'boolean', select: 'string' };
+const CF_DATA_TYPES: Record<CustomFieldType, string> = {
+  text: 'string', longtext: 'string', integer: 'integer', decimal: 'decimal', boolean: 'boolean', date: 'string', datetime: 'string',
+  url: 'string', json: 'object', select: 'string', multiselect: 'array', object: 'object', multiobject: 'array',
+};
+const UI_VISIBLE_LABELS: Record<string, string> = { always: 'Always', 'if-set': 'If set', hidden: 'Hidden' };
+const UI_EDITABLE_LABELS: Record<string, string> = { yes: 'Yes', no: 'No', hidden: 'Hidden' };
 const REF_PATHS: Record<RefKind, string> = { site: 'dcim/sites', tenant: 'tenancy/tenants', platform: 'dcim/platforms', ipaddress: 'ipam/ip-addresses' };
 
 function choice(value: unknown, labels: Record<string, string>): { value: string; label: string } | null {
@@ -44,13 +52,17 @@ export class RestRenderer {
 
   user(u: UserRecord | undefined | null): Record<string, unknown> | null {
     if (!u) return null;
-    return { id: u.id, url: this.url('users/users', u.id), display: u.username, username: u.username };
+    // UserSerializer.get_display: "username (First Last)" when the user has a name.
+    const fullName = `${u.firstName} ${u.lastName}`.trim();
+    return { id: u.id, url: this.url('users/users', u.id), display: fullName ? `${u.username} (${fullName})` : u.username, username: u.username };
   }
 
+  /** NetBox 4.x UserSerializer: `password` is write-only; there is no is_staff. */
   userDetail(u: UserRecord): Record<string, unknown> {
+    const { id, url, display, username } = this.user(u)!;
     return {
-      ...this.user(u), first_name: '', last_name: '', email: '', is_staff: false, is_active: true,
-      date_joined: restTime(u.createdUs), last_login: null, groups: [], permissions: [],
+      id, url, display_url: `${this.base}/users/users/${u.id}/`, display, username, first_name: u.firstName, last_name: u.lastName,
+      email: u.email, is_active: u.isActive, date_joined: restTime(u.createdUs), last_login: null, groups: [], permissions: [],
     };
   }
 
@@ -235,8 +247,8 @@ export class RestRenderer {
       id: cf.id, url: this.url('extras/custom-fields', cf.id), display: cf.label || cf.name, object_types: cf.objectTypes,
       type: { value: cf.type, label: CF_TYPE_LABELS[cf.type] }, related_object_type: null, data_type: CF_DATA_TYPES[cf.type],
       name: cf.name, label: cf.label, group_name: '', description: cf.description, required: false, unique: false,
-      search_weight: 1000, filter_logic: { value: 'loose', label: 'Loose' }, ui_visible: { value: 'always', label: 'Always' },
-      ui_editable: { value: 'yes', label: 'Yes' }, is_cloneable: false, default: null, related_object_filter: null,
+      search_weight: 1000, filter_logic: { value: 'loose', label: 'Loose' }, ui_visible: choice(cf.uiVisible, UI_VISIBLE_LABELS),
+      ui_editable: choice(cf.uiEditable, UI_EDITABLE_LABELS), is_cloneable: false, default: null, related_object_filter: null,
       weight: 100, validation_minimum: null, validation_maximum: null, validation_regex: '', choice_set: null,
       comments: '', created: restTime(cf.createdUs), last_updated: restTime(cf.lastUpdatedUs),
     };

@@ -3,10 +3,11 @@ import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { BranchEventType, BranchStatus, ChangeAction } from '../../contracts/netbox';
 import {
-  OBJECT_KINDS, SimulatorError, type BranchRecord, type CustomFieldRecord, type NetboxModel, type ObjectKind,
+  CUSTOM_FIELD_TYPES, OBJECT_KINDS, SimulatorError, type BranchRecord, type CustomFieldRecord, type NetboxModel, type ObjectKind,
   type StoredObject, type View,
 } from './model';
 import { applyFilters, applyOrdering, paginate, type FilterSpec } from './query';
+import { validateNewCustomField } from './custom-fields';
 import { RestRenderer, conflictsOf } from './rest';
 
 export interface ApiHost {
@@ -252,12 +253,19 @@ export function apiRoutes(host: ApiHost): Hono {
   simpleRoutes('extras/custom-fields', 'CustomField', () => [...model.customFields.values()], {
     id: { type: 'number', get: (cf) => cf.id },
     name: { type: 'exact', get: (cf) => cf.name },
-    type: { type: 'choice', choices: ['integer', 'text', 'longtext', 'boolean', 'select'], get: (cf) => cf.type },
+    type: { type: 'choice', choices: CUSTOM_FIELD_TYPES, get: (cf) => cf.type },
     object_type: { type: 'contains', get: (cf) => cf.objectTypes },
     q: { type: 'search', get: (cf) => [cf.name, cf.label] },
   }, (r, t) => r.customField(t), { id: (cf) => cf.id, name: (cf) => cf.name }, ['name']);
+  app.post('/extras/custom-fields/', async (c) => {
+    const body: unknown = await c.req.json().catch(() => undefined);
+    const checked = validateNewCustomField(body, (name) => model.customFieldByName(name) !== undefined);
+    if ('errors' in checked) return c.json(checked.errors, 400);
+    return c.json(rest(c).customField(model.addCustomField(checked.input)), 201);
+  });
   simpleRoutes('users/users', 'User', () => [...model.users.values()], {
     id: { type: 'number', get: (u) => u.id }, username: { type: 'exact', get: (u) => u.username },
+    is_active: { type: 'boolean', get: (u) => u.isActive }, q: { type: 'search', get: (u) => [u.username, u.firstName, u.lastName, u.email] },
   }, (r, u) => r.userDetail(u), { id: (u) => u.id, username: (u) => u.username }, ['username']);
 
   app.all('*', (c) => detail(c, 404, 'Not found.'));

@@ -7,7 +7,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { BranchStatus } from '../../contracts/netbox';
 import { buildDemoBranch, seedDemo } from './demo';
-import { OBJECT_KINDS, SimulatorError, type NetboxModel, type ObjectKind, type StoredObject } from './model';
+import { CUSTOM_FIELD_TYPES, OBJECT_KINDS, SimulatorError, type NetboxModel, type ObjectKind, type StoredObject } from './model';
 import { RestRenderer } from './rest';
 
 export interface SimHost { model: NetboxModel; baseUrlFor(requestUrl: string): string }
@@ -73,7 +73,10 @@ export function simRoutes(host: SimHost): Hono {
     });
   });
 
-  app.post('/users', async (c) => c.json(model.addUser(await body(c, z.object({ username: z.string().min(1), id: z.number().int().positive().optional() }))), 201));
+  app.post('/users', async (c) => c.json(model.addUser(await body(c, z.object({
+    username: z.string().min(1), id: z.number().int().positive().optional(), isActive: z.boolean().optional(),
+    firstName: z.string().optional(), lastName: z.string().optional(), email: z.string().optional(),
+  }))), 201));
   app.post('/clusters', async (c) => c.json(model.addCluster(await body(c, z.object({ name: z.string().min(1), id: z.number().int().positive().optional() }))), 201));
   app.post('/device-roles', async (c) => c.json(model.addDeviceRole(await body(c, z.object({
     name: z.string().min(1), slug: z.string().optional(), id: z.number().int().positive().optional(),
@@ -82,7 +85,7 @@ export function simRoutes(host: SimHost): Hono {
     name: z.string().min(1), slug: z.string().optional(), id: z.number().int().positive().optional(),
   }))), 201));
   app.post('/custom-fields', async (c) => c.json(model.addCustomField(await body(c, z.object({
-    name: z.string().min(1), type: z.enum(['integer', 'text', 'longtext', 'boolean', 'select']),
+    name: z.string().min(1), type: z.enum(CUSTOM_FIELD_TYPES),
     objectTypes: z.array(z.string()).min(1), label: z.string().optional(),
   }))), 201));
   app.delete('/custom-fields/:name', (c) => (model.removeCustomField(c.req.param('name')) ? c.body(null, 204) : c.json({ detail: 'Not found.' }, 404)));

@@ -10,9 +10,9 @@ import { PROXBOX_KEY, startStack, type Stack } from '../support/stack';
 const SHIM_RUNNER = fileURLToPath(new URL('../../contrib/netbox/tests/validate_branch.py', import.meta.url));
 
 /** The NetBox shim's merge validator (Python), run against our API for an opted-in branch: what the merge page shows. */
-function runShim(api: string, token: string, branchId: number): Promise<{ permitted: boolean; message: string }> {
+function runShim(api: string, token: string, branchId: number, mergingUser?: string): Promise<{ permitted: boolean; message: string }> {
   return new Promise((resolve, reject) => {
-    execFile('python3', [SHIM_RUNNER, String(branchId)], { env: { ...process.env, PROXBOX_INTENT_URL: api, PROXBOX_INTENT_TOKEN: token }, timeout: 20_000 },
+    execFile('python3', [SHIM_RUNNER, String(branchId), ...(mergingUser ? [mergingUser] : [])], { env: { ...process.env, PROXBOX_INTENT_URL: api, PROXBOX_INTENT_TOKEN: token }, timeout: 20_000 },
       (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout))));
   });
 }
@@ -316,6 +316,26 @@ describe('the plan (merge validator)', () => {
       permitted: false, message: 'proxbox-intent preflight unavailable: HTTP 404: NetBox has no branch 999999. Retry, or clear apply_to_proxmox.',
     });
     expect((await runShim(s.api, 'not-a-token', b.id)).message).toMatch(/^proxbox-intent preflight unavailable: HTTP 401: /);
+  });
+
+  it('checks the permissions of whoever merges, when NetBox knows them (the shim sends the actor)', async () => {
+    expect((await s.call(s.tokens.admin, 'POST', '/api/v1/users', { username: 'frank', permissions: ['view', 'intent_create_vm'] })).status).toBe(201);
+    const b = branch();
+    s.netbox.createVm(b.id, qemu('actor-01', 539));
+    s.netbox.createVm(b.id, lxc('actor-02', 540));
+    const before = s.proxbox.control.callsTo('POST', '/intent/plan').length;
+    expect(await runShim(s.api, s.tokens.carol, b.id)).toEqual({ permitted: true, message: 'Plan permitted: every check passed' });
+    expect(s.proxbox.control.callsTo('POST', '/intent/plan').slice(before).map((c) => (c.body as { actor: unknown }).actor)).toEqual([null]);
+    expect(await runShim(s.api, s.tokens.carol, b.id, 'frank')).toEqual({ permitted: false, message: 'permission denied: intent_create_lxc (actor-02)' });
+    // Someone NetBox knows but we do not: every VM blocked in the guide's words, not an error.
+    expect(await runShim(s.api, s.tokens.carol, b.id, 'stranger')).toEqual({
+      permitted: false, message: 'permission denied: intent_create_vm (actor-01); permission denied: intent_create_lxc (actor-02)',
+    });
+    const asStranger = await plan(b.id, { actor: 'stranger' });
+    expect(asStranger.status).toBe(200);
+    expect(asStranger.body).toMatchObject({ actor: 'stranger', rbacChecked: true });
+    // Names match exactly, as NetBox spells them.
+    expect((await runShim(s.api, s.tokens.carol, b.id, 'Frank')).message).toContain('permission denied: intent_create_vm (actor-01)');
   });
 
   it('never wrote anywhere: across every plan above NetBox saw only GETs and proxbox-api only reads and /intent/plan', () => {

@@ -3,6 +3,8 @@
 ``proxbox_intent_merge_validator`` is a merge validator (netbox.md §6.1/§6.3): it permits at once
 unless the branch opted in with ``apply_to_proxmox``, otherwise it asks
 ``POST {url}/api/v1/branches/{pk}/plan`` and fails closed on any problem. It never raises.
+When NetBox knows who is merging (``merging_username``) it sends ``{"actor": "<username>"}``, so the
+plan checks that user's permissions; otherwise it sends ``{}`` and the plan checks none.
 
 ``proxbox_intent_post_merge`` is an optional ``post_merge`` receiver that asks the service to start
 the apply (``POST {url}/api/v1/apply-jobs``). It never raises either: a receiver that raises would
@@ -75,6 +77,56 @@ def post_merge_enabled() -> bool:
 def opted_in(branch: Any) -> bool:
     data = getattr(branch, "custom_field_data", None) or {}
     return isinstance(data, dict) and data.get("apply_to_proxmox") is True
+
+
+MERGE_JOB_NAME = "Merge branch"  # netbox_branching.jobs.MergeBranchJob.Meta.name
+
+
+def _username(user: Any) -> str | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    name = user.get_username() if hasattr(user, "get_username") else getattr(user, "username", None)
+    return name if isinstance(name, str) and name.strip() else None
+
+
+def _merge_job_user(branch: Any) -> Any:
+    """The user of the MergeBranchJob running ``branch``'s merge in this RQ worker, if that is what runs.
+
+    netbox_branching/jobs.py MergeBranchJob.run calls ``branch.merge(user=self.job.user)``, and
+    Branch.merge checks ``can_merge`` (our validator) before it enters any ``event_tracking`` block, so
+    ``current_request`` is unset there; NetBox's Job.enqueue passes its Job to RQ as the ``job`` keyword.
+    """
+    try:
+        from rq import get_current_job
+    except ImportError:
+        return None
+    rq_job = get_current_job()
+    if rq_job is None:
+        return None
+    job = (rq_job.kwargs or {}).get("job")
+    if job is None or getattr(job, "name", None) != MERGE_JOB_NAME or getattr(job, "object_id", None) != branch.pk:
+        return None
+    return getattr(job, "user", None)
+
+
+def _request_user() -> Any:
+    """The user of the web request being served (the merge page's GET and POST): NetBox's CoreMiddleware
+    sets ``netbox.context.current_request`` through ``event_tracking`` for every request."""
+    try:
+        from netbox.context import current_request
+    except ImportError:
+        return None
+    request = current_request.get()
+    return getattr(request, "user", None) if request is not None else None
+
+
+def merging_username(branch: Any) -> str | None:
+    """The NetBox username of whoever is merging ``branch``, when NetBox knows it; ``None`` otherwise."""
+    try:
+        return _username(_merge_job_user(branch)) or _username(_request_user())
+    except Exception:
+        logger.warning("proxbox-intent: could not tell who merges branch %s; the plan checks no permissions", getattr(branch, "pk", "?"), exc_info=True)
+        return None
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -167,7 +219,9 @@ def proxbox_intent_merge_validator(branch: Any) -> BranchActionIndicator:
             return _unavailable("PROXBOX_INTENT_URL is not configured")
         if not token:
             return _unavailable("no proxbox-intent token is configured")
-        verdict = post_json(f"{base}/api/v1/branches/{int(branch.pk)}/plan", token, {}, PREFLIGHT_TIMEOUT_S)
+        actor = merging_username(branch)
+        payload = {"actor": actor} if actor else {}
+        verdict = post_json(f"{base}/api/v1/branches/{int(branch.pk)}/plan", token, payload, PREFLIGHT_TIMEOUT_S)
         if not isinstance(verdict, dict) or not isinstance(verdict.get("permitted"), bool):
             return _unavailable("the plan answer has no permitted flag")
         permitted = verdict["permitted"] is True

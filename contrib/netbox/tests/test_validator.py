@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import os
@@ -26,6 +28,13 @@ class BranchActionIndicator:
 
 
 def _install_stubs() -> None:
+    """Stand-ins for what the shim imports from NetBox, netbox-branching and RQ, shaped as their sources are:
+    netbox/netbox/context.py (``current_request``, a ContextVar) and rq/job.py (``get_current_job``)."""
+    context = types.ModuleType("netbox.context")
+    context.current_request = contextvars.ContextVar("current_request", default=None)
+    rq = types.ModuleType("rq")
+    rq.current_job = None
+    rq.get_current_job = lambda: rq.current_job
     branching = types.ModuleType("netbox_branching")
     utilities = types.ModuleType("netbox_branching.utilities")
     utilities.BranchActionIndicator = BranchActionIndicator
@@ -34,11 +43,14 @@ def _install_stubs() -> None:
     plugins = types.ModuleType("netbox.plugins")
     plugins.PluginConfig = type("PluginConfig", (), {"ready": lambda self: None})
     netbox.plugins = plugins
+    netbox.context = context
     sys.modules.update({
         "netbox_branching": branching,
         "netbox_branching.utilities": utilities,
         "netbox": netbox,
         "netbox.plugins": plugins,
+        "netbox.context": context,
+        "rq": rq,
     })
 
 
@@ -54,6 +66,40 @@ TOKEN = "view-token-0123456789"
 class FakeBranch:
     pk: int
     custom_field_data: dict
+
+
+@dataclasses.dataclass
+class FakeUser:
+    """django.contrib.auth's user API as the shim uses it."""
+    username: str
+    is_authenticated: bool = True
+
+    def get_username(self) -> str:
+        return self.username
+
+
+ANONYMOUS = FakeUser("", is_authenticated=False)
+
+
+def merge_page_request(user: FakeUser) -> contextlib.AbstractContextManager:
+    """What NetBox's CoreMiddleware does for the merge page: event_tracking(request) sets current_request."""
+    from netbox.context import current_request
+
+    @contextlib.contextmanager
+    def tracking():
+        token = current_request.set(types.SimpleNamespace(user=user, id="request-id"))
+        try:
+            yield
+        finally:
+            current_request.reset(token)
+
+    return tracking()
+
+
+def running_merge_job(branch_pk: int, user: FakeUser | None, name: str = "Merge branch") -> contextlib.AbstractContextManager:
+    """An RQ worker running NetBox's Job for a branch: Job.enqueue passes the Job as the ``job`` keyword."""
+    job = types.SimpleNamespace(name=name, object_id=branch_pk, user=user)
+    return mock.patch.object(sys.modules["rq"], "current_job", types.SimpleNamespace(kwargs={"job": job, "commit": True}))
 
 
 class Recorder:
@@ -256,6 +302,65 @@ class MergeValidatorTests(ShimTestCase):
             os.environ["PROXBOX_INTENT_URL"] = "http://127.0.0.1:1"
             self.assertTrue(self.validate(OPTED_IN).permitted)
         self.assertEqual(self.recorder.requests[0]["authorization"], "Bearer from-plugins-config")
+
+
+class MergingUserTests(ShimTestCase):
+    """Who merges, when NetBox knows it, is sent as the plan's actor (issue 13 §4)."""
+
+    branch = FakeBranch(pk=42, custom_field_data={"apply_to_proxmox": True})
+
+    def sent_body(self) -> dict:
+        self.assertEqual(len(self.recorder.requests), 1)
+        return json.loads(self.recorder.requests[0]["body"])
+
+    def test_no_request_and_no_job_sends_no_actor(self) -> None:
+        self.assertTrue(self.validate(self.branch).permitted)
+        self.assertEqual(self.sent_body(), {})
+
+    def test_the_merge_page_sends_the_signed_in_user(self) -> None:
+        with merge_page_request(FakeUser("alice")):
+            self.validate(self.branch)
+        self.assertEqual(self.sent_body(), {"actor": "alice"})
+
+    def test_an_anonymous_request_sends_no_actor(self) -> None:
+        with merge_page_request(ANONYMOUS):
+            self.validate(self.branch)
+        self.assertEqual(self.sent_body(), {})
+
+    def test_the_merge_job_sends_its_user(self) -> None:
+        with running_merge_job(42, FakeUser("bob")):
+            self.validate(self.branch)
+        self.assertEqual(self.sent_body(), {"actor": "bob"})
+
+    def test_the_merge_job_user_wins_over_a_request_set_by_someone_else(self) -> None:
+        with running_merge_job(42, FakeUser("bob")), merge_page_request(FakeUser("change-author")):
+            self.validate(self.branch)
+        self.assertEqual(self.sent_body(), {"actor": "bob"})
+
+    def test_a_job_for_another_branch_or_another_job_or_without_user_is_not_the_merger(self) -> None:
+        for job in (running_merge_job(7, FakeUser("bob")), running_merge_job(42, FakeUser("bob"), name="Sync branch"), running_merge_job(42, None)):
+            self.recorder.requests.clear()
+            with job:
+                self.validate(self.branch)
+            self.assertEqual(self.sent_body(), {})
+
+    def test_the_plan_verdict_for_the_actor_is_what_the_merge_page_shows(self) -> None:
+        message = "permission denied: intent_create_vm (web-03)"
+        self.recorder.respond = lambda handler: handler.reply(200, {"permitted": False, "message": message, "actor": "carol"})
+        with merge_page_request(FakeUser("carol")):
+            result = self.validate(self.branch)
+        self.assertEqual((result.permitted, result.message), (False, message))
+
+    def test_a_failing_lookup_sends_no_actor_and_still_asks(self) -> None:
+        broken = types.SimpleNamespace(get=mock.Mock(side_effect=RuntimeError("context gone")))
+        with mock.patch.object(sys.modules["netbox.context"], "current_request", broken), self.assertLogs("proxbox_intent_shim", "WARNING"):
+            self.assertTrue(self.validate(self.branch).permitted)
+        self.assertEqual(self.sent_body(), {})
+
+    def test_without_netbox_context_or_rq_sends_no_actor(self) -> None:
+        with mock.patch.dict(sys.modules, {"netbox.context": None, "rq": None}):
+            self.assertTrue(self.validate(self.branch).permitted)
+        self.assertEqual(self.sent_body(), {})
 
 
 class PostMergeReceiverTests(ShimTestCase):
