@@ -4,7 +4,7 @@ import {
   BRANCH_OBJECT_TYPE, INTENT_CUSTOM_FIELDS, VM_OBJECT_TYPE, customFieldCreateBody, customFieldsMarkdownTable, planCustomFields,
 } from '../../domain/intent-custom-fields';
 
-const README = new URL('../../contrib/netbox/README.md', import.meta.url);
+const READMES = ['README.md', 'contrib/netbox/README.md'];
 
 describe('the intent custom fields (netbox.md §7.2, §7.3)', () => {
   it('lists every field of the contract once, on the contract\'s object type', () => {
@@ -62,8 +62,8 @@ describe('the intent custom fields (netbox.md §7.2, §7.3)', () => {
       .toEqual([{ field: stamp, action: 'present', notes: [] }]);
   });
 
-  it('is the table in contrib/netbox/README.md (regenerate with npm run cli -- netbox fields)', () => {
-    const readme = readFileSync(README, 'utf8');
+  it.each(READMES)('is the table in %s (regenerate with npm run cli -- netbox fields)', (readmePath) => {
+    const readme = readFileSync(new URL(`../../${readmePath}`, import.meta.url), 'utf8');
     const start = readme.indexOf('<!-- intent-custom-fields:start -->');
     const end = readme.indexOf('<!-- intent-custom-fields:end -->');
     expect(start).toBeGreaterThan(-1);
