@@ -1,6 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { PENDING_DELETION_TAG, type DeletionTarget } from '../contracts/proxbox-api';
-import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/proxbox';
+import { ProxboxError, capabilitiesOf, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import type { DeletionRow } from '../db/deletion-requests';
 import type { DeletionHistoryEntry } from '../db/schema';
 import { decisionTargetMismatch, verifyDecision, type SignedDeletionDecision } from '../domain/approval-signature';
@@ -11,9 +11,9 @@ import {
 import { firstClosedGate } from '../domain/gates';
 import { MESSAGES } from '../domain/messages';
 import { intentEnabled } from '../domain/settings';
-import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
+import { backendClient, type ActivityDeps } from './deps';
 import { waitForTask } from './proxmox-tasks';
-import { locateGuest } from './guest-lookup';
+import { locateGuest } from '../clients/guest-lookup';
 import { createUpstreamGate } from './upstream-gate';
 import type { BackendConfig } from '../db/endpoints';
 import type { ClosedGate } from '../domain/gates';
