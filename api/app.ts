@@ -80,7 +80,7 @@ export function createApp(deps: AppDeps) {
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
   const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, log });
-  const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
+  const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, endpoints: stores.endpoints, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
   const v1 = router();
   v1.use(authenticate(stores.users, authGuard));
