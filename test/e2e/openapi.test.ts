@@ -12,7 +12,7 @@ import { ApplyStarter } from '../../services/apply-starter';
 import { UserStore } from '../../db/users';
 import { createFreshDatabase } from '../support/database';
 
-type Operation = { responses: Record<string, unknown>; requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; parameters?: { name: string; in: string }[] };
+type Operation = { responses: Record<string, unknown>; requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; parameters?: { name: string; in: string }[]; description?: string };
 type Document = { openapi: string; paths: Record<string, Record<string, Operation>> };
 
 /**
