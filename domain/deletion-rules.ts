@@ -28,8 +28,8 @@ export interface DecisionRefusal {
   detail: string;
 }
 
-export interface DecisionInput {
-  action: 'approve' | 'reject';
+/** What every four-eyes rule reads: the request, who acts on it, and the VMID they typed. */
+export interface FourEyesInput {
   state: DeletionState;
   requestVmid: number;
   requestedBy: string;
@@ -39,6 +39,10 @@ export interface DecisionInput {
   actorPermissions: readonly string[];
   selfApproveAllowed: boolean;
   typedVmid?: number;
+}
+
+export interface DecisionInput extends FourEyesInput {
+  action: 'approve' | 'reject';
   reason?: string;
 }
 
@@ -79,7 +83,7 @@ export function checkDecision(input: DecisionInput): DecisionRefusal | null {
 }
 
 /** An approval or a confirmation names the request by its typed VMID and comes from someone other than the requester. */
-function secondPersonRefusal(input: { typedVmid?: number; requestVmid: number; actor: string; actorTokenIssuers: readonly string[]; requestedBy: string; selfApproveAllowed: boolean }): DecisionRefusal | null {
+function secondPersonRefusal(input: FourEyesInput): DecisionRefusal | null {
   if (input.typedVmid !== input.requestVmid) return { code: 'vmid_mismatch', detail: VMID_MISMATCH };
   return selfApprovalRefusal(input);
 }
@@ -155,15 +159,8 @@ export function confirmDestroyedStep(request: { id: number; vmid: number }): str
   return `Once the guest is gone, an authorizer other than the requester confirms it with POST /api/v1/deletion-requests/${request.id}/confirm-destroyed {"vmid": ${request.vmid}}.`;
 }
 
-export interface ConfirmDestroyedInput {
-  state: DeletionState;
+export interface ConfirmDestroyedInput extends FourEyesInput {
   reasonCode: string | null;
-  requestVmid: number;
-  requestedBy: string;
-  actor: string;
-  actorTokenIssuers: readonly string[];
-  actorPermissions: readonly string[];
-  selfApproveAllowed: boolean;
   typedVmid: number;
 }
 
