@@ -177,8 +177,11 @@ export function checkConfirmDestroyed(input: ConfirmDestroyedInput): DecisionRef
   return secondPersonRefusal(input);
 }
 
-/** Why a manual destroy was not confirmed after the rules passed: the cluster still lists the VMID, or could not be read. */
-export interface ConfirmDestroyedRefusal { code: 'guest_still_present' | 'cluster_unreadable'; detail: string }
+/**
+ * Why a manual destroy was not confirmed after the rules passed: the cluster still lists the VMID, the request's
+ * endpoint no longer reaches the request's cluster, or the cluster could not be read.
+ */
+export interface ConfirmDestroyedRefusal { code: 'guest_still_present' | 'endpoint_changed' | 'cluster_unreadable'; detail: string }
 
 /**
  * A manual destroy is confirmed only when the cluster no longer lists the VMID at all: a guest on it, even renamed,
@@ -191,6 +194,19 @@ export function guestStillPresent(snapshot: GuestIdentity, listed: (ListedGuest 
   return {
     code: 'guest_still_present',
     detail: `The cluster still lists ${where}${held}; destroy ${snapshot.kind} ${snapshot.vmid} ${snapshot.name} in Proxmox first, then confirm again. Nothing changed.`,
+  };
+}
+
+/**
+ * A VMID missing from a cluster proves something only on the request's cluster: the cluster the request's endpoint
+ * reaches now must still hold the request's node (an endpoint pointed elsewhere since, or a node gone, proves nothing).
+ */
+export function nodeOutsideCluster(snapshot: GuestIdentity, endpointName: string, clusterNodes: readonly string[]): ConfirmDestroyedRefusal | null {
+  if (clusterNodes.includes(snapshot.node)) return null;
+  return {
+    code: 'endpoint_changed',
+    detail: `The cluster behind endpoint ${endpointName} has no node ${snapshot.node}, where ${snapshot.kind} ${snapshot.vmid} ${snapshot.name} was: `
+      + `the endpoint no longer reaches the request's cluster, so VMID ${snapshot.vmid} missing there proves nothing. Nothing changed.`,
   };
 }
 

@@ -10,7 +10,7 @@ import type { SettingsStore } from '../db/settings';
 import type { AuthenticatedUser } from '../db/users';
 import { signDecision, type DeletionDecision } from '../domain/approval-signature';
 import {
-  FINAL_DELETION_STATES, checkConfirmDestroyed, checkDecision, clusterUnreadable, guestStillPresent, manuallyDestroyedReason, recordsRefusalsOf,
+  FINAL_DELETION_STATES, checkConfirmDestroyed, checkDecision, clusterUnreadable, guestStillPresent, manuallyDestroyedReason, nodeOutsideCluster, recordsRefusalsOf,
   type ConfirmDestroyedRefusal, type DecisionRefusal,
 } from '../domain/deletion-rules';
 import { MESSAGES } from '../domain/messages';
@@ -124,7 +124,7 @@ export class DeletionDecisions {
     const at = new Date();
     const confirmed = await deletions.confirmManuallyDestroyed(row, {
       by: user.username, tokenIssuers: user.tokenIssuers, at, reason: manuallyDestroyedReason(row, user.username, at),
-      detail: `proxbox-api no longer lists VMID ${row.vmid} (read on node ${row.node}, then the cluster listing); destroyed by hand, confirmed by ${user.username}.`,
+      detail: `proxbox-api no longer lists VMID ${row.vmid} on the cluster that holds node ${row.node} (read on the node, then the cluster listing); destroyed by hand, confirmed by ${user.username}.`,
     });
     if (confirmed) return { ok: true, request: confirmed };
     // Someone else changed the request while the cluster was read (another confirmer won): its state says why.
@@ -134,7 +134,8 @@ export class DeletionDecisions {
 
   /**
    * Whether the cluster still lists the request's guest, read through the request's own endpoint (never anything the
-   * caller sent) with the deletion's own lookup. Fail closed: what cannot be read is not gone.
+   * caller sent) with the deletion's own lookup, and whether that cluster is still the request's (it holds the
+   * request's node). Fail closed: what cannot be read is not gone.
    */
   private async absenceUnproven(row: DeletionRow): Promise<ConfirmDestroyedRefusal | null> {
     const [backend, endpoint] = await Promise.all([this.deps.endpoints.getBackend(), this.deps.endpoints.get(row.endpointId)]);
@@ -143,7 +144,10 @@ export class DeletionDecisions {
     const client = proxboxClientFor(backend);
     try {
       const caps = await capabilitiesOf(client, backend.url);
-      return guestStillPresent(row, await locateGuest(client, caps, endpoint.backendEndpointId, row));
+      const listed = await locateGuest(client, caps, endpoint.backendEndpointId, row);
+      if (listed) return guestStillPresent(row, listed);
+      const nodes = await client.clusterResources(endpoint.backendEndpointId, 'node');
+      return nodeOutsideCluster(row, endpoint.name, nodes.flatMap((n) => (n.node ? [n.node] : [])));
     } catch (err) {
       if (err instanceof UpstreamError) return clusterUnreadable(row, err.message);
       throw err;

@@ -91,11 +91,12 @@ describe('confirming a guest destroyed by hand', () => {
     expect(done.body.reason).toBe(`qemu 951 confirm-951 was destroyed by hand: dave confirmed it at ${done.body.finishedAt}, and the cluster no longer lists VMID 951.`);
     expect(done.body.history.at(-1)).toEqual({
       at: done.body.finishedAt, actor: 'dave', action: 'confirm_destroyed', outcome: 'ok',
-      detail: 'proxbox-api no longer lists VMID 951 (read on node pve01, then the cluster listing); destroyed by hand, confirmed by dave.',
+      detail: 'proxbox-api no longer lists VMID 951 on the cluster that holds node pve01 (read on the node, then the cluster listing); destroyed by hand, confirmed by dave.',
     });
     expect(await getRequest(s, failed.id)).toMatchObject({ state: 'succeeded', reasonCode: 'manually_destroyed', confirmedBy: 'dave' });
-    const listing = s.proxbox.control.callsTo('GET', '/proxmox/cluster/resources').at(-1)!;
-    expect(listing.query).toMatchObject({ type: 'vm', endpoint_ids: '1' });
+    // The guest listing, then the nodes of the same cluster (it must still be the request's cluster).
+    const listings = s.proxbox.control.callsTo('GET', '/proxmox/cluster/resources').slice(-2).map((c) => c.query);
+    expect(listings).toEqual([{ type: 'vm', endpoint_ids: '1' }, { type: 'node', endpoint_ids: '1' }]);
 
     const audit = await s.call(s.tokens.admin, 'GET', '/api/v1/audit-log?action=deletion_request');
     expect(audit.body.items).toEqual([expect.objectContaining({
@@ -140,6 +141,27 @@ describe('confirming a guest destroyed by hand', () => {
     } finally {
       s.proxbox.capabilities.registerDeletion = false;
     }
+  });
+
+  it('reads through the request\'s own endpoint: pointed at another cluster since, it proves nothing (409 endpoint_changed)', async () => {
+    const failed = await failedRequest({ vmid: 955, name: 'confirm-955', node: 'pve02', kind: 'qemu' });
+    s.proxbox.cluster.removeGuest(955);
+    s.proxbox.cluster.addEndpoint({ id: 2, name: 'elsewhere', cluster: 'other-cluster', enabled: true });
+    s.proxbox.cluster.addNode({ endpointId: 2, name: 'oth01' });
+    const lab = (await s.call(s.tokens.admin, 'GET', '/api/v1/proxmox-endpoints')).body.items.find((e: any) => e.name === 'lab');
+    expect((await s.call(s.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { backendEndpointId: 2 })).status).toBe(200);
+    try {
+      const res = await confirm(dave, failed);
+      expect(res.status, JSON.stringify(res.body)).toBe(409);
+      expect(res.body).toMatchObject({
+        code: 'endpoint_changed',
+        detail: 'The cluster behind endpoint lab has no node pve02, where qemu 955 confirm-955 was: the endpoint no longer reaches the request\'s cluster, so VMID 955 missing there proves nothing. Nothing changed.',
+      });
+      expect(fieldsOf(await getRequest(s, failed.id))).toEqual(fieldsOf(failed));
+    } finally {
+      expect((await s.call(s.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { backendEndpointId: 1 })).status).toBe(200);
+    }
+    expect((await confirm(dave, failed)).body).toMatchObject({ state: 'succeeded', reasonCode: 'manually_destroyed', confirmedBy: 'dave' });
   });
 
   it('two confirmations at once: exactly one wins, one history entry and one audit row', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   backendCannotRegisterDeletion, checkConfirmDestroyed, checkDecision, clusterUnreadable, deletionExpiresAt, executionRefusal, guestStillPresent, isManuallyConfirmable,
-  manuallyDestroyedReason, snapshotMismatch, type ConfirmDestroyedInput, type ExecutionCheckInput,
+  manuallyDestroyedReason, nodeOutsideCluster, snapshotMismatch, type ConfirmDestroyedInput, type ExecutionCheckInput,
 } from '../../domain/deletion-rules';
 import { DELETION_REASON_CODES } from '../../domain/result-reasons';
 import { firstClosedGate } from '../../domain/gates';
@@ -87,6 +87,14 @@ describe('confirming a guest destroyed by hand', () => {
     // Moved, renamed or another guest on the VMID: still present (fail closed), and the message says what is there.
     expect(guestStillPresent(snap, { type: 'lxc', node: 'pve02', name: null, lock: 'create' })?.detail).toBe(
       'The cluster still lists lxc 301 (no name) on node pve02 (a task holds it: lock create; wait for it to end); destroy qemu 301 web-01 in Proxmox first, then confirm again. Nothing changed.');
+  });
+  it('believes a missing VMID only on a cluster that still holds the request\'s node', () => {
+    expect(nodeOutsideCluster(snap, 'lab', ['pve02', 'pve01'])).toBeNull();
+    expect(nodeOutsideCluster(snap, 'lab', ['oth01'])).toEqual({
+      code: 'endpoint_changed',
+      detail: 'The cluster behind endpoint lab has no node pve01, where qemu 301 web-01 was: the endpoint no longer reaches the request\'s cluster, so VMID 301 missing there proves nothing. Nothing changed.',
+    });
+    expect(nodeOutsideCluster(snap, 'lab', [])).toMatchObject({ code: 'endpoint_changed' });
   });
   it('says why absence could not be established, and what the closed request says', () => {
     expect(clusterUnreadable(snap, 'proxbox-api is unreachable')).toEqual({
