@@ -99,7 +99,8 @@ export class DeletionDecisions {
   /**
    * An authorizer confirms that the guest of a request that failed with backend_cannot_register_deletion or
    * unknown_outcome was destroyed by hand: the approval's rules, then the cluster as the request's own endpoint sees it;
-   * only a cluster that answers and no longer lists the VMID closes the request `succeeded` (`manually_destroyed`).
+   * only a cluster that answers, no longer lists the VMID and still holds the request's node closes the request
+   * `succeeded` (`manually_destroyed`).
    * No workflow takes part: the request's run has ended, and a read followed by one conditional update needs no
    * durability (a confirmation interrupted half-way changed nothing). Refusals are recorded like refused approvals.
    */
