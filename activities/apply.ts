@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import { toEpochMs, type Branch } from '../contracts/netbox';
-import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/proxbox';
+import { ProxboxError, capabilitiesOf, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
@@ -16,7 +16,7 @@ import { driftOf, tagSet } from '../domain/drift';
 import { runBounded } from '../domain/bounded';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
-import { backendClient, capabilitiesOf, clientFor, type ActivityDeps } from './deps';
+import { backendClient, clientFor, type ActivityDeps } from './deps';
 import { readGateFacts } from '../db/gate-facts';
 import type { BackendConfig } from '../db/endpoints';
 import { withHeartbeat } from './heartbeat';

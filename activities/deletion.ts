@@ -1,19 +1,19 @@
 import { Context } from '@temporalio/activity';
 import { PENDING_DELETION_TAG, type DeletionTarget } from '../contracts/proxbox-api';
-import { ProxboxError, type Capabilities, type ProxboxClient } from '../clients/proxbox';
+import { ProxboxError, capabilitiesOf, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import type { DeletionRow } from '../db/deletion-requests';
 import type { DeletionHistoryEntry } from '../db/schema';
 import { decisionTargetMismatch, verifyDecision, type SignedDeletionDecision } from '../domain/approval-signature';
 import {
-  UNVERIFIED_ACTOR, backendCannotRegisterDeletion, checkDecision, executionRefusal, recordsRefusalsOf, snapshotMismatch, type DecisionRefusal,
+  UNVERIFIED_ACTOR, backendCannotRegisterDeletion, checkDecision, confirmDestroyedStep, executionRefusal, recordsRefusalsOf, snapshotMismatch, type DecisionRefusal,
   type ExecutionRefusal,
 } from '../domain/deletion-rules';
 import { firstClosedGate } from '../domain/gates';
 import { MESSAGES } from '../domain/messages';
 import { intentEnabled } from '../domain/settings';
-import { backendClient, capabilitiesOf, type ActivityDeps } from './deps';
+import { backendClient, type ActivityDeps } from './deps';
 import { waitForTask } from './proxmox-tasks';
-import { locateGuest } from './guest-lookup';
+import { locateGuest } from '../clients/guest-lookup';
 import { createUpstreamGate } from './upstream-gate';
 import type { BackendConfig } from '../db/endpoints';
 import type { ClosedGate } from '../domain/gates';
@@ -273,7 +273,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
     if (!task.done && (interrupted || task.followable)) {
       return finishFailed(row.id, {
         code: 'unknown_outcome',
-        message: `${prefix}The destroy was sent, and ${task.why}: check ${row.kind} ${row.vmid} in Proxmox before doing anything else; the destroy is not retried.`,
+        message: `${prefix}The destroy was sent, and ${task.why}: check ${row.kind} ${row.vmid} in Proxmox before doing anything else; the destroy is not retried. ${confirmDestroyedStep(row)}`,
       }, upid);
     }
     const note = task.done ? (upid ? `destroy task finished ${task.warnings ?? 'OK'}` : 'the guest is no longer listed') : `destroy accepted; ${task.why}`;
@@ -299,7 +299,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       return finishFailed(row.id, { code: 'execution_interrupted', message: `${why} The destroy had not been sent: nothing was destroyed, and it is not retried.` });
     }
     if (!backend || !endpoint) {
-      return finishFailed(row.id, { code: 'unknown_outcome', message: `${why} The destroy was sent, and the cluster cannot be read back (${MESSAGES.noBackend}): check ${row.kind} ${row.vmid} in Proxmox.` }, row.proxmoxUpid);
+      return finishFailed(row.id, { code: 'unknown_outcome', message: `${why} The destroy was sent, and the cluster cannot be read back (${MESSAGES.noBackend}): check ${row.kind} ${row.vmid} in Proxmox. ${confirmDestroyedStep(row)}` }, row.proxmoxUpid);
     }
     const caps = await capabilitiesOf(backend.client, backend.baseUrl, false, Context.current().cancellationSignal);
     return followDestroy(row, backend.client, caps, endpoint.backendEndpointId, why);
@@ -378,7 +378,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
         .catch(() => 'the guest could not be read back either');
       return {
         code: 'unknown_outcome',
-        message: `${message}. The outcome is unknown (${seen}): check ${row.kind} ${row.vmid} in Proxmox before doing anything else; the destroy is not retried.`,
+        message: `${message}. The outcome is unknown (${seen}): check ${row.kind} ${row.vmid} in Proxmox before doing anything else; the destroy is not retried. ${confirmDestroyedStep(row)}`,
       };
     }
     return { code: `backend_${err.kind}`, message: `${message} (while trying to ${STEP_WORDS[step]}). Nothing was destroyed and nothing is retried.` };

@@ -7,7 +7,7 @@ import type { NetboxClient } from '../clients/netbox';
 import type { WriteLocks } from '../db/locks';
 import type { Db } from '../db/client';
 import type { BackendConfig } from '../db/endpoints';
-import { proxboxClientFor, type Capabilities, type ProxboxClient } from '../clients/proxbox';
+import { proxboxClientFor, type ProxboxClient } from '../clients/proxbox';
 
 /** What activities need from the outside world, injected so tests and the dev stack wire real adapters. */
 export interface ActivityDeps {
@@ -39,16 +39,4 @@ export async function backendClient(deps: ActivityDeps): Promise<{ client: Proxb
 /** The client for a backend configuration (clients/proxbox proxboxClientFor: one per configuration). */
 export function clientFor(backend: BackendConfig): { client: ProxboxClient; baseUrl: string } {
   return { client: proxboxClientFor(backend), baseUrl: backend.url };
-}
-
-const CAPABILITY_TTL_MS = 10 * 60_000;
-const capabilityCache = new Map<string, { at: number; caps: Capabilities }>();
-
-/** proxbox-api.md §10 discovery, cached for at most ten minutes per backend URL; `fresh` re-checks (before a destroy). */
-export async function capabilitiesOf(client: ProxboxClient, baseUrl: string, fresh = false, signal?: AbortSignal): Promise<Capabilities> {
-  const hit = capabilityCache.get(baseUrl);
-  if (!fresh && hit && Date.now() - hit.at < CAPABILITY_TTL_MS) return hit.caps;
-  const caps = await client.capabilities(signal);
-  capabilityCache.set(baseUrl, { at: Date.now(), caps });
-  return caps;
 }

@@ -98,7 +98,7 @@ export function createApp(deps: AppDeps) {
     temporal: deps.temporal, taskQueue: deps.status.taskQueue, temporalUiUrl: deps.links.uiUrl, settings: stores.settings, endpoints: stores.endpoints,
     quotas: stores.quotas, netbox: deps.status.netbox,
   });
-  const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
+  const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, endpoints: stores.endpoints, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
   const v1 = router();
   v1.use(authenticate(stores.users, authGuard));

@@ -21,6 +21,9 @@ export const REFUSAL_STATUS: Readonly<Record<string, ContentfulStatusCode>> = {
   not_applicable: 422,
   typed_confirmation_required: 422,
   self_approval_confirmation_required: 422,
+  guest_still_present: 409,
+  endpoint_changed: 409,
+  cluster_unreadable: 503,
   decision_not_recorded: 503,
   decision_timeout: 504,
 };

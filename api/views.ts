@@ -51,6 +51,8 @@ export function deletionView(row: DeletionRow, links: TemporalLinks) {
     /** Who issued the token the approval was made with (and who issued theirs): none of them is the requester. */
     authorizerTokenIssuers: row.authorizerTokenIssuers,
     decidedAt: row.decidedAt?.toISOString() ?? null,
+    /** Who confirmed the guest was destroyed by hand (reasonCode manually_destroyed); null otherwise. */
+    confirmedBy: row.confirmedBy,
     executedAt: row.executedAt?.toISOString() ?? null,
     finishedAt: row.finishedAt?.toISOString() ?? null,
     reason: row.reason,

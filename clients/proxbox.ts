@@ -254,3 +254,15 @@ export function proxboxClientFor(backend: ProxboxBackend): ProxboxClient {
   }
   return client;
 }
+
+const CAPABILITY_TTL_MS = 10 * 60_000;
+const capabilityCache = new Map<string, { at: number; caps: Capabilities }>();
+
+/** proxbox-api.md §10 discovery, cached for at most ten minutes per backend URL; `fresh` re-checks (before a destroy). */
+export async function capabilitiesOf(client: ProxboxClient, baseUrl: string, fresh = false, signal?: AbortSignal): Promise<Capabilities> {
+  const hit = capabilityCache.get(baseUrl);
+  if (!fresh && hit && Date.now() - hit.at < CAPABILITY_TTL_MS) return hit.caps;
+  const caps = await client.capabilities(signal);
+  capabilityCache.set(baseUrl, { at: Date.now(), caps });
+  return caps;
+}

@@ -1,7 +1,8 @@
 import { and, desc, eq, inArray, lt, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { deletionRequests, type DeletionHistoryEntry } from './schema';
-import { REFUSAL_RECORD_INTERVAL_MS, type DeletionState } from '../domain/deletion-rules';
+import { record } from './audit-log';
+import { MANUALLY_CONFIRMABLE_REASONS, REFUSAL_RECORD_INTERVAL_MS, type DeletionState } from '../domain/deletion-rules';
 
 export type DeletionRow = typeof deletionRequests.$inferSelect;
 export type NewDeletionRequest = Omit<typeof deletionRequests.$inferInsert, 'id' | 'state' | 'history'>;
@@ -47,6 +48,38 @@ export class DeletionRequestStore {
       .set({ ...patch, history: sql`${deletionRequests.history} || ${JSON.stringify([entry])}::jsonb` })
       .where(where).returning();
     return row;
+  }
+
+  /**
+   * The one write of a confirmed manual destroy: `failed` (with the reason code the confirmer's check saw, one of
+   * MANUALLY_CONFIRMABLE_REASONS) becomes `succeeded` with `manually_destroyed`, the confirmer and a history entry, in
+   * one conditional UPDATE, so of two confirmers (or a confirmation and anything else) exactly one wins; its audit-log
+   * row commits in the same transaction. Undefined when the request was no longer in that state.
+   */
+  async confirmManuallyDestroyed(row: Pick<DeletionRow, 'id' | 'reasonCode' | 'kind' | 'vmid' | 'node' | 'name'>,
+    confirmation: { by: string; tokenIssuers: readonly string[]; at: Date; reason: string; detail: string }): Promise<DeletionRow | undefined> {
+    const { by, at, reason, detail } = confirmation;
+    const entry: DeletionHistoryEntry = { at: at.toISOString(), actor: by, action: 'confirm_destroyed', outcome: 'ok', detail };
+    return this.db.transaction(async (tx) => {
+      const [updated] = await tx.update(deletionRequests)
+        .set({
+          state: 'succeeded', reasonCode: 'manually_destroyed', reason, confirmedBy: by, finishedAt: at, taggedPendingDeletion: false,
+          history: sql`${deletionRequests.history} || ${JSON.stringify([entry])}::jsonb`,
+        })
+        .where(and(eq(deletionRequests.id, row.id), eq(deletionRequests.state, 'failed'), eq(deletionRequests.reasonCode, row.reasonCode ?? ''),
+          inArray(deletionRequests.reasonCode, [...MANUALLY_CONFIRMABLE_REASONS])))
+        .returning();
+      if (updated) {
+        await record(tx, {
+          actor: by, action: 'deletion_request.confirm_destroyed', target: `deletion_request:${row.id}`,
+          changes: {
+            state: { from: 'failed', to: 'succeeded' }, reasonCode: { from: row.reasonCode, to: 'manually_destroyed' }, confirmedBy: { from: null, to: by },
+            guest: `${row.kind} ${row.vmid} ${row.name} on ${row.node}`, tokenIssuers: [...confirmation.tokenIssuers],
+          },
+        });
+      }
+      return updated;
+    });
   }
 
   async appendHistory(id: number, entry: DeletionHistoryEntry): Promise<void> {

@@ -179,6 +179,8 @@ export const deletionRequests = pgTable('deletion_requests', {
   /** The issuer chain of the token the approval was made with (re-checked against the requester before the destroy). */
   authorizerTokenIssuers: text('authorizer_token_issuers').array().notNull().default(sql`'{}'::text[]`),
   decidedAt: timestamp('decided_at', { withTimezone: true }),
+  /** Who confirmed that the guest was destroyed by hand (reasonCode `manually_destroyed`); `finishedAt` says when. */
+  confirmedBy: text('confirmed_by'),
   executedAt: timestamp('executed_at', { withTimezone: true }),
   finishedAt: timestamp('finished_at', { withTimezone: true }),
   reason: text('reason'),

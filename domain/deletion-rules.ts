@@ -28,8 +28,8 @@ export interface DecisionRefusal {
   detail: string;
 }
 
-export interface DecisionInput {
-  action: 'approve' | 'reject';
+/** What every four-eyes rule reads: the request, who acts on it, and the VMID they typed. */
+export interface FourEyesInput {
   state: DeletionState;
   requestVmid: number;
   requestedBy: string;
@@ -39,6 +39,10 @@ export interface DecisionInput {
   actorPermissions: readonly string[];
   selfApproveAllowed: boolean;
   typedVmid?: number;
+}
+
+export interface DecisionInput extends FourEyesInput {
+  action: 'approve' | 'reject';
   reason?: string;
 }
 
@@ -75,6 +79,11 @@ export function checkDecision(input: DecisionInput): DecisionRefusal | null {
     if (reason.length === 0) return { code: 'reason_required', detail: 'A rejection needs a reason.' };
     return null;
   }
+  return secondPersonRefusal(input);
+}
+
+/** An approval or a confirmation names the request by its typed VMID and comes from someone other than the requester. */
+function secondPersonRefusal(input: FourEyesInput): DecisionRefusal | null {
   if (input.typedVmid !== input.requestVmid) return { code: 'vmid_mismatch', detail: VMID_MISMATCH };
   return selfApprovalRefusal(input);
 }
@@ -126,12 +135,92 @@ export function snapshotMismatch(snapshot: GuestIdentity, guest: ListedGuest | n
   return { code: 'guest_changed', message: `Guest ${what} no longer matches the deletion request: ${changes.join('; ')}. Refusing to destroy it; nothing was destroyed.` };
 }
 
-/** proxbox-api.md §10 (a): the exact sentence when proxbox-api cannot register a deletion record. */
-export function backendCannotRegisterDeletion(target: { kind: GuestKind; vmid: number; node: string }): ExecutionRefusal {
+/** proxbox-api.md §10 (a): the contract's exact sentence when proxbox-api cannot register a deletion record, then how to confirm. */
+export function backendCannotRegisterDeletion(request: { id: number; kind: GuestKind; vmid: number; node: string }): ExecutionRefusal {
   return {
     code: 'backend_cannot_register_deletion',
-    message: `proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of ${target.kind} ${target.vmid} on ${target.node} cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api.`,
+    message: `proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of ${request.kind} ${request.vmid} on ${request.node} cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api. ${confirmDestroyedStep(request)}`,
   };
+}
+
+/**
+ * The failures after which an operator may destroy the guest by hand and an authorizer confirms it
+ * (`POST /api/v1/deletion-requests/{id}/confirm-destroyed`): proxbox-api could not take the deletion, or the destroy
+ * was sent and its outcome is unknown. Any other failure destroyed nothing, or the destroy task failed.
+ */
+export const MANUALLY_CONFIRMABLE_REASONS = ['backend_cannot_register_deletion', 'unknown_outcome'] as const satisfies readonly DeletionReasonCode[];
+
+export function isManuallyConfirmable(request: { state: DeletionState; reasonCode: string | null }): boolean {
+  return request.state === 'failed' && (MANUALLY_CONFIRMABLE_REASONS as readonly string[]).includes(request.reasonCode ?? '');
+}
+
+/** The next step named in the message of a confirmable failure. */
+export function confirmDestroyedStep(request: { id: number; vmid: number }): string {
+  return `Once the guest is gone, an authorizer other than the requester confirms it with POST /api/v1/deletion-requests/${request.id}/confirm-destroyed {"vmid": ${request.vmid}}.`;
+}
+
+export interface ConfirmDestroyedInput extends FourEyesInput {
+  reasonCode: string | null;
+  typedVmid: number;
+}
+
+/** The rules of an approval (permission, state, typed VMID, four eyes), for confirming a manual destroy. */
+export function checkConfirmDestroyed(input: ConfirmDestroyedInput): DecisionRefusal | null {
+  const denied = permissionRefusal(input.actorPermissions);
+  if (denied) return denied;
+  if (!isManuallyConfirmable(input)) {
+    return {
+      code: 'invalid_state',
+      detail: `Deletion request is ${input.state}${input.reasonCode ? ` (${input.reasonCode})` : ''}; only a request that failed with ${MANUALLY_CONFIRMABLE_REASONS.join(' or ')} can be confirmed destroyed.`,
+    };
+  }
+  return secondPersonRefusal(input);
+}
+
+/**
+ * Why a manual destroy was not confirmed after the rules passed: the cluster still lists the VMID, the request's
+ * endpoint no longer reaches the request's cluster, or the cluster could not be read.
+ */
+export interface ConfirmDestroyedRefusal { code: 'guest_still_present' | 'endpoint_changed' | 'cluster_unreadable'; detail: string }
+
+/**
+ * A manual destroy is confirmed only when the cluster no longer lists the VMID at all: a guest on it, even renamed,
+ * moved or another one, counts as present (fail closed; `listed` is null only when proxbox-api.md §8.1 answered).
+ */
+export function guestStillPresent(snapshot: GuestIdentity, listed: (ListedGuest & { lock?: string | null }) | null): ConfirmDestroyedRefusal | null {
+  if (!listed) return null;
+  const where = `${listed.type} ${snapshot.vmid} ${listed.name ?? '(no name)'} on node ${listed.node ?? '(unknown)'}`;
+  const held = listed.lock ? ` (a task holds it: lock ${listed.lock}; wait for it to end)` : '';
+  return {
+    code: 'guest_still_present',
+    detail: `The cluster still lists ${where}${held}; destroy ${snapshot.kind} ${snapshot.vmid} ${snapshot.name} in Proxmox first, then confirm again. Nothing changed.`,
+  };
+}
+
+/**
+ * A VMID missing from a cluster proves something only on the request's cluster: the cluster the request's endpoint
+ * reaches now must still hold the request's node (an endpoint pointed elsewhere since, or a node gone, proves nothing).
+ */
+export function nodeOutsideCluster(snapshot: GuestIdentity, endpointName: string, clusterNodes: readonly string[]): ConfirmDestroyedRefusal | null {
+  if (clusterNodes.includes(snapshot.node)) return null;
+  return {
+    code: 'endpoint_changed',
+    detail: `The cluster behind endpoint ${endpointName} has no node ${snapshot.node}, where ${snapshot.kind} ${snapshot.vmid} ${snapshot.name} was: `
+      + `the endpoint no longer reaches the request's cluster, so VMID ${snapshot.vmid} missing there proves nothing. Nothing changed.`,
+  };
+}
+
+/** Absence could not be established (proxbox-api or the cluster did not answer, or no backend or endpoint is configured). */
+export function clusterUnreadable(snapshot: GuestIdentity, why: string): ConfirmDestroyedRefusal {
+  return {
+    code: 'cluster_unreadable',
+    detail: `Could not establish that ${snapshot.kind} ${snapshot.vmid} ${snapshot.name} is gone: ${why}. Nothing changed; confirm again once proxbox-api and the cluster answer.`,
+  };
+}
+
+/** The `reason` of a request closed by a confirmed manual destroy. */
+export function manuallyDestroyedReason(snapshot: GuestIdentity, by: string, at: Date): string {
+  return `${snapshot.kind} ${snapshot.vmid} ${snapshot.name} was destroyed by hand: ${by} confirmed it at ${at.toISOString()}, and the cluster no longer lists VMID ${snapshot.vmid}.`;
 }
 
 const DAY_MS = 86_400_000;

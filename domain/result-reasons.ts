@@ -114,6 +114,7 @@ export const DELETION_REASON_CODES = {
   destroy_task_failed: 'the Proxmox destroy task ended with an error',
   execution_interrupted: 'the execution was interrupted before the destroy was sent',
   execution_error: 'an unexpected error inside proxbox-intent',
+  manually_destroyed: 'succeeded: after backend_cannot_register_deletion or unknown_outcome, an authorizer (not the requester) confirmed the guest was destroyed by hand, and the cluster no longer lists its VMID',
   failed: 'a failed request stored without a code',
 } as const;
 /** `backend_<kind>`: a proxbox-api call failed with that error kind while executing. */

@@ -15,6 +15,8 @@ export const DeletionListQuery = ListQuery.extend({
   vmid: z.coerce.number().int().positive().optional(),
 });
 export const ApproveBody = z.strictObject({ vmid: z.number().int().positive() });
+/** The VMID typed by the authorizer, as for an approval. */
+export const ConfirmDestroyedBody = ApproveBody;
 export const RejectBody = z.strictObject({ reason: z.string().trim().min(1, 'a reason is required').max(255) });
 const IdParam = z.object({ id: z.coerce.number().int().positive() });
 
@@ -37,6 +39,17 @@ export const deletionRouteDefs = {
   reject: createRoute({
     method: 'post', path: '/{id}/reject', summary: 'Reject with a reason', ...guarded(['authorize_deletion_request'], { checkedElsewhere: true }),
     request: { params: IdParam, body: jsonBody(RejectBody) }, responses: { 200: { description: 'The rejected request' }, ...DECISION_PROBLEMS },
+  }),
+  confirmDestroyed: createRoute({
+    method: 'post', path: '/{id}/confirm-destroyed',
+    summary: 'Confirm a guest destroyed by hand (after backend_cannot_register_deletion or unknown_outcome; four eyes; type the VMID)',
+    ...guarded(['authorize_deletion_request'], { checkedElsewhere: true }),
+    request: { params: IdParam, body: jsonBody(ConfirmDestroyedBody) },
+    // 409 guest_still_present or invalid_state; 503 cluster_unreadable (absence not established, nothing changed).
+    responses: {
+      200: { description: 'The request, succeeded with reasonCode manually_destroyed: the cluster no longer lists the VMID' },
+      ...problems(...AUTHENTICATED, ...WITH_BODY, 403, 404, 409, 503),
+    },
   }),
 };
 
@@ -68,5 +81,9 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
       return c.json({ ...deletionView(shown.request, links), trouble: shown.trouble }, 200);
     })
     .openapi(deletionRouteDefs.approve, (c) => decide(c, c.req.valid('param').id, 'approve', { typedVmid: c.req.valid('json').vmid }))
-    .openapi(deletionRouteDefs.reject, (c) => decide(c, c.req.valid('param').id, 'reject', { reason: c.req.valid('json').reason }));
+    .openapi(deletionRouteDefs.reject, (c) => decide(c, c.req.valid('param').id, 'reject', { reason: c.req.valid('json').reason }))
+    .openapi(deletionRouteDefs.confirmDestroyed, async (c) => {
+      const result = await decisions.confirmDestroyed(c.req.valid('param').id, c.get('user'), c.req.valid('json').vmid);
+      return result.ok ? c.json(deletionView(result.request, links), 200) : refusalProblem(c, result);
+    });
 }

@@ -132,7 +132,8 @@ describe('executing an approved deletion', () => {
       const openapiBefore = s.proxbox.control.callsTo('GET', '/openapi.json').length;
       expect((await approve(request)).status).toBe(200);
       const r = await settled(s, request.id);
-      expect(r.reason).toBe('proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of qemu 706 on pve01 cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api.');
+      expect(r.reason).toBe('proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of qemu 706 on pve01 cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api. '
+        + `Once the guest is gone, an authorizer other than the requester confirms it with POST /api/v1/deletion-requests/${r.id}/confirm-destroyed {"vmid": 706}.`);
       await expectFailedAndUntagged(r, 'backend_cannot_register_deletion');
       expect(s.proxbox.control.callsTo('GET', '/openapi.json').length, 'capabilities re-read before the destroy').toBeGreaterThan(openapiBefore);
       expect(callsFor(s, 'POST', REGISTER, 706)).toHaveLength(0);
@@ -161,7 +162,7 @@ describe('executing an approved deletion', () => {
   it('proxbox-api answers 500 on execute before destroying: failed as an unknown outcome, exactly one execute call', async () => {
     s.proxbox.control.addFault({ method: 'POST', path: '^/intent/deletion-requests/\\d+/execute$', mode: 'fail', status: 500, body: { detail: 'Internal Server Error' }, times: 1 });
     const r = await approveAndFinish({ vmid: 708, name: 'exec-708', node: 'pve01', kind: 'lxc' });
-    expect(r.reason).toMatch(/^proxbox-api failed on POST \/intent\/deletion-requests\/\d+\/execute \(500\): .*\. The outcome is unknown \(the guest is still listed \d+ s later\): check lxc 708 in Proxmox before doing anything else; the destroy is not retried\.$/);
+    expect(r.reason).toMatch(/^proxbox-api failed on POST \/intent\/deletion-requests\/\d+\/execute \(500\): .*\. The outcome is unknown \(the guest is still listed \d+ s later\): check lxc 708 in Proxmox before doing anything else; the destroy is not retried\. Once the guest is gone, an authorizer other than the requester confirms it with POST \/api\/v1\/deletion-requests\/\d+\/confirm-destroyed \{"vmid": 708\}\.$/);
     await expectFailedAndUntagged(r, 'unknown_outcome');
     expect(callsFor(s, 'POST', EXECUTE, 708)).toHaveLength(1);
     expect(s.proxbox.cluster.getGuest(708)).toBeTruthy();

@@ -12,7 +12,7 @@ import { ApplyStarter } from '../../services/apply-starter';
 import { UserStore } from '../../db/users';
 import { createFreshDatabase } from '../support/database';
 
-type Operation = { responses: Record<string, unknown>; requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; parameters?: { name: string; in: string }[] };
+type Operation = { responses: Record<string, unknown>; requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown> } }> }; parameters?: { name: string; in: string }[]; description?: string };
 type Document = { openapi: string; paths: Record<string, Record<string, Operation>> };
 
 /**
@@ -74,6 +74,9 @@ describe('the OpenAPI document', () => {
     expect(statuses('post', '/api/v1/apply-jobs')).toEqual(expect.arrayContaining(['200', '202', '400', '401', '403', '404', '409', '413', '422', '429']));
     expect(statuses('post', '/api/v1/apply-jobs/{id}/cancel')).toEqual(expect.arrayContaining(['200', '202', '404', '409']));
     expect(statuses('post', '/api/v1/deletion-requests/{id}/approve')).toEqual(expect.arrayContaining(['200', '403', '404', '409', '422']));
+    expect(statuses('post', '/api/v1/deletion-requests/{id}/confirm-destroyed')).toEqual(expect.arrayContaining(['200', '403', '404', '409', '422', '503']));
+    expect(Object.keys(op('post', '/api/v1/deletion-requests/{id}/confirm-destroyed').requestBody!.content['application/json']!.schema.properties!)).toEqual(['vmid']);
+    expect(op('post', '/api/v1/deletion-requests/{id}/confirm-destroyed').description).toContain('authorize_deletion_request');
     expect(statuses('post', '/api/v1/branches/{branchId}/plan')).toEqual(expect.arrayContaining(['200', '404', '429']));
     expect(statuses('post', '/api/v1/hooks/netbox')).toEqual(expect.arrayContaining(['202', '401', '409', '413']));
     // Bodies and parameters come from the zod schemas the routes validate with.

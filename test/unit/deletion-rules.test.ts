@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
-  backendCannotRegisterDeletion, checkDecision, deletionExpiresAt, executionRefusal, snapshotMismatch, type ExecutionCheckInput,
+  backendCannotRegisterDeletion, checkConfirmDestroyed, checkDecision, clusterUnreadable, deletionExpiresAt, executionRefusal, guestStillPresent, isManuallyConfirmable,
+  manuallyDestroyedReason, nodeOutsideCluster, snapshotMismatch, type ConfirmDestroyedInput, type ExecutionCheckInput,
 } from '../../domain/deletion-rules';
+import { DELETION_REASON_CODES } from '../../domain/result-reasons';
 import { firstClosedGate } from '../../domain/gates';
 import { decisionTargetMismatch, signDecision, verifyDecision, type DeletionDecision } from '../../domain/approval-signature';
 import { CONFIRMATION_PHRASE } from '../../domain/settings';
@@ -49,11 +51,68 @@ describe('the guest must still match the snapshot', () => {
   });
 });
 
+describe('confirming a guest destroyed by hand', () => {
+  const base: ConfirmDestroyedInput = {
+    state: 'failed', reasonCode: 'backend_cannot_register_deletion', requestVmid: 301, typedVmid: 301, requestedBy: 'alice', actor: 'bob',
+    actorTokenIssuers: ['admin'], actorPermissions: ['view', 'authorize_deletion_request'], selfApproveAllowed: false,
+  };
+  it('is open only after backend_cannot_register_deletion or unknown_outcome', () => {
+    expect(checkConfirmDestroyed(base)).toBeNull();
+    expect(checkConfirmDestroyed({ ...base, reasonCode: 'unknown_outcome' })).toBeNull();
+    expect(isManuallyConfirmable({ state: 'failed', reasonCode: 'unknown_outcome' })).toBe(true);
+    for (const [state, reasonCode] of [['failed', 'destroy_task_failed'], ['failed', 'execution_interrupted'], ['failed', null], ['pending', null],
+      ['approved', null], ['executing', null], ['succeeded', 'manually_destroyed'], ['succeeded', null], ['rejected', 'rejected'], ['expired', 'expired']] as const) {
+      expect(isManuallyConfirmable({ state, reasonCode }), `${state} ${reasonCode}`).toBe(false);
+      expect(checkConfirmDestroyed({ ...base, state, reasonCode }), `${state} ${reasonCode}`).toMatchObject({ code: 'invalid_state' });
+    }
+    expect(checkConfirmDestroyed({ ...base, state: 'succeeded', reasonCode: 'manually_destroyed' })?.detail).toBe(
+      'Deletion request is succeeded (manually_destroyed); only a request that failed with backend_cannot_register_deletion or unknown_outcome can be confirmed destroyed.');
+  });
+  it('follows the approval\'s rules in the approval\'s order: permission, state, typed VMID, four eyes', () => {
+    expect(checkConfirmDestroyed({ ...base, actorPermissions: ['view'], state: 'pending', typedVmid: 1 })).toMatchObject({ code: 'permission_denied' });
+    expect(checkConfirmDestroyed({ ...base, state: 'pending', typedVmid: 1, actor: 'alice' })).toMatchObject({ code: 'invalid_state' });
+    expect(checkConfirmDestroyed({ ...base, typedVmid: 310, actor: 'alice' })).toEqual({ code: 'vmid_mismatch', detail: 'Typed VMID does not match this deletion request.' });
+    expect(checkConfirmDestroyed({ ...base, actor: 'alice' })).toEqual({ code: 'self_approval_blocked', detail: 'Self-approval blocked: a different authorized user must approve this request.' });
+    expect(checkConfirmDestroyed({ ...base, actorTokenIssuers: ['alice'] })).toMatchObject({ code: 'self_approval_blocked' });
+    expect(checkConfirmDestroyed({ ...base, actor: 'alice', selfApproveAllowed: true })).toBeNull();
+    expect(checkConfirmDestroyed({ ...base, actorPermissions: ['netbox_proxbox.authorize_deletion_request'] })).toBeNull();
+  });
+  const snap = { vmid: 301, node: 'pve01', kind: 'qemu' as const, name: 'web-01' };
+  it('counts the guest as gone only when the cluster does not list its VMID at all', () => {
+    expect(guestStillPresent(snap, null)).toBeNull();
+    expect(guestStillPresent(snap, { type: 'qemu', node: 'pve01', name: 'web-01' })).toEqual({
+      code: 'guest_still_present',
+      detail: 'The cluster still lists qemu 301 web-01 on node pve01; destroy qemu 301 web-01 in Proxmox first, then confirm again. Nothing changed.',
+    });
+    // Moved, renamed or another guest on the VMID: still present (fail closed), and the message says what is there.
+    expect(guestStillPresent(snap, { type: 'lxc', node: 'pve02', name: null, lock: 'create' })?.detail).toBe(
+      'The cluster still lists lxc 301 (no name) on node pve02 (a task holds it: lock create; wait for it to end); destroy qemu 301 web-01 in Proxmox first, then confirm again. Nothing changed.');
+  });
+  it('believes a missing VMID only on a cluster that still holds the request\'s node', () => {
+    expect(nodeOutsideCluster(snap, 'lab', ['pve02', 'pve01'])).toBeNull();
+    expect(nodeOutsideCluster(snap, 'lab', ['oth01'])).toEqual({
+      code: 'endpoint_changed',
+      detail: 'The cluster behind endpoint lab has no node pve01, where qemu 301 web-01 was: the endpoint no longer reaches the request\'s cluster, so VMID 301 missing there proves nothing. Nothing changed.',
+    });
+    expect(nodeOutsideCluster(snap, 'lab', [])).toMatchObject({ code: 'endpoint_changed' });
+  });
+  it('says why absence could not be established, and what the closed request says', () => {
+    expect(clusterUnreadable(snap, 'proxbox-api is unreachable')).toEqual({
+      code: 'cluster_unreadable',
+      detail: 'Could not establish that qemu 301 web-01 is gone: proxbox-api is unreachable. Nothing changed; confirm again once proxbox-api and the cluster answer.',
+    });
+    expect(manuallyDestroyedReason(snap, 'bob', new Date('2026-07-01T10:00:00.000Z'))).toBe(
+      'qemu 301 web-01 was destroyed by hand: bob confirmed it at 2026-07-01T10:00:00.000Z, and the cluster no longer lists VMID 301.');
+    expect(DELETION_REASON_CODES.manually_destroyed).toMatch(/confirmed the guest was destroyed by hand/);
+  });
+});
+
 describe('contract wording and the TTL', () => {
-  it('words a backend without proxbox-api.md §10 (a) exactly as the contract does', () => {
-    expect(backendCannotRegisterDeletion({ kind: 'qemu', vmid: 301, node: 'pve01' })).toEqual({
+  it('words a backend without proxbox-api.md §10 (a) exactly as the contract does, then names the confirmation route', () => {
+    expect(backendCannotRegisterDeletion({ id: 12, kind: 'qemu', vmid: 301, node: 'pve01' })).toEqual({
       code: 'backend_cannot_register_deletion',
-      message: 'proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of qemu 301 on pve01 cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api.',
+      message: 'proxbox-api does not offer POST /intent/deletion-requests; the approved deletion of qemu 301 on pve01 cannot be executed through it. Destroy it manually (then confirm here) or upgrade proxbox-api. '
+        + 'Once the guest is gone, an authorizer other than the requester confirms it with POST /api/v1/deletion-requests/12/confirm-destroyed {"vmid": 301}.',
     });
   });
   it('expires after whole days', () => {

@@ -38,6 +38,10 @@ describe('refusal codes to HTTP statuses (the edge)', () => {
     expect(refusalStatus('not_applicable')).toBe(422);
     expect(refusalStatus('branch_not_found')).toBe(404);
     expect(refusalStatus('not_found')).toBe(404);
+    // Confirming a manual destroy: the guest is still listed, the endpoint reaches another cluster, or the cluster could not be read.
+    expect(refusalStatus('guest_still_present')).toBe(409);
+    expect(refusalStatus('endpoint_changed')).toBe(409);
+    expect(refusalStatus('cluster_unreadable')).toBe(503);
     // A refusal the workflow may add later is a conflict with the request's state until it is mapped.
     expect(refusalStatus('some_future_refusal')).toBe(409);
   });

@@ -1,10 +1,12 @@
-import type { Capabilities, ProxboxClient } from '../clients/proxbox';
+import type { Capabilities, ProxboxClient } from './proxbox';
 import type { ClusterResource } from '../contracts/proxbox-api';
 import type { GuestKind } from '../domain/guest-kind';
 
 /**
  * Where a guest is now: first read on the node where we expect it (one guest), then, when it is not there, the whole
  * cluster listing (proxbox-api.md §8.1), which also tells whether it moved or is gone. The listing of a large cluster is costly.
+ * Null only when §8.1 answered and does not list the VMID; a read that fails throws, so absence is never guessed.
+ * Shared by the deletion's execution (activities) and the confirmation of a manual destroy (services).
  */
 export async function locateGuest(
   client: ProxboxClient, caps: Capabilities, backendEndpointId: number,
