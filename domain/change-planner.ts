@@ -91,16 +91,20 @@ const SNIPPET_REF = /^(user|network|vendor|meta)=[^\s:]+:snippets\/\S+$/;
 
 export const changeKey = (netboxId: number) => `vm-${netboxId}`;
 
-/** Role and VM-type ids the plan needs resolved before kind detection. */
-export function referencedLookups(diffs: readonly ChangeDiff[]): { roleIds: number[]; vmTypeIds: number[] } {
+/** Role and VM-type ids the plan needs resolved before kind detection (of VM diffs, and of VMs read otherwise). */
+export function referencedLookups(diffs: readonly ChangeDiff[], vms: readonly VmChangeData[] = []): { roleIds: number[]; vmTypeIds: number[] } {
   const roles = new Set<number>(), types = new Set<number>();
+  const note = (vm: VmChangeData) => {
+    if (vm.role != null) roles.add(vm.role);
+    if (vm.virtual_machine_type != null) types.add(vm.virtual_machine_type);
+  };
   for (const d of diffs) {
     for (const data of [d.modified_data, d.original_data]) {
       const vm = data ? VmChangeData.safeParse(data) : undefined;
-      if (vm?.success && vm.data.role != null) roles.add(vm.data.role);
-      if (vm?.success && vm.data.virtual_machine_type != null) types.add(vm.data.virtual_machine_type);
+      if (vm?.success) note(vm.data);
     }
   }
+  vms.forEach(note);
   return { roleIds: [...roles].sort((a, b) => a - b), vmTypeIds: [...types].sort((a, b) => a - b) };
 }
 

@@ -256,6 +256,22 @@ export function apiRoutes(host: ApiHost): Hono {
     object_type: { type: 'contains', get: (cf) => cf.objectTypes },
     q: { type: 'search', get: (cf) => [cf.name, cf.label] },
   }, (r, t) => r.customField(t), { id: (cf) => cf.id, name: (cf) => cf.name }, ['name']);
+  // MAC addresses and VLANs live in main; a branch (X-NetBox-Branch) sees main's.
+  app.get('/dcim/mac-addresses/', (c) => {
+    const r = rest(c), view = viewFor(c);
+    return list(c, [...model.macAddresses.values()], {
+      id: { type: 'number', get: (m) => m.id },
+      mac_address: { type: 'exact', caseInsensitive: true, get: (m) => m.macAddress },
+      vminterface_id: { type: 'number', get: (m) => m.assignedInterface ?? -1 },
+    }, { id: (m) => m.id, mac_address: (m) => m.macAddress }, ['mac_address'], (m) => m.id, (m) => r.macAddress(m, view));
+  });
+  app.get('/dcim/mac-addresses/:id/', (c) => {
+    const id = idParam(c);
+    return c.json(rest(c).macAddress(found(model.macAddresses.get(id), 'MACAddress'), viewFor(c)));
+  });
+  simpleRoutes('ipam/vlans', 'VLAN', () => [...model.vlans.values()], {
+    id: { type: 'number', get: (v) => v.id }, vid: { type: 'number', get: (v) => v.vid }, name: { type: 'exact', get: (v) => v.name },
+  }, (r, v) => r.vlan(v), { id: (v) => v.id, vid: (v) => v.vid, name: (v) => v.name }, ['vid', 'name']);
   simpleRoutes('users/users', 'User', () => [...model.users.values()], {
     id: { type: 'number', get: (u) => u.id }, username: { type: 'exact', get: (u) => u.username },
   }, (r, u) => r.userDetail(u), { id: (u) => u.id, username: (u) => u.username }, ['username']);
