@@ -17,7 +17,7 @@ const get = async (path: string, branch?: string) => {
 
 beforeEach(() => {
   sim = createNetboxSimulator({ demo: true, baseUrl: 'http://netbox.test' });
-  client = new NetboxClient({ baseUrl: 'http://netbox.test', token: TOKEN, fetch: (input, init) => sim.app.fetch(new Request(input, init)) });
+  client = new NetboxClient({ baseUrl: 'http://netbox.test', token: TOKEN, fetch: async (input, init) => sim.app.fetch(new Request(input, init)) });
 });
 
 describe('VMInterfaces, MAC addresses and VLANs as NetBox 4.x serves them (netbox.md §4, §7.1)', () => {
