@@ -1,5 +1,5 @@
 /**
- * NetBox VMInterfaces as proxbox-api `nics` items (proxbox-api.md §5.2–5.4, netbox.md §7.1, §8.1): what each field
+ * NetBox VMInterfaces as proxbox-api `nics` items (proxbox-api.md §5.2–5.4, netbox.md §7.1, §7.7, §8.1): what each field
  * becomes, which key each interface takes, what blocks, and how a desired NIC compares with what Proxmox holds.
  *
  * - model (qemu): the interface's `proxmox_nic_model` custom field, `virtio` when empty; LXC NICs have no model.
