@@ -417,7 +417,8 @@ async function onlyChangedNics(item: WorkItem, payload: WorkItem['payload'], cli
     throw new ProxboxError('rejected', 'proxbox-api offers no way to read an LXC config, so its NICs cannot be compared before the update', null, null, false);
   }
   const signal = Context.current().cancellationSignal;
-  const endpointName = (await client.endpoint(item.backendEndpointId, signal)).name;
+  // The LXC config is read through the generated proxy, which names endpoints (proxbox-api.md §8.3).
+  const endpointName = item.kind === 'lxc' ? (await client.endpoint(item.backendEndpointId, signal)).name : '';
   const config = await client.guestConfig(item.backendEndpointId, { node: item.node, kind: item.kind, vmid: item.vmid, endpointName }, signal);
   const nics = nicsToSend(item.kind, payload.nics, config);
   const { nics: _all, ...rest } = payload;

@@ -160,18 +160,8 @@ function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups
     return { ...base, name: d.object_repr, kind: 'qemu', vmid: null, node: null, clusterId: null };
   }
   const vm = vmParsed.data;
-  const cf = vm.custom_fields ?? {};
-  const detected = detectGuestKind({
-    proxmoxVmType: cf.proxmox_vm_type,
-    role: vm.role != null ? lookups.roles.get(vm.role) : null,
-    virtualMachineType: vm.virtual_machine_type != null ? lookups.vmTypes.get(vm.virtual_machine_type) : null,
-  });
-  const kind = detected.kind;
-  const vmid = cf.proxmox_vm_id ?? null;
-  const node = cf.proxmox_node?.trim() || null;
+  const { detected, kind, vmid, node } = guestIdentity(vm, lookups, findings);
   const common = { ...base, name: vm.name, kind, vmid, node, clusterId: vm.cluster ?? null };
-  if (vmid === null) findings.push({ severity: 'blocked', reason: 'vmid_missing', message: 'proxmox_vm_id is required: v1 does not invent VMIDs' });
-  if (node === null) findings.push({ severity: 'blocked', reason: 'node_missing', message: 'proxmox_node is required' });
 
   if (op === 'delete') return { ...common, deletion: deletionSnapshot(d, vm, kind, disks, nics, findings) };
   if (!DNS_NAME.test(vm.name)) findings.push({ severity: 'blocked', reason: 'invalid_name', message: `name '${vm.name}' is not a DNS name` });
@@ -184,6 +174,21 @@ function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups
     return { ...common, payload: vmid !== null && node !== null ? toPayload(kind, vmid, node, desired, true) : null };
   }
   return planUpdate(d, common, kind, vmid, node, desired, disks, findings, opts);
+}
+
+/** Kind, VMID and node of a VM's data; a missing VMID or node blocks it. */
+function guestIdentity(vm: VmChangeData, lookups: ChangePlannerLookups, findings: Finding[]) {
+  const cf = vm.custom_fields ?? {};
+  const detected = detectGuestKind({
+    proxmoxVmType: cf.proxmox_vm_type,
+    role: vm.role != null ? lookups.roles.get(vm.role) : null,
+    virtualMachineType: vm.virtual_machine_type != null ? lookups.vmTypes.get(vm.virtual_machine_type) : null,
+  });
+  const vmid = cf.proxmox_vm_id ?? null;
+  const node = cf.proxmox_node?.trim() || null;
+  if (vmid === null) findings.push({ severity: 'blocked', reason: 'vmid_missing', message: 'proxmox_vm_id is required: v1 does not invent VMIDs' });
+  if (node === null) findings.push({ severity: 'blocked', reason: 'node_missing', message: 'proxmox_node is required' });
+  return { detected, kind: detected.kind, vmid, node };
 }
 
 interface DesiredState {
@@ -220,16 +225,7 @@ function planInterfaceOnly(vmId: number, ifaceDiffs: ChangeDiff[], lookups: Chan
     findings.push({ severity: 'blocked', reason: 'interface_vm_unknown', message: `Interfaces of VM ${vmId} changed, but NetBox has no such VM` });
     return { ...base, name: `VM ${vmId}`, kind: 'qemu', vmid: null, node: null, clusterId: null };
   }
-  const cf = vm.custom_fields ?? {};
-  const kind = detectGuestKind({
-    proxmoxVmType: cf.proxmox_vm_type,
-    role: vm.role != null ? lookups.roles.get(vm.role) : null,
-    virtualMachineType: vm.virtual_machine_type != null ? lookups.vmTypes.get(vm.virtual_machine_type) : null,
-  }).kind;
-  const vmid = cf.proxmox_vm_id ?? null;
-  const node = cf.proxmox_node?.trim() || null;
-  if (vmid === null) findings.push({ severity: 'blocked', reason: 'vmid_missing', message: 'proxmox_vm_id is required: v1 does not invent VMIDs' });
-  if (node === null) findings.push({ severity: 'blocked', reason: 'node_missing', message: 'proxmox_node is required' });
+  const { kind, vmid, node } = guestIdentity(vm, lookups, findings);
   const nics = nicsFor(vmId, vm, kind, ifaceDiffs, lookups, opts, findings, false);
   const common = { ...base, name: vm.name, kind, vmid, node, clusterId: vm.cluster ?? null };
   if (vmid === null || node === null) return common;
