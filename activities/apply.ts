@@ -5,7 +5,7 @@ import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { VmResult } from '../db/apply-jobs';
 import { planChanges, type PlannedChange } from '../domain/change-planner';
-import { clusterNamesFor, readBranchChanges, type BranchChanges } from '../clients/netbox-branch-changes';
+import { clusterIdsOf, clusterNamesFor, readBranchChanges, type BranchChanges } from '../clients/netbox-branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
 import { failureReasonOf } from '../domain/failure-reasons';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
@@ -13,6 +13,7 @@ import { reportedReason, type ResultReason } from '../domain/result-reasons';
 import type { ResultStatus } from '../domain/job-state';
 import { routeEndpoint } from '../domain/routing';
 import { driftOf, tagSet } from '../domain/drift';
+import { nicsToSend } from '../domain/nics';
 import { runBounded } from '../domain/bounded';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
@@ -123,20 +124,21 @@ export function createApplyActivities(deps: ActivityDeps) {
       }
       let changes: BranchChanges;
       try {
-        changes = await readBranchChanges(deps.netbox, branch.id);
+        changes = await readBranchChanges(deps.netbox, branch);
       } catch (err) {
         return upstreamFailure(deps, jobId, err);
       }
       await deps.jobs.setError(jobId, null);
       const [settings, endpoints, backend] = await Promise.all([deps.settings.get(), deps.endpoints.list(), deps.endpoints.getBackend()]);
       const permissions = run.username ? await deps.users.permissionsOf(run.username) : [];
-      const planned = planChanges(changes.vmDiffs, changes.diskDiffs, changes.nicDiffs, changes.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword });
-      const clusterNames = await clusterNamesFor(deps.netbox, planned, endpoints).catch((err: unknown) => upstreamFailure(deps, jobId, err));
+      const clusterNames = await clusterNamesFor(deps.netbox, clusterIdsOf(changes), endpoints).catch((err: unknown) => upstreamFailure(deps, jobId, err));
+      const endpointOf = (clusterId: number | null) => routeEndpoint(endpoints, { id: clusterId, name: clusterId !== null ? clusterNames.get(clusterId) ?? null : null });
+      const planned = planChanges(changes.vmDiffs, changes.diskDiffs, changes.nicDiffs, changes.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword, endpointOf });
 
       const items: WorkItem[] = [];
       let recorded = 0;
       for (const p of planned) {
-        const endpoint = routeEndpoint(endpoints, { id: p.clusterId, name: p.clusterId !== null ? clusterNames.get(p.clusterId) ?? null : null });
+        const endpoint = endpointOf(p.clusterId);
         const closed = firstClosedGate({
           settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(backend),
           endpoint, permissions, op: p.op, kind: p.kind,
@@ -283,7 +285,7 @@ export function createApplyActivities(deps: ActivityDeps) {
         const resumed = await resumeCreate(item, client, caps);
         if (resumed) return record(ctx.jobId, resumed);
       }
-      const payload = item.op === 'update' ? await keepPendingDeletionTag(item, client) : item.payload;
+      const payload = item.op === 'update' ? await onlyChangedNics(item, await keepPendingDeletionTag(item, client), client, caps) : item.payload;
       // Nothing is sent after a cancel.
       if (activity.cancellationSignal.aborted) throw activity.cancellationSignal.reason;
       await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
@@ -403,6 +405,24 @@ function summarise(planned: PlannedChange[], items: WorkItem[], settings: Intent
     enabled: settings.netboxToProxmoxEnabled,
     warnings: planned.flatMap((p) => p.findings.filter((f) => f.severity === 'warning').map((f) => ({ key: p.key, ...f }))),
   };
+}
+
+/**
+ * An update sends only the NICs that differ from the guest's live config, each keeping what Proxmox holds beyond what
+ * NetBox models (its MAC when NetBox has none, firewall, rate...): domain/nics.ts.
+ */
+async function onlyChangedNics(item: WorkItem, payload: WorkItem['payload'], client: ProxboxClient, caps: Capabilities): Promise<WorkItem['payload']> {
+  if (!payload?.nics?.length) return payload;
+  if (item.kind === 'lxc' && !caps.lxcConfigProxy) {
+    throw new ProxboxError('rejected', 'proxbox-api offers no way to read an LXC config, so its NICs cannot be compared before the update', null, null, false);
+  }
+  const signal = Context.current().cancellationSignal;
+  // The LXC config is read through the generated proxy, which names endpoints (proxbox-api.md §8.3).
+  const endpointName = item.kind === 'lxc' ? (await client.endpoint(item.backendEndpointId, signal)).name : '';
+  const config = await client.guestConfig(item.backendEndpointId, { node: item.node, kind: item.kind, vmid: item.vmid, endpointName }, signal);
+  const nics = nicsToSend(item.kind, payload.nics, config);
+  const { nics: _all, ...rest } = payload;
+  return (nics.length ? { ...rest, nics } : rest) as WorkItem['payload'];
 }
 
 /**

@@ -1,8 +1,8 @@
 import ky, { type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
-  Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, NetboxStatus, NetboxUser, OBJECT_TYPE, Paginated,
-  VirtualMachineType, netboxAuthHeader,
+  Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, MacAddress, NetboxStatus, NetboxUser, OBJECT_TYPE,
+  Paginated, VirtualMachine, VirtualMachineType, Vlan, VmInterface, netboxAuthHeader,
 } from '../contracts/netbox';
 import { UpstreamError } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
@@ -94,10 +94,40 @@ export class NetboxClient {
   }
 
   /**
+   * Objects by id, as main holds them, or as an unmerged branch does when `branchSchemaId` is given (`X-NetBox-Branch`,
+   * netbox.md §1). One paginated list call per kind, whatever the number of ids.
+   */
+  virtualMachines(ids: readonly number[], branchSchemaId?: string): Promise<VirtualMachine[]> {
+    return this.byIds('api/virtualization/virtual-machines/', 'id', ids, VirtualMachine, branchSchemaId);
+  }
+
+  /** Every interface of these VMs (`virtual_machine_id`, repeated). */
+  vmInterfaces(vmIds: readonly number[], branchSchemaId?: string): Promise<VmInterface[]> {
+    return this.byIds('api/virtualization/interfaces/', 'virtual_machine_id', vmIds, VmInterface, branchSchemaId);
+  }
+
+  macAddresses(ids: readonly number[], branchSchemaId?: string): Promise<MacAddress[]> {
+    return this.byIds('api/dcim/mac-addresses/', 'id', ids, MacAddress, branchSchemaId);
+  }
+
+  vlans(ids: readonly number[], branchSchemaId?: string): Promise<Vlan[]> {
+    return this.byIds('api/ipam/vlans/', 'id', ids, Vlan, branchSchemaId);
+  }
+
+  private async byIds<T extends { id: number }>(path: string, filter: string, ids: readonly number[], item: z.ZodType<T>, branchSchemaId?: string): Promise<T[]> {
+    const unique = [...new Set(ids)].map(String);
+    const headers = branchSchemaId ? { 'X-NetBox-Branch': branchSchemaId } : undefined;
+    const out: T[] = [];
+    // Chunks keep the query string short.
+    for (let i = 0; i < unique.length; i += 100) out.push(...await this.all(path, { [filter]: unique.slice(i, i + 100) }, item, headers));
+    return out;
+  }
+
+  /**
    * Advances `offset` itself rather than following `next`, whose host may be wrong behind a proxy, and by the number
    * of results actually returned: NetBox caps `limit` at its MAX_PAGE_SIZE, which may be lower than ours.
    */
-  private async all<T extends { id: number }>(path: string, filter: Record<string, string | string[]>, item: z.ZodType<T>): Promise<T[]> {
+  private async all<T extends { id: number }>(path: string, filter: Record<string, string | string[]>, item: z.ZodType<T>, headers?: Record<string, string>): Promise<T[]> {
     const seen = new Map<number, T>();
     const page = Paginated(item);
     for (let offset = 0; ;) {
@@ -105,7 +135,7 @@ export class NetboxClient {
       for (const [k, v] of Object.entries(filter)) for (const one of [v].flat()) params.append(k, one);
       params.set('limit', String(this.pageSize));
       params.set('offset', String(offset));
-      const body = await this.get(`${path}?${params}`, page);
+      const body = await this.get(`${path}?${params}`, page, headers);
       // Page boundaries shift while data changes; the same object may come twice.
       for (const r of body.results) seen.set(r.id, r);
       offset += body.results.length;
@@ -114,18 +144,20 @@ export class NetboxClient {
     return [...seen.values()];
   }
 
-  private get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
-    return this.call('GET', path, schema);
+  private get<T>(path: string, schema: z.ZodType<T>, headers?: Record<string, string>): Promise<T> {
+    return this.call('GET', path, schema, undefined, headers);
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, body?: unknown): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, body?: unknown, headers?: Record<string, string>): Promise<T> {
     const what = `${method} /${path.split('?')[0]}`;
     const deadline = callDeadline(this.timeoutMs);
     let status: number;
     let text: string;
     let received: number | null = null;
     try {
-      const res = await this.http(path, { method, signal: deadline.signal, ...(body === undefined ? {} : { json: body }) });
+      const res = await this.http(path, {
+        method, signal: deadline.signal, ...(body === undefined ? {} : { json: body }), ...(headers ? { headers } : {}),
+      });
       status = res.status;
       received = 0;
       text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });

@@ -199,6 +199,8 @@ export const VmCustomFields = z.looseObject({
   proxbox_intent_state: nullableText,
   proxbox_last_apply_run_id: nullableText,
   proxmox_endpoint_id: nullableInt,
+  /** The Proxmox bridge of the VM's NICs, unless an interface names its own (domain/nics.ts). */
+  proxmox_bridge: nullableText,
 });
 export type VmCustomFields = z.infer<typeof VmCustomFields>;
 
@@ -350,6 +352,35 @@ export const VirtualDisk = z.looseObject({
 });
 export type VirtualDisk = z.infer<typeof VirtualDisk>;
 
+/** NetBox 4.2+ `dcim.MACAddress` (netbox.md §7.1): an interface's `primary_mac_address` names one. */
+export const MacAddress = z.looseObject({
+  id: z.number().int(),
+  url: z.string(),
+  display: z.string(),
+  mac_address: z.string(),
+  assigned_object_type: z.string().nullable().optional(),
+  assigned_object_id: z.number().int().nullable().optional(),
+  description: z.string().optional(),
+  ...TimestampFields,
+});
+export type MacAddress = z.infer<typeof MacAddress>;
+/** The nested (brief) form inside an interface. */
+export const NestedMacAddress = z.looseObject({ id: z.number().int(), url: z.string(), display: z.string(), mac_address: z.string() });
+
+/** `ipam.VLAN`: an interface's `untagged_vlan` and `tagged_vlans` name them; Proxmox wants the `vid`. */
+export const Vlan = z.looseObject({
+  id: z.number().int(),
+  url: z.string(),
+  display: z.string(),
+  vid: z.number().int(),
+  name: z.string(),
+  status: ChoiceValue.optional(),
+  description: z.string().optional(),
+  ...TimestampFields,
+});
+export type Vlan = z.infer<typeof Vlan>;
+export const NestedVlan = z.looseObject({ id: z.number().int(), url: z.string(), display: z.string(), vid: z.number().int(), name: z.string() });
+
 export const VmInterface = z.looseObject({
   id: z.number().int(),
   url: z.string(),
@@ -359,6 +390,11 @@ export const VmInterface = z.looseObject({
   enabled: z.boolean(),
   mtu: z.number().int().nullable().optional(),
   mode: ChoiceValue.nullable().optional(),
+  /** NetBox 4.2+: the nested MACAddress; `mac_address` is its text, read-only. */
+  primary_mac_address: NestedMacAddress.nullable().optional(),
+  mac_address: z.string().nullable().optional(),
+  untagged_vlan: NestedVlan.nullable().optional(),
+  tagged_vlans: z.array(NestedVlan).optional(),
   bridge: NestedRef.nullable().optional(),
   description: z.string().optional(),
   tags: z.array(NestedTag).optional(),

@@ -12,8 +12,9 @@ export interface BackendConfig { url: string; apiKey: string; timeoutMs: number 
 export interface StoredBackend { url: string; apiKey: string; timeoutMs: number }
 export interface ProxmoxEndpointRow {
   id: number; name: string; backendEndpointId: number; allowWrites: boolean; clusters: string[]; isDefault: boolean;
+  defaultBridge: string | null;
 }
-export type EndpointInput = Omit<ProxmoxEndpointRow, 'id'>;
+export type EndpointInput = Omit<ProxmoxEndpointRow, 'id' | 'defaultBridge'> & { defaultBridge?: string | null };
 
 export type BackendChangeRefusal =
   | { code: 'api_key_required'; detail: string }
@@ -170,6 +171,7 @@ export class EndpointStore {
           allowWrites: false,
           clusters: (env.PROXBOX_ENDPOINT_CLUSTERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
           isDefault: true,
+          defaultBridge: null,
         }, by);
       }
     }
@@ -186,4 +188,5 @@ const endpointColumns = {
   allowWrites: proxmoxEndpoints.allowWrites,
   clusters: proxmoxEndpoints.clusters,
   isDefault: proxmoxEndpoints.isDefault,
+  defaultBridge: proxmoxEndpoints.defaultBridge,
 };

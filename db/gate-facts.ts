@@ -20,7 +20,7 @@ export async function readGateFacts(db: Db, endpointId: number, username: string
       (select to_json(s) from settings s where id = 1) as settings,
       (select json_build_object('url', url, 'apiKey', api_key, 'timeoutMs', timeout_ms) from backend where id = 1) as backend,
       (select json_build_object('id', id, 'name', name, 'backendEndpointId', backend_endpoint_id, 'allowWrites', allow_writes,
-        'clusters', clusters, 'isDefault', is_default) from proxmox_endpoints where id = ${endpointId}) as endpoint,
+        'clusters', clusters, 'isDefault', is_default, 'defaultBridge', default_bridge) from proxmox_endpoints where id = ${endpointId}) as endpoint,
       (select to_json(permissions) from users where username = ${username ?? ''}) as permissions`);
   const row = (Array.isArray(rows) ? rows[0] : (rows as unknown as { rows: unknown[] }).rows[0]) as {
     settings: Record<string, unknown> | null; backend: StoredBackend | null; endpoint: ProxmoxEndpointRow | null; permissions: string[] | null;

@@ -78,6 +78,8 @@ export const proxmoxEndpoints = pgTable('proxmox_endpoints', {
   allowWrites: boolean('allow_writes').notNull().default(false),
   clusters: text('clusters').array().notNull().default(sql`'{}'::text[]`),
   isDefault: boolean('is_default').notNull().default(false),
+  /** The Proxmox bridge of a NIC whose interface and VM name none (domain/nics.ts); null: none. */
+  defaultBridge: text('default_bridge'),
   createdAt: createdAt(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [uniqueIndex('proxmox_endpoints_one_default').on(t.isDefault).where(sql`${t.isDefault}`)]);

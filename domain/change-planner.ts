@@ -11,6 +11,7 @@ import type { CloudInitPayload as CloudInitSchema, IndexedItem, LxcIntentPayload
 import { detectGuestKind, type GuestKind, type NamedRef } from './guest-kind';
 import type { IntentOp } from './permissions';
 import type { PlanFindingReason } from './result-reasons';
+import { BRIDGE_CUSTOM_FIELD, plannedNics, type InterfaceLookups, type NicSources } from './nics';
 
 /** What we send: the schemas' input side (defaults such as `disks: []` stay optional). */
 export type QemuIntentPayload = z.input<typeof QemuSchema>;
@@ -69,12 +70,19 @@ export interface PlannedChange {
   findings: Finding[];
 }
 
-export interface ChangePlannerLookups {
+export interface ChangePlannerLookups extends InterfaceLookups {
   roles: ReadonlyMap<number, NamedRef>;
   vmTypes: ReadonlyMap<number, NamedRef>;
+  /** Names of the interfaces each existing VM has in NetBox, by VM pk (NIC keys of an update count them). */
+  interfaceNames?: ReadonlyMap<number, readonly string[]>;
+  /** VMs whose interfaces changed in the branch without a VM ChangeDiff, in change-data form, by pk. */
+  interfaceOnlyVms?: ReadonlyMap<number, VmChangeData>;
 }
 
-export interface ChangePlannerOptions { warnPlaintextPassword: boolean }
+/** What our endpoint settings add to a VM's NICs: the endpoint that serves its cluster and its default bridge. */
+export type EndpointBridgeOf = (clusterId: number | null) => { name: string; defaultBridge: string | null } | null;
+
+export interface ChangePlannerOptions { warnPlaintextPassword: boolean; endpointOf?: EndpointBridgeOf }
 
 const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const TAG = /^[a-z0-9_][a-z0-9_+.-]*$/;
@@ -83,16 +91,20 @@ const SNIPPET_REF = /^(user|network|vendor|meta)=[^\s:]+:snippets\/\S+$/;
 
 export const changeKey = (netboxId: number) => `vm-${netboxId}`;
 
-/** Role and VM-type ids the plan needs resolved before kind detection. */
-export function referencedLookups(diffs: readonly ChangeDiff[]): { roleIds: number[]; vmTypeIds: number[] } {
+/** Role and VM-type ids the plan needs resolved before kind detection (of VM diffs, and of VMs read otherwise). */
+export function referencedLookups(diffs: readonly ChangeDiff[], vms: readonly VmChangeData[] = []): { roleIds: number[]; vmTypeIds: number[] } {
   const roles = new Set<number>(), types = new Set<number>();
+  const note = (vm: VmChangeData) => {
+    if (vm.role != null) roles.add(vm.role);
+    if (vm.virtual_machine_type != null) types.add(vm.virtual_machine_type);
+  };
   for (const d of diffs) {
     for (const data of [d.modified_data, d.original_data]) {
       const vm = data ? VmChangeData.safeParse(data) : undefined;
-      if (vm?.success && vm.data.role != null) roles.add(vm.data.role);
-      if (vm?.success && vm.data.virtual_machine_type != null) types.add(vm.data.virtual_machine_type);
+      if (vm?.success) note(vm.data);
     }
   }
+  vms.forEach(note);
   return { roleIds: [...roles].sort((a, b) => a - b), vmTypeIds: [...types].sort((a, b) => a - b) };
 }
 
@@ -106,8 +118,22 @@ export function planChanges(
 ): PlannedChange[] {
   const vms = vmDiffs.filter((d) => d.object_type === OBJECT_TYPE.virtualMachine);
   const planned = vms.map((d) => planOne(d, childrenOf(diskDiffs, d.object_id), childrenOf(interfaceDiffs, d.object_id), lookups, opts));
+  const withDiff = new Set(vms.map((d) => d.object_id));
+  for (const vmId of interfaceOnlyVmIds(interfaceDiffs, withDiff)) {
+    planned.push(planInterfaceOnly(vmId, childrenOf(interfaceDiffs, vmId), lookups, opts));
+  }
   flagDuplicateVmids(planned);
   return planned.sort((a, b) => a.netboxId - b.netboxId);
+}
+
+/** VMs whose interfaces changed in the branch while the VM itself has no ChangeDiff (an update of their NICs). */
+export function interfaceOnlyVmIds(interfaceDiffs: readonly ChangeDiff[], vmsWithDiff: ReadonlySet<number>): number[] {
+  const ids = new Set<number>();
+  for (const d of interfaceDiffs) {
+    const vm = (d.modified_data ?? d.original_data)?.['virtual_machine'];
+    if (typeof vm === 'number' && !vmsWithDiff.has(vm)) ids.add(vm);
+  }
+  return [...ids].sort((a, b) => a - b);
 }
 
 function childrenOf(diffs: readonly ChangeDiff[], vmId: number): ChangeDiff[] {
@@ -134,18 +160,8 @@ function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups
     return { ...base, name: d.object_repr, kind: 'qemu', vmid: null, node: null, clusterId: null };
   }
   const vm = vmParsed.data;
-  const cf = vm.custom_fields ?? {};
-  const detected = detectGuestKind({
-    proxmoxVmType: cf.proxmox_vm_type,
-    role: vm.role != null ? lookups.roles.get(vm.role) : null,
-    virtualMachineType: vm.virtual_machine_type != null ? lookups.vmTypes.get(vm.virtual_machine_type) : null,
-  });
-  const kind = detected.kind;
-  const vmid = cf.proxmox_vm_id ?? null;
-  const node = cf.proxmox_node?.trim() || null;
+  const { detected, kind, vmid, node } = guestIdentity(vm, lookups, findings);
   const common = { ...base, name: vm.name, kind, vmid, node, clusterId: vm.cluster ?? null };
-  if (vmid === null) findings.push({ severity: 'blocked', reason: 'vmid_missing', message: 'proxmox_vm_id is required: v1 does not invent VMIDs' });
-  if (node === null) findings.push({ severity: 'blocked', reason: 'node_missing', message: 'proxmox_node is required' });
 
   if (op === 'delete') return { ...common, deletion: deletionSnapshot(d, vm, kind, disks, nics, findings) };
   if (!DNS_NAME.test(vm.name)) findings.push({ severity: 'blocked', reason: 'invalid_name', message: `name '${vm.name}' is not a DNS name` });
@@ -153,15 +169,68 @@ function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups
     findings.push({ severity: 'warning', reason: 'kind_guessed', message: 'No proxmox_vm_type, role or VM type marks the kind; creating a QEMU VM' });
   }
   const desired = desiredState(vm, kind, disks, findings, opts, op === 'create');
+  desired.nics = nicsFor(d.object_id, vm, kind, nics, lookups, opts, findings, op === 'create');
   if (op === 'create') {
     return { ...common, payload: vmid !== null && node !== null ? toPayload(kind, vmid, node, desired, true) : null };
   }
   return planUpdate(d, common, kind, vmid, node, desired, disks, findings, opts);
 }
 
+/** Kind, VMID and node of a VM's data; a missing VMID or node blocks it. */
+function guestIdentity(vm: VmChangeData, lookups: ChangePlannerLookups, findings: Finding[]) {
+  const cf = vm.custom_fields ?? {};
+  const detected = detectGuestKind({
+    proxmoxVmType: cf.proxmox_vm_type,
+    role: vm.role != null ? lookups.roles.get(vm.role) : null,
+    virtualMachineType: vm.virtual_machine_type != null ? lookups.vmTypes.get(vm.virtual_machine_type) : null,
+  });
+  const vmid = cf.proxmox_vm_id ?? null;
+  const node = cf.proxmox_node?.trim() || null;
+  if (vmid === null) findings.push({ severity: 'blocked', reason: 'vmid_missing', message: 'proxmox_vm_id is required: v1 does not invent VMIDs' });
+  if (node === null) findings.push({ severity: 'blocked', reason: 'node_missing', message: 'proxmox_node is required' });
+  return { detected, kind: detected.kind, vmid, node };
+}
+
 interface DesiredState {
   name: string; cores: number | null; memoryMib: number | null; tags: string[];
   disks: IndexedItem[]; storage: string | null; ostemplate: string | null; cloudInit: CloudInitPayload | null;
+  /** create: every interface; update: those the branch created or changed. */
+  nics: IndexedItem[];
+}
+
+/** The VM's NICs from its interface ChangeDiffs (domain/nics.ts); an interface that cannot be mapped blocks the VM. */
+function nicsFor(vmId: number, vm: VmChangeData, kind: GuestKind, ifaceDiffs: ChangeDiff[], lookups: ChangePlannerLookups, opts: ChangePlannerOptions, findings: Finding[], isCreate: boolean): IndexedItem[] {
+  if (ifaceDiffs.length === 0) return [];
+  const endpoint = opts.endpointOf?.(vm.cluster ?? null) ?? null;
+  const src: NicSources = {
+    kind, vmBridge: vm.custom_fields?.[BRIDGE_CUSTOM_FIELD]?.trim() || null,
+    endpointBridge: endpoint?.defaultBridge ?? null, endpointName: endpoint?.name ?? null,
+  };
+  const out = plannedNics(ifaceDiffs, isCreate ? [] : lookups.interfaceNames?.get(vmId) ?? [], src, lookups, isCreate);
+  for (const message of out.blocked) findings.push({ severity: 'blocked', reason: 'nic_unmappable', message });
+  for (const message of out.warnings) findings.push({ severity: 'warning', reason: 'nic_removal_unsupported', message });
+  return out.items;
+}
+
+/** Interface changes of a VM the branch did not otherwise change: an update that carries only its NICs. */
+function planInterfaceOnly(vmId: number, ifaceDiffs: ChangeDiff[], lookups: ChangePlannerLookups, opts: ChangePlannerOptions): PlannedChange {
+  const findings: Finding[] = [];
+  const first = ifaceDiffs.reduce((a, b) => (a.id <= b.id ? a : b));
+  const base = {
+    key: changeKey(vmId), changeDiffId: first.id, netboxId: vmId, op: 'update' as const,
+    payload: null, deletion: null, noop: false, vanished: false, findings,
+  };
+  const vm = lookups.interfaceOnlyVms?.get(vmId);
+  if (!vm) {
+    findings.push({ severity: 'blocked', reason: 'interface_vm_unknown', message: `Interfaces of VM ${vmId} changed, but NetBox has no such VM` });
+    return { ...base, name: `VM ${vmId}`, kind: 'qemu', vmid: null, node: null, clusterId: null };
+  }
+  const { kind, vmid, node } = guestIdentity(vm, lookups, findings);
+  const nics = nicsFor(vmId, vm, kind, ifaceDiffs, lookups, opts, findings, false);
+  const common = { ...base, name: vm.name, kind, vmid, node, clusterId: vm.cluster ?? null };
+  if (vmid === null || node === null) return common;
+  if (nics.length === 0) return { ...common, noop: true };
+  return { ...common, payload: { vmid, node, nics } as QemuIntentPayload | LxcIntentPayload };
 }
 
 function desiredState(vm: VmChangeData, kind: GuestKind, disks: ChangeDiff[], findings: Finding[], opts: ChangePlannerOptions, isCreate: boolean): DesiredState {
@@ -186,6 +255,7 @@ function desiredState(vm: VmChangeData, kind: GuestKind, disks: ChangeDiff[], fi
     storage,
     ostemplate,
     cloudInit: kind === 'qemu' ? cloudInitOf(cf, findings, opts) : cloudInitOnLxc(cf, findings),
+    nics: [],
   };
 }
 
@@ -287,6 +357,7 @@ function toPayload(kind: GuestKind, vmid: number, node: string, s: DesiredState,
     ...(s.cores !== null ? { cores: s.cores } : {}),
     ...(s.memoryMib !== null ? { memory_mib: s.memoryMib } : {}),
     ...(isCreate && s.disks.length ? { disks: s.disks } : {}),
+    ...(s.nics.length ? { nics: s.nics } : {}),
     ...(s.tags.length || !isCreate ? { tags: s.tags } : {}),
   };
   if (kind === 'qemu') return { ...common, name: s.name, ...(s.cloudInit ? { cloud_init: s.cloudInit } : {}) } as QemuIntentPayload;
@@ -320,6 +391,8 @@ function planUpdate(
   if (previous.memoryMib !== desired.memoryMib && desired.memoryMib !== null) delta.memory_mib = desired.memoryMib;
   if (JSON.stringify(previous.tags) !== JSON.stringify(desired.tags)) delta.tags = desired.tags;
   if (kind === 'qemu' && JSON.stringify(previous.cloudInit) !== JSON.stringify(desired.cloudInit) && desired.cloudInit) delta.cloud_init = desired.cloudInit;
+  // Compared with live Proxmox at the write (domain/nics.ts nicsToSend), not with the pre-change data.
+  if (desired.nics.length) delta.nics = desired.nics;
   if (Object.keys(delta).length === 0) return { ...common, noop: true };
   return { ...common, payload: { vmid, node, ...delta } as QemuIntentPayload | LxcIntentPayload };
 }

@@ -1,5 +1,6 @@
 import type { GuestKind } from './guest-kind';
 import type { CloudInitPayload, LxcIntentPayload, QemuIntentPayload } from './change-planner';
+import { nicDrift } from './nics';
 
 export interface FieldDrift { field: string; desired: string; actual: string | null }
 
@@ -32,7 +33,7 @@ export function ipconfigOf(network: Record<string, unknown> | undefined | null):
 
 /**
  * Post-apply drift (proxbox-api.md §8.5): compares what we asked for with what Proxmox reports, field by field, only for
- * the fields the payload carried. The pending-deletion tag is ours and never counts as drift. Reported, never fixed.
+ * the fields the payload carried (NICs per managed option, domain/nics.ts). The pending-deletion tag is ours and never counts as drift. Reported, never fixed.
  */
 export function driftOf(kind: GuestKind, desired: QemuIntentPayload | LxcIntentPayload, config: Record<string, unknown>): FieldDrift[] {
   const out: FieldDrift[] = [];
@@ -58,6 +59,7 @@ export function driftOf(kind: GuestKind, desired: QemuIntentPayload | LxcIntentP
     const haveGib = have === null ? null : diskGib(have);
     if (haveGib !== want) out.push({ field: `${key}.size`, desired: `${want}G`, actual: haveGib === null ? have : `${haveGib}G` });
   }
+  out.push(...nicDrift(kind, desired.nics ?? [], config));
   const ci = (desired as { cloud_init?: CloudInitPayload | null }).cloud_init;
   if (ci) {
     compare('ciuser', ci.user, actual('ciuser'));

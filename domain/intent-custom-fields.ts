@@ -13,6 +13,7 @@ export type UiEditable = 'yes' | 'no' | 'hidden';
 
 export const BRANCH_OBJECT_TYPE = 'netbox_branching.branch';
 export const VM_OBJECT_TYPE = 'virtualization.virtualmachine';
+export const VM_INTERFACE_OBJECT_TYPE = 'virtualization.vminterface';
 
 export interface IntentCustomField {
   name: string;
@@ -103,6 +104,16 @@ export const INTENT_CUSTOM_FIELDS: readonly IntentCustomField[] = [
     name: 'cloud_init_network', objectTypes: [VM_OBJECT_TYPE], type: 'longtext', alsoWorks: TEXT_LIKE, label: 'Cloud-init network',
     description: 'JSON ({"ip", "cidr", "gw"} or {"ipconfig0": "..."}) or Proxmox ip=...,gw=... text.',
     mapsTo: '`cloud_init.network` (JSON object, or `ip=…,gw=…` as `ipconfig0`); anything else blocks',
+  },
+  {
+    name: 'proxmox_bridge', objectTypes: [VM_OBJECT_TYPE, VM_INTERFACE_OBJECT_TYPE], type: 'text', alsoWorks: TEXT_LIKE, label: 'Proxmox bridge',
+    description: 'Proxmox bridge of a NIC, e.g. vmbr0; on an interface it wins over the VM\'s, and both over the endpoint\'s default.',
+    mapsTo: '`bridge=` of the NIC (netbox.md §7.7); without it anywhere the interface blocks its VM',
+  },
+  {
+    name: 'proxmox_nic_model', objectTypes: [VM_INTERFACE_OBJECT_TYPE], type: 'text', alsoWorks: TEXT_LIKE, label: 'Proxmox NIC model',
+    description: 'NIC model of a qemu interface (virtio, e1000, vmxnet3, … as Proxmox names them); empty means virtio.',
+    mapsTo: 'the qemu NIC model (default `virtio`); an LXC interface must leave it empty',
   },
   {
     name: 'proxbox_intent_state', objectTypes: [VM_OBJECT_TYPE], type: 'text', alsoWorks: TEXT_LIKE, label: 'proxbox-intent state',

@@ -39,6 +39,9 @@ export const PLAN_FINDING_REASONS = {
   disk_change_unsupported: 'warning: disk changes in updates are not sent',
   delete_target_disagrees: 'original_data and current_data disagree on the delete target',
   duplicate_vmid: 'two changes in the branch target the same VMID',
+  nic_unmappable: 'a VMInterface cannot become a Proxmox NIC (no bridge, bad MTU or MAC, unknown model, VLAN mode); the message says what to set',
+  nic_removal_unsupported: 'warning: an interface was deleted in NetBox; proxbox-api cannot remove a NIC, so it stays in Proxmox',
+  interface_vm_unknown: 'interface changes name a VM NetBox does not have',
 } as const;
 export type PlanFindingReason = keyof typeof PLAN_FINDING_REASONS;
 

@@ -148,7 +148,7 @@ async function seedDevData(db: Db, box: SecretBox, env: ServiceEnv, secrets: Dev
   const endpoints = new EndpointStore(db, { secrets: box, urlPolicy: backendUrlPolicy(env) });
   await endpoints.putBackend({ url: proxboxUrl, apiKey: 'sim-proxbox-key' }, by);
   if ((await endpoints.list()).length === 0) {
-    await endpoints.create({ name: 'lab', backendEndpointId: 1, allowWrites: true, clusters: ['lab-cluster', '5'], isDefault: true }, by);
+    await endpoints.create({ name: 'lab', backendEndpointId: 1, allowWrites: true, clusters: ['lab-cluster', '5'], isDefault: true, defaultBridge: 'vmbr0' }, by);
   }
 }
 

@@ -12,7 +12,8 @@ import {
   backendPlanRequest, branchingMissingValidation, decideMergeValidation, validateLocally, netboxUnavailableValidation, proxboxCallsOf, unreadEndpoint,
   type BranchFacts, type EndpointLive, type LocalValidation, type MergeValidation, type Read,
 } from '../domain/merge-validation';
-import { clusterNamesFor, readBranchChanges } from '../clients/netbox-branch-changes';
+import { clusterIdsOf, clusterNamesFor, readBranchChanges } from '../clients/netbox-branch-changes';
+import { routeEndpoint } from '../domain/routing';
 
 export interface MergeValidatorDeps {
   /** How to reach NetBox; the plan builds its own client so every request shares the plan's deadline. */
@@ -102,9 +103,10 @@ export class MergeValidator {
     ]);
     let local: LocalValidation;
     try {
-      const read = await readBranchChanges(netbox, branch.id);
-      const changes = planChanges(read.vmDiffs, read.diskDiffs, read.nicDiffs, read.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword });
-      const clusterNames = await clusterNamesFor(netbox, changes, endpoints);
+      const read = await readBranchChanges(netbox, branchRead.value);
+      const clusterNames = await clusterNamesFor(netbox, clusterIdsOf(read), endpoints);
+      const endpointOf = (clusterId: number | null) => routeEndpoint(endpoints, { id: clusterId, name: clusterId !== null ? clusterNames.get(clusterId) ?? null : null });
+      const changes = planChanges(read.vmDiffs, read.diskDiffs, read.nicDiffs, read.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword, endpointOf });
       local = validateLocally({
         branch, settings, actor, actorPermissions: permissions, backendConfigured: Boolean(backend), endpoints, clusterNames, changes,
       });

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { EndpointStore } from '../../db/endpoints';
+import { BRIDGE_NAME } from '../../domain/nics';
 import { actorOf } from '../auth';
 import { AUTHENTICATED, WITH_BODY, createRoute, guarded, jsonBody, problems, router } from '../openapi';
 import { problem } from '../problem';
@@ -16,12 +17,15 @@ const endpointFields = {
   allowWrites: z.boolean(),
   clusters: z.array(z.string().trim().min(1).max(100)).max(500),
   isDefault: z.boolean(),
+  /** The Proxmox bridge of NICs whose interface and VM name none (domain/nics.ts). */
+  defaultBridge: z.string().regex(BRIDGE_NAME, "a Proxmox bridge name: letters, digits, '-', '_' or '.', at most 15 characters (for example vmbr0)").nullable(),
 };
 export const EndpointInput = z.strictObject({
   ...endpointFields,
   allowWrites: endpointFields.allowWrites.default(false),
   clusters: endpointFields.clusters.default([]),
   isDefault: endpointFields.isDefault.default(false),
+  defaultBridge: endpointFields.defaultBridge.default(null),
 });
 // No defaults here: a PATCH changes only the fields it names (`{allowWrites: false}` must not empty `clusters`).
 export const EndpointPatch = z.strictObject(endpointFields).partial().refine((p) => Object.keys(p).length > 0, 'at least one field is required');

@@ -12,6 +12,10 @@ export const DEMO = {
   vmTypes: { qemu: 1, lxc: 2 },
   vms: { db01: 805, oldApp02: 790 },
   branchName: 'add-web-vms',
+  /** web-03's NIC: its primary MAC address and untagged VLAN (main). */
+  web03Mac: 'BC:24:11:31:20:01',
+  serversVlan: { id: 20, vid: 120, name: 'servers' },
+  macId: 31,
   lxcTemplate: 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst',
 } as const;
 
@@ -48,6 +52,9 @@ export function seedDemo(model: NetboxModel): void {
   model.addMainVirtualDisk({ virtual_machine: DEMO.vms.oldApp02, name: 'rootfs', size: 8192 });
   model.addMainInterface({ virtual_machine: DEMO.vms.oldApp02, name: 'eth0' });
 
+  model.addVlan({ id: DEMO.serversVlan.id, vid: DEMO.serversVlan.vid, name: DEMO.serversVlan.name });
+  model.addMacAddress({ id: DEMO.macId, mac_address: DEMO.web03Mac });
+
   model.bumpSequence('vm', 811);
   model.bumpSequence('changediff', 900);
   model.bumpSequence('branch', 41);
@@ -57,7 +64,8 @@ export interface DemoBranch { branch: BranchRecord; web03: StoredObject; cache01
 
 /**
  * The netbox.md §9.2 branch: create web-03 (qemu, vmid 312, pve01, cloud-init, 32 GiB disk), resize db-01 to 4 vCPUs and
- * 8192 MB, create the LXC cache-01 (vmid 320, pve02), delete old-app-02. Opted in with destroy confirmed. Needs seedDemo.
+ * 8192 MB, create the LXC cache-01 (vmid 320, pve02), delete old-app-02; last, web-03 gets its NIC eth0 (bridge vmbr0 from
+ * its proxmox_bridge custom field, the demo MAC address, VLAN 120). Opted in with destroy confirmed. Needs seedDemo.
  */
 export function buildDemoBranch(model: NetboxModel, opts: { name?: string; owner?: string } = {}): DemoBranch {
   const branch = model.createBranch({
@@ -89,5 +97,9 @@ export function buildDemoBranch(model: NetboxModel, opts: { name?: string; owner
   });
   model.createVirtualDisk(branch.id, { virtual_machine: cache01.pk, name: 'rootfs', size: 8192 });
   model.deleteVm(branch.id, DEMO.vms.oldApp02);
+  model.createInterface(branch.id, {
+    virtual_machine: web03.pk, name: 'eth0', mode: 'access', untagged_vlan: DEMO.serversVlan.id, primary_mac_address: DEMO.macId,
+    custom_fields: { proxmox_bridge: 'vmbr0' },
+  });
   return { branch, web03: model.view(branch).get('vm', web03.pk)!, cache01: model.view(branch).get('vm', cache01.pk)! };
 }

@@ -47,6 +47,10 @@ export type NewCustomFieldInput = {
   id?: number; name: string; type: CustomFieldType; objectTypes: string[];
 } & Partial<Pick<CustomFieldRecord, 'label' | 'description' | 'uiVisible' | 'uiEditable'>>;
 export type RefKind = 'site' | 'tenant' | 'platform' | 'ipaddress';
+/** NetBox 4.2+ dcim.MACAddress (main only in the simulator: branches see main's). */
+export interface MacAddressRecord { id: number; macAddress: string; assignedInterface: number | null; description: string; createdUs: number; lastUpdatedUs: number }
+/** ipam.VLAN (main only in the simulator). */
+export interface VlanRecord { id: number; vid: number; name: string; description: string; createdUs: number; lastUpdatedUs: number }
 
 export interface StoredObject { kind: ObjectKind; pk: number; data: ChangeData; createdUs: number; lastUpdatedUs: number }
 
@@ -225,6 +229,8 @@ export class NetboxModel {
   readonly customFields = new Map<number, CustomFieldRecord>();
   readonly tags = new Map<number, TagRecord>();
   readonly refs: Record<RefKind, Map<number, RefRecord>> = { site: new Map(), tenant: new Map(), platform: new Map(), ipaddress: new Map() };
+  readonly macAddresses = new Map<number, MacAddressRecord>();
+  readonly vlans = new Map<number, VlanRecord>();
 
   private seqs = new Map<string, number>();
 
@@ -247,6 +253,8 @@ export class NetboxModel {
     this.customFields.clear();
     this.tags.clear();
     for (const m of Object.values(this.refs)) m.clear();
+    this.macAddresses.clear();
+    this.vlans.clear();
     this.seqs.clear();
     this.webhooks.reset();
     this.addUser({ id: 1, username: 'admin' });
@@ -321,6 +329,30 @@ export class NetboxModel {
   /** Sites, tenants, platforms and IP addresses only appear as nested references. */
   addRef(kind: RefKind, input: { id?: number; name: string; slug?: string }): RefRecord {
     return this.addRefTo(this.refs[kind], kind, input, {});
+  }
+
+  /** A MAC address as NetBox stores it (EUI-48, served upper-case with colons). */
+  addMacAddress(input: { id?: number; mac_address: string; assigned_object_id?: number | null; description?: string }): MacAddressRecord {
+    if (!/^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/i.test(input.mac_address)) {
+      throw new SimulatorError(400, { mac_address: [`Invalid MAC address format: ${input.mac_address}`] });
+    }
+    const hex = input.mac_address.replace(/[:-]/g, '').toUpperCase();
+    const id = this.nextId('macaddress', input.id);
+    if (this.macAddresses.has(id)) throw new SimulatorError(400, { id: [`macaddress ${id} already exists`] });
+    const now = this.clock.now();
+    const rec = { id, macAddress: hex.match(/../g)!.join(':'), assignedInterface: input.assigned_object_id ?? null, description: input.description ?? '', createdUs: now, lastUpdatedUs: now };
+    this.macAddresses.set(id, rec);
+    return rec;
+  }
+
+  addVlan(input: { id?: number; vid: number; name: string; description?: string }): VlanRecord {
+    if (!Number.isInteger(input.vid) || input.vid < 1 || input.vid > 4094) throw new SimulatorError(400, { vid: ['Ensure this value is less than or equal to 4094.'] });
+    const id = this.nextId('vlan', input.id);
+    if (this.vlans.has(id)) throw new SimulatorError(400, { id: [`vlan ${id} already exists`] });
+    const now = this.clock.now();
+    const rec = { id, vid: input.vid, name: input.name, description: input.description ?? '', createdUs: now, lastUpdatedUs: now };
+    this.vlans.set(id, rec);
+    return rec;
   }
 
   addCustomField(input: NewCustomFieldInput): CustomFieldRecord {
@@ -409,7 +441,17 @@ export class NetboxModel {
       else out[k] = clone(v);
     }
     if (kind !== 'vm' && typeof out.name !== 'string') throw new SimulatorError(400, { name: ['This field is required.'] });
+    if (kind === 'interface') this.checkInterfaceReferences(out);
     return out;
+  }
+
+  /** The MAC address and VLAN pks an interface names must exist, as NetBox's serializer checks. */
+  private checkInterfaceReferences(data: ChangeData): void {
+    const invalid = (field: string, pk: unknown) => new SimulatorError(400, { [field]: [`Invalid pk "${String(pk)}" - object does not exist.`] });
+    const mac = data.primary_mac_address;
+    if (mac != null && !this.macAddresses.has(mac as number)) throw invalid('primary_mac_address', mac);
+    if (data.untagged_vlan != null && !this.vlans.has(data.untagged_vlan as number)) throw invalid('untagged_vlan', data.untagged_vlan);
+    for (const v of (data.tagged_vlans ?? []) as number[]) if (!this.vlans.has(v)) throw invalid('tagged_vlans', v);
   }
 
   // -------------------------------------------------------------------------------------------------------------

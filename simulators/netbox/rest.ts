@@ -1,7 +1,8 @@
 /** REST representations (netbox.md §1): choice objects, nested references, microsecond datetimes, numeric decimals. */
 import {
   OBJECT_KINDS, deepEqual, type BranchEventRecord, type BranchRecord, type CustomFieldRecord, type DeviceRoleRecord,
-  type CustomFieldType, type DiffRecord, type NetboxModel, type RefKind, type RefRecord, type StoredObject, type UserRecord, type View,
+  type CustomFieldType, type DiffRecord, type MacAddressRecord, type NetboxModel, type RefKind, type RefRecord, type StoredObject,
+  type UserRecord, type View, type VlanRecord,
 } from './model';
 import type { ChangeData } from '../../contracts/netbox';
 import { restTime } from './time';
@@ -202,6 +203,8 @@ export class RestRenderer {
 
   vmInterface(obj: StoredObject, view: View): Record<string, unknown> {
     const d = obj.data;
+    const mac = typeof d.primary_mac_address === 'number' ? this.model.macAddresses.get(d.primary_mac_address) : undefined;
+    const untagged = typeof d.untagged_vlan === 'number' ? this.model.vlans.get(d.untagged_vlan) : undefined;
     const sibling = (pk: unknown) => {
       const o = typeof pk === 'number' ? view.get('interface', pk) : undefined;
       return o ? { id: o.pk, url: this.url(OBJECT_KINDS.interface.restPath, o.pk), display: String(o.data.name), name: o.data.name } : null;
@@ -209,11 +212,42 @@ export class RestRenderer {
     return {
       id: obj.pk, url: this.url(OBJECT_KINDS.interface.restPath, obj.pk), display: String(d.name),
       virtual_machine: this.nestedVmByPk(d.virtual_machine as number, view), name: d.name, enabled: d.enabled ?? true,
-      parent: sibling(d.parent), bridge: sibling(d.bridge), mtu: d.mtu ?? null, primary_mac_address: null, mac_address: null,
-      description: d.description ?? '', mode: choice(d.mode, MODE_LABELS), untagged_vlan: null, tagged_vlans: [],
+      parent: sibling(d.parent), bridge: sibling(d.bridge), mtu: d.mtu ?? null,
+      primary_mac_address: mac ? this.nestedMacAddress(mac) : null, mac_address: mac?.macAddress ?? null,
+      mac_addresses: [...this.model.macAddresses.values()].filter((m) => m.assignedInterface === obj.pk).map((m) => this.nestedMacAddress(m)),
+      description: d.description ?? '', mode: choice(d.mode, MODE_LABELS), untagged_vlan: untagged ? this.nestedVlan(untagged) : null,
+      tagged_vlans: ((d.tagged_vlans ?? []) as number[]).flatMap((pk) => { const v = this.model.vlans.get(pk); return v ? [this.nestedVlan(v)] : []; }),
       qinq_svlan: null, vlan_translation_policy: null, vrf: null, l2vpn_termination: null, tags: this.tagsOf(d.tags),
       custom_fields: this.customFieldValues(OBJECT_KINDS.interface.objectType, d.custom_fields),
       created: restTime(obj.createdUs), last_updated: restTime(obj.lastUpdatedUs), count_ipaddresses: 0, count_fhrp_groups: 0,
+    };
+  }
+
+  /** The brief form NetBox nests (`MACAddressSerializer(nested=True)`). */
+  private nestedMacAddress(m: MacAddressRecord): Record<string, unknown> {
+    return { id: m.id, url: this.url('dcim/mac-addresses', m.id), display: m.macAddress, description: m.description, mac_address: m.macAddress };
+  }
+
+  macAddress(m: MacAddressRecord, view: View): Record<string, unknown> {
+    const iface = m.assignedInterface === null ? undefined : view.get('interface', m.assignedInterface);
+    return {
+      ...this.nestedMacAddress(m),
+      assigned_object_type: m.assignedInterface === null ? null : OBJECT_KINDS.interface.objectType,
+      assigned_object_id: m.assignedInterface,
+      assigned_object: iface ? this.nested(iface, view) : null,
+      comments: '', tags: [], custom_fields: {}, created: restTime(m.createdUs), last_updated: restTime(m.lastUpdatedUs),
+    };
+  }
+
+  private nestedVlan(v: VlanRecord): Record<string, unknown> {
+    return { id: v.id, url: this.url('ipam/vlans', v.id), display: `${v.name} (${v.vid})`, vid: v.vid, name: v.name, description: v.description };
+  }
+
+  vlan(v: VlanRecord): Record<string, unknown> {
+    return {
+      ...this.nestedVlan(v), site: null, group: null, tenant: null, status: { value: 'active', label: 'Active' }, role: null,
+      qinq_role: null, qinq_svlan: null, comments: '', l2vpn_termination: null, tags: [], custom_fields: {},
+      created: restTime(v.createdUs), last_updated: restTime(v.lastUpdatedUs), prefix_count: 0,
     };
   }
 

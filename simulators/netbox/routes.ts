@@ -263,6 +263,23 @@ export function apiRoutes(host: ApiHost): Hono {
     if ('errors' in checked) return c.json(checked.errors, 400);
     return c.json(rest(c).customField(model.addCustomField(checked.input)), 201);
   });
+
+  // MAC addresses and VLANs live in main; a branch (X-NetBox-Branch) sees main's.
+  app.get('/dcim/mac-addresses/', (c) => {
+    const r = rest(c), view = viewFor(c);
+    return list(c, [...model.macAddresses.values()], {
+      id: { type: 'number', get: (m) => m.id },
+      mac_address: { type: 'exact', caseInsensitive: true, get: (m) => m.macAddress },
+      vminterface_id: { type: 'number', get: (m) => m.assignedInterface ?? -1 },
+    }, { id: (m) => m.id, mac_address: (m) => m.macAddress }, ['mac_address'], (m) => m.id, (m) => r.macAddress(m, view));
+  });
+  app.get('/dcim/mac-addresses/:id/', (c) => {
+    const id = idParam(c);
+    return c.json(rest(c).macAddress(found(model.macAddresses.get(id), 'MACAddress'), viewFor(c)));
+  });
+  simpleRoutes('ipam/vlans', 'VLAN', () => [...model.vlans.values()], {
+    id: { type: 'number', get: (v) => v.id }, vid: { type: 'number', get: (v) => v.vid }, name: { type: 'exact', get: (v) => v.name },
+  }, (r, v) => r.vlan(v), { id: (v) => v.id, vid: (v) => v.vid, name: (v) => v.name }, ['vid', 'name']);
   simpleRoutes('users/users', 'User', () => [...model.users.values()], {
     id: { type: 'number', get: (u) => u.id }, username: { type: 'exact', get: (u) => u.username },
     is_active: { type: 'boolean', get: (u) => u.isActive }, q: { type: 'search', get: (u) => [u.username, u.firstName, u.lastName, u.email] },

@@ -90,6 +90,13 @@ export function simRoutes(host: SimHost): Hono {
   }))), 201));
   app.delete('/custom-fields/:name', (c) => (model.removeCustomField(c.req.param('name')) ? c.body(null, 204) : c.json({ detail: 'Not found.' }, 404)));
 
+  app.post('/mac-addresses', async (c) => c.json(model.addMacAddress(await body(c, z.object({
+    mac_address: z.string(), assigned_object_id: z.number().int().positive().nullable().optional(), id: z.number().int().positive().optional(),
+  }))), 201));
+  app.post('/vlans', async (c) => c.json(model.addVlan(await body(c, z.object({
+    vid: z.number().int(), name: z.string().min(1), id: z.number().int().positive().optional(),
+  }))), 201));
+
   // Main, edited directly (not through a branch).
   app.post('/main/:kind', async (c) => {
     const kind = kindOf(c);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { allocateDisk, diskBytes, isAllocation, isDiskKey, storageOf } from './disk-spec';
 import type { ConfigValue, FakeEndpoint, FakeGuest, FakeNode, FakeProxmox, GuestType, PveLogEntry } from './fake-proxmox';
 import { errorText, paramError, PveError } from './pve-errors';
@@ -67,6 +67,25 @@ export class PveApi {
     }
     if (type === 'lxc') for (const key of Object.keys(params)) if (LXC_FOREIGN_KEY.test(key)) errors[key] = NOT_IN_SCHEMA;
     if (Object.keys(errors).length) throw paramError(errors);
+  }
+
+  /**
+   * NICs as Proxmox stores them: a NIC written without a MAC gets a new one (prefix BC:24:11, as Proxmox generates),
+   * and an LXC NIC gets `type=veth`. Re-writing a NIC without its MAC therefore changes the MAC, as in Proxmox.
+   */
+  private completeNics(type: GuestType, params: Params): void {
+    const mac = () => `BC:24:11:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':')}`;
+    for (const [key, raw] of Object.entries(params)) {
+      if (!/^net\d+$/.test(key) || typeof raw !== 'string') continue;
+      const parts = raw.split(',');
+      if (type === 'qemu') {
+        if (parts[0] && !parts[0].includes('=')) parts[0] = `${parts[0]}=${mac()}`;
+      } else {
+        if (!parts.some((p) => p.startsWith('hwaddr='))) parts.push(`hwaddr=${mac()}`);
+        if (!parts.some((p) => p.startsWith('type='))) parts.push('type=veth');
+      }
+      params[key] = parts.join(',');
+    }
   }
 
   /**
@@ -166,6 +185,7 @@ export class PveApi {
       delete params.vmid;
       if (type === 'lxc') this.prepareLxc(node, vmid, params);
       this.allocateDisks(type, node, vmid, params, {});
+      this.completeNics(type, params);
       const guest: FakeGuest = {
         endpointId: this.endpoint.id, vmid, node, type, status: 'stopped', lock: 'create', template: false,
         config: params, destroying: false, startedAt: null,
@@ -201,6 +221,7 @@ export class PveApi {
       const params: Params = { ...input };
       this.checkParams(type, params);
       this.allocateDisks(type, node, vmid, params, guest.config);
+      this.completeNics(type, params);
       Object.assign(guest.config, params);
       return null;
     });

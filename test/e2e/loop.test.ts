@@ -72,6 +72,7 @@ describe('the whole loop: merge → apply → deletion request → four-eyes app
       payload: {
         vmid: 312, node: 'pve01', name: 'web-03', cores: 2, memory_mib: 2048, tags: ['prod', 'web'],
         disks: [{ key: 'scsi0', value: 'local-lvm:32' }],
+        nics: [{ key: 'net0', value: 'virtio=BC:24:11:31:20:01,bridge=vmbr0,tag=120' }],
         cloud_init: { user: 'ubuntu', ssh_keys: [SSH_KEY], user_data: 'user=local:snippets/web-03.yaml', network: { ip: '192.0.2.53', cidr: 24, gw: '192.0.2.1' } },
       },
     });
@@ -86,6 +87,7 @@ describe('the whole loop: merge → apply → deletion request → four-eyes app
     expect((byVmid.get(312)!.body as any).run_uuid).toMatch(/^apply:[a-z0-9]{8}:\d{13}:812$/);
     expect(s.proxbox.control.callsTo('POST', /\/execute$/)).toHaveLength(0);
     expect(s.proxbox.cluster.getGuest(312)).toMatchObject({ node: 'pve01', type: 'qemu', name: 'web-03' });
+    expect(s.proxbox.cluster.getGuest(312)!.config.net0).toBe('virtio=BC:24:11:31:20:01,bridge=vmbr0,tag=120');
     expect(s.proxbox.cluster.getGuest(190)).toBeTruthy();
   });
 

@@ -349,7 +349,7 @@ describe('revert, re-merge and archive (netbox.md §2)', () => {
     expect(archived.status.value).toBe('archived');
     expect(archived.merged_time).toBe(merged.merged_time);
     expect(archived.last_updated).toBe(merged.last_updated);
-    expect((await diffsOf(branch.id)).length).toBe(8);
+    expect((await diffsOf(branch.id)).length).toBe(9);
     const res = await fetch(`${base}/api/virtualization/virtual-machines/`, { headers: { ...AUTH, 'X-NetBox-Branch': branch.schemaId } });
     expect(res.status).toBe(400);
     const events = await get('/api/plugins/branching/branch-events/?type=archived', Paginated(BranchEvent));

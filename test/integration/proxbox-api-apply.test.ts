@@ -260,12 +260,24 @@ describe('apply update (scenarios 17–25)', () => {
   });
 
   it('compares only present fields, ignores explicit nulls and reports sorted keys', async () => {
-    const r = await one(update('qemu', { vmid: 101, node: 'pve01', name: null, cores: 2, memory_mib: 4096, tags: [], nics: [{ key: 'net0', value: 'virtio,bridge=vmbr1' }] }));
+    const nic = 'virtio=BC:24:11:00:01:01,bridge=vmbr1';
+    const r = await one(update('qemu', { vmid: 101, node: 'pve01', name: null, cores: 2, memory_mib: 4096, tags: [], nics: [{ key: 'net0', value: nic }] }));
     expect(r.body.results[0].message).toBe('Updated QEMU VM 101: memory, net0, tags');
-    expect(puts()[0]!.params).toEqual({ memory: 4096, tags: '', net0: 'virtio,bridge=vmbr1' });
-    const again = await one(update('qemu', { vmid: 101, node: 'pve01', memory_mib: 4096, tags: [], nics: [{ key: 'net0', value: 'virtio,bridge=vmbr1' }] }));
+    expect(puts()[0]!.params).toEqual({ memory: 4096, tags: '', net0: nic });
+    const again = await one(update('qemu', { vmid: 101, node: 'pve01', memory_mib: 4096, tags: [], nics: [{ key: 'net0', value: nic }] }));
     expect(again.body.results[0].status).toBe('skipped');
     expect(puts()).toHaveLength(1);
+  });
+
+  it('a NIC written without a MAC gets a new one each time, as Proxmox does, so such an update is never skipped', async () => {
+    const body = update('qemu', { vmid: 101, node: 'pve01', nics: [{ key: 'net1', value: 'virtio,bridge=vmbr0' }] });
+    await one(body);
+    const first = String(cluster().getGuest(101)!.config.net1);
+    expect(first).toMatch(/^virtio=BC:24:11:[0-9A-F]{2}:[0-9A-F]{2}:[0-9A-F]{2},bridge=vmbr0$/);
+    expect((await one(body)).body.results[0].status).toBe('succeeded');
+    expect(String(cluster().getGuest(101)!.config.net1)).not.toBe(first);
+    await one(update('lxc', { vmid: 190, node: 'pve02', nics: [{ key: 'net1', value: 'name=eth1,bridge=vmbr0' }] }));
+    expect(String(cluster().getGuest(190)!.config.net1)).toMatch(/^name=eth1,bridge=vmbr0,hwaddr=BC:24:11:[0-9A-F:]{8},type=veth$/);
   });
 
   it('re-sends disk specs in updates because Proxmox stores them normalised', async () => {

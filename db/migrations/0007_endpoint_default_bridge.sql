@@ -1,0 +1,1 @@
+ALTER TABLE "proxmox_endpoints" ADD COLUMN "default_bridge" text;
