@@ -55,13 +55,13 @@ describe('netbox prepare', () => {
     expect(dry.stdout).toContain('would create  apply_destroy_confirmed (boolean on netbox_branching.branch)');
     expect(dry.stdout).toContain('would create  proxmox_node (text on virtualization.virtualmachine)');
     expect(dry.stdout).toContain('present       proxmox_vm_id');
-    expect(dry.stdout).toContain('dry run: nothing was changed; 3 to create, 15 present, 0 differ, 0 failed');
+    expect(dry.stdout).toContain(`dry run: nothing was changed; 3 to create, ${INTENT_CUSTOM_FIELDS.length - 3} present, 0 differ, 0 failed`);
     expect(writes()).toEqual([]);
     expect(sim.customFieldByName('proxmox_node')).toBeUndefined();
 
     const run = await cli(['netbox', 'prepare']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toContain('3 created, 15 present, 0 differ, 0 failed');
+    expect(run.stdout).toContain(`3 created, ${INTENT_CUSTOM_FIELDS.length - 3} present, 0 differ, 0 failed`);
     expect(writes().map((c) => [c.method, c.path, (c.body as { name: string }).name])).toEqual([
       ['POST', '/api/extras/custom-fields/', 'apply_destroy_confirmed'],
       ['POST', '/api/extras/custom-fields/', 'proxmox_node'],
@@ -96,7 +96,7 @@ describe('netbox prepare', () => {
     expect(run.stdout).toContain('present       cloud_init_ssh_keys: type is text (expected longtext; it works)');
     expect(run.stdout).toContain("present       proxmox_template_vmid: not editable in NetBox's UI (ui_editable hidden); set it to Yes so people can fill it in");
     expect(run.stdout).toContain('created       proxmox_iso');
-    expect(run.stdout).toContain('1 created, 15 present, 2 differ, 0 failed');
+    expect(run.stdout).toContain(`1 created, ${INTENT_CUSTOM_FIELDS.length - 3} present, 2 differ, 0 failed`);
     expect(writes().map((c) => (c.body as { name: string }).name)).toEqual(['proxmox_iso']);
     expect(sim.customFieldByName('proxmox_vm_id')).toMatchObject({ type: 'text', label: 'VMID (by hand)' });
 

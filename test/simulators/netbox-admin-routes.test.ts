@@ -18,7 +18,7 @@ function simulator() {
   return { sim, call };
 }
 
-const newField = { name: 'proxmox_bridge', object_types: ['virtualization.vminterface'], type: 'text', label: 'Proxmox bridge', description: 'vmbr0' };
+const newField = { name: 'proxmox_cpu_type', object_types: ['virtualization.vminterface'], type: 'text', label: 'Proxmox CPU type', description: 'host' };
 
 describe('custom fields: /api/extras/custom-fields/ (netbox.md §7.2)', () => {
   it('seeds every intent field and finds them by name, a repeated name meaning OR', async () => {
@@ -41,11 +41,11 @@ describe('custom fields: /api/extras/custom-fields/ (netbox.md §7.2)', () => {
     expect(created.status).toBe(201);
     const cf = CustomField.parse(created.body);
     expect(cf).toMatchObject({
-      name: 'proxmox_bridge', label: 'Proxmox bridge', description: 'vmbr0', display: 'Proxmox bridge', object_types: ['virtualization.vminterface'],
+      name: 'proxmox_cpu_type', label: 'Proxmox CPU type', description: 'host', display: 'Proxmox CPU type', object_types: ['virtualization.vminterface'],
       type: { value: 'text', label: 'Text' }, ui_visible: { value: 'if-set', label: 'If set' }, ui_editable: { value: 'no', label: 'No' },
       url: `https://netbox.example.com/api/extras/custom-fields/${cf.id}/`, required: false,
     });
-    expect((await call('GET', '/api/extras/custom-fields/?name=proxmox_bridge')).body.results).toEqual([created.body]);
+    expect((await call('GET', '/api/extras/custom-fields/?name=proxmox_cpu_type')).body.results).toEqual([created.body]);
     const defaults = await call('POST', '/api/extras/custom-fields/', { name: 'plain_one', object_types: ['virtualization.virtualmachine'], type: 'integer' });
     expect(defaults.body).toMatchObject({ label: '', ui_visible: { value: 'always' }, ui_editable: { value: 'yes' }, data_type: 'integer' });
   });
