@@ -2,7 +2,7 @@ import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from './client';
 import { apiTokens, uiSessions, users } from './schema';
 import type { AuthenticatedUser } from './users';
-import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, hashSessionSecret, newSessionSecret } from '../domain/sessions';
+import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, hashSessionSecret, newSessionSecret, sessionAlive } from '../domain/sessions';
 
 export interface SessionView { id: string; username: string; createdAt: Date; lastSeenAt: Date; expiresAt: Date; revokedAt: Date | null; revokedBy: string | null }
 
@@ -28,21 +28,20 @@ export class SessionStore {
   /** The user of a live session (touching its last-seen time), or undefined. */
   async resolve(secret: string): Promise<(AuthenticatedUser & { sessionId: string }) | undefined> {
     const [row] = await this.db.select({
-      sessionId: uiSessions.id, lastSeenAt: uiSessions.lastSeenAt,
+      sessionId: uiSessions.id, lastSeenAt: uiSessions.lastSeenAt, expiresAt: uiSessions.expiresAt, revokedAt: uiSessions.revokedAt,
       id: users.id, username: users.username, permissions: users.permissions, tokenId: apiTokens.id, tokenIssuers: apiTokens.issuerChain,
     }).from(uiSessions)
       .innerJoin(users, eq(users.id, uiSessions.userId))
       .innerJoin(apiTokens, and(eq(apiTokens.id, uiSessions.tokenId), eq(apiTokens.userId, users.id)))
       .where(and(
-        eq(uiSessions.secretHash, hashSessionSecret(secret)), isNull(uiSessions.revokedAt),
-        gt(uiSessions.expiresAt, sql`now()`), gt(uiSessions.lastSeenAt, idleCutoff()),
+        eq(uiSessions.secretHash, hashSessionSecret(secret)),
         isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)),
       ));
-    if (!row) return undefined;
+    if (!row || !sessionAlive(row, new Date())) return undefined;
     if (Date.now() - row.lastSeenAt.getTime() > SESSION_TOUCH_MS) {
       await this.db.update(uiSessions).set({ lastSeenAt: new Date() }).where(eq(uiSessions.id, row.sessionId));
     }
-    const { lastSeenAt: _seen, ...user } = row;
+    const { lastSeenAt: _seen, expiresAt: _expires, revokedAt: _revoked, ...user } = row;
     return user;
   }
 

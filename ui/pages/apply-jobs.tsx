@@ -62,7 +62,7 @@ export function ApplyJobPage(props: { user: PageUser; csrfToken: string; detail:
         <dt>Started</dt><dd><Time at={job.startedAt} /></dd>
         <dt>Finished</dt><dd><Time at={job.finishedAt} /></dd>
         <dt>Workflow</dt><dd><code>{job.workflowId}</code> · <a href={temporalUrl}>Open the run in the Temporal UI</a></dd>
-        <dt>Run id</dt><dd><code>{job.runUuid}</code></dd>
+        {job.runUuid !== job.workflowId && <><dt>Run id</dt><dd><code>{job.runUuid}</code></dd></>}
         <dt>Source</dt><dd>{job.source}</dd>
       </dl>
       {job.error && <Callout tone="bad" title="The run failed as a whole"><p>{job.error}</p></Callout>}
