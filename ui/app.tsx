@@ -84,6 +84,8 @@ export function uiRoutes(deps: UiDeps) {
       const refused = await deps.authGuard.failed(c);
       return refused ? tooMany(refused) : page(401, 'The username or token is wrong, or the token is revoked or expired.');
     }
+    // Ended sessions are kept a day (for the administrators' view), then dropped; sign-ins are rare enough to do it here.
+    await deps.sessions.prune();
     const session = await deps.sessions.open(user);
     setSessionCookie(c, session.secret, deps.trustedProxies);
     return c.redirect(next, 303);

@@ -10,12 +10,15 @@ import { eventually, startStack, type Stack } from '../support/stack';
  * The operator pages in a real browser (headless Chromium) against the whole stack: sessions, permissions, CSRF,
  * the live log over the API's event stream, and cancel. axe-core checks every page for serious violations.
  */
+const AUTH_LIMIT = 20;
+
 describe('operator pages (/ui) in a browser', () => {
   let s: Stack;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   beforeAll(async () => {
-    [s, browser] = await Promise.all([startStack(), launchBrowser()]);
+    // A failed-sign-in limit low enough to reach in the last test.
+    [s, browser] = await Promise.all([startStack({ env: { AUTH_FAILURES_PER_IP: String(AUTH_LIMIT) } }), launchBrowser()]);
   });
   // Each test closes what it opened (open pages keep their live-log streams).
   afterEach(async () => {
@@ -212,6 +215,19 @@ describe('operator pages (/ui) in a browser', () => {
     await eventually(async () => (await jobState(job.id)) === 'failed' || undefined, 'the cancelled job to close');
     const detail = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${job.id}`)).body;
     expect(detail.perVmResults._cancelled.message).toContain('Cancelled by admin');
+  });
+
+  // Last: it locks this address out of the stack for the rest of the window.
+  it('limits failed sign-ins per address like the API, and then refuses even the right token', async () => {
+    const signInWith = (token: string) => post('/ui/sign-in', { origin: s.api }, { username: 'carol', token, next: '/ui/dashboard' });
+    // The first test made two failed sign-ins from this address already.
+    const answers: number[] = [];
+    for (let i = 0; i < AUTH_LIMIT - 1; i++) answers.push((await signInWith(`pbi_guess${i}`)).status);
+    expect(answers).toEqual([...Array(AUTH_LIMIT - 2).fill(401), 429]);
+    const right = await signInWith(s.tokens.carol);
+    expect(right.status).toBe(429);
+    expect(await right.text()).toContain('Too many failed sign-ins from this address');
+    expect(right.headers.get('set-cookie')).toBeNull();
   });
 });
 
