@@ -204,18 +204,19 @@ describe('operator pages (/ui) in a browser', () => {
     expect(await jobState(job.id)).toBe('running');
 
     await page.goto(`${s.api}/ui/apply-jobs/${job.id}`);
-    await page.getByRole('link', { name: 'Cancel this run…' }).click();
-    await page.waitForURL(`${s.api}${cancelPath}`);
+    const link = page.getByRole('link', { name: 'Cancel this run…' });
+    expect(await link.getAttribute('href')).toBe(cancelPath);
+    await Promise.all([page.waitForURL(`${s.api}${cancelPath}`, { timeout: 60_000 }), link.click({ timeout: 60_000 })]);
     await expectAccessible(page, 'cancel confirmation');
     await screenshot(page, 'cancel');
     await page.getByLabel('I want to cancel this run').check();
-    await page.getByRole('button', { name: 'Cancel the run' }).click();
-    await page.waitForURL(/\?cancelled=(closed|stopping)$/, { timeout: 30_000 });
+    // The cancel answers once the run has closed, or after 15 s while it is still stopping.
+    await Promise.all([page.waitForURL(/\?cancelled=(closed|stopping)$/, { timeout: 60_000 }), page.getByRole('button', { name: 'Cancel the run' }).click()]);
     expect(await page.getByRole('status').first().textContent()).toMatch(/cancelled|Cancel requested/);
     await eventually(async () => (await jobState(job.id)) === 'failed' || undefined, 'the cancelled job to close');
     const detail = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${job.id}`)).body;
     expect(detail.perVmResults._cancelled.message).toContain('Cancelled by admin');
-  });
+  }, 150_000);
 
   // Last: it locks this address out of the stack for the rest of the window.
   it('limits failed sign-ins per address like the API, and then refuses even the right token', async () => {
