@@ -13,7 +13,7 @@ export default tseslint.config(
   },
   {
     // Tests read JSON answers whose shape the assertions themselves check.
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'test/**/*.tsx', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   ...layerRules(),
@@ -26,7 +26,7 @@ export default tseslint.config(
  * activities name the workflow types (workflows/types.ts, workflows/definitions.ts) they receive and return.
  */
 function layerRules() {
-  const folders = ['api', 'services', 'workflows', 'activities', 'clients', 'db', 'config', 'infra', 'domain', 'contracts',
+  const folders = ['api', 'ui', 'services', 'workflows', 'activities', 'clients', 'db', 'config', 'infra', 'domain', 'contracts',
     'runtime', 'scripts', 'cli', 'bench', 'simulators', 'test'];
   const below = ['domain', 'contracts'];
   const mayImport = {
@@ -39,9 +39,11 @@ function layerRules() {
     activities: ['clients', 'db', 'infra', ...below],
     workflows: below,
     services: ['workflows', 'clients', 'db', 'infra', ...below],
-    api: ['services', 'workflows', 'clients', 'db', 'infra', ...below],
+    // The operator pages sit beside the API: the app mounts them, they reuse its middleware (never its routes).
+    api: ['ui', 'services', 'workflows', 'clients', 'db', 'infra', ...below],
+    ui: ['api', 'services', 'workflows', 'clients', 'db', 'infra', ...below],
     simulators: ['infra', ...below],
-    runtime: ['api', 'services', 'workflows', 'activities', 'clients', 'db', 'config', 'infra', ...below],
+    runtime: ['api', 'ui', 'services', 'workflows', 'activities', 'clients', 'db', 'config', 'infra', ...below],
     scripts: folders.filter((f) => f !== 'test'),
     cli: folders.filter((f) => f !== 'test' && f !== 'simulators'),
     bench: folders,
@@ -57,6 +59,7 @@ function layerRules() {
     ],
     services: [workflowContract],
     api: [workflowContract],
+    ui: [workflowContract, { group: ['**/api/routes/*'], message: 'The pages call services/ (and the API\'s middleware), never the routes\' internals.' }],
   };
   return Object.entries(mayImport).map(([folder, allowed]) => {
     const forbidden = folders.filter((f) => f !== folder && !allowed.includes(f) && !(typeOnly[folder] ?? []).some((p) => p.group.includes(`**/${f}/*`)));
@@ -64,6 +67,6 @@ function layerRules() {
     if (forbidden.length) {
       patterns.push({ group: forbidden.map((f) => `**/${f}/*`), message: `Layer rule: ${folder}/ may import only ${allowed.join(', ') || 'nothing of ours'} (see README "Layout").` });
     }
-    return { files: [`${folder}/**/*.ts`], rules: { 'no-restricted-imports': ['error', { patterns }] } };
+    return { files: [`${folder}/**/*.ts`, `${folder}/**/*.tsx`], rules: { 'no-restricted-imports': ['error', { patterns }] } };
   });
 }

@@ -6,6 +6,7 @@ import { AuditLog } from '../db/audit-log';
 import { DeletionRequestStore } from '../db/deletion-requests';
 import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
+import { SessionStore } from '../db/sessions';
 import { UserStore } from '../db/users';
 import type { AesGcmPayloadCodec } from '../infra/payload-codec';
 import type { BackendUrlPolicy } from '../domain/backend-url';
@@ -34,6 +35,8 @@ import { userRoutes } from './routes/users';
 import type { TemporalLinks } from './views';
 import { Metrics } from './metrics';
 import { QuotaStore } from '../db/quotas';
+import { uiRoutes } from '../ui/app';
+import { sessionCookieReader } from '../ui/session';
 import { AuthFailureGuard, DEFAULT_LIMITS, SSE_LEASE_TTL_MS, type ApiLimits } from './rate-limits';
 
 export interface AppDeps {
@@ -88,6 +91,7 @@ export function createApp(deps: AppDeps) {
     users: new UserStore(db), settings: new SettingsStore(db),
     endpoints: new EndpointStore(db, { secrets: deps.secrets, urlPolicy: deps.backendUrlPolicy }),
     jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), audit: new AuditLog(db), quotas: new QuotaStore(db),
+    sessions: new SessionStore(db),
   };
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const authGuard = new AuthFailureGuard(stores.quotas, limits);
@@ -101,7 +105,7 @@ export function createApp(deps: AppDeps) {
   const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, endpoints: stores.endpoints, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
   const v1 = router();
-  v1.use(authenticate(stores.users, authGuard));
+  v1.use(authenticate(stores.users, authGuard, sessionCookieReader(stores.sessions)));
   v1.use(jsonBodies());
   v1.openapi(opsRouteDefs.me, (c) => c.json({ username: c.get('user').username, permissions: c.get('user').permissions }, 200));
   v1.route('/settings', settingsRoutes(stores.settings))
@@ -139,6 +143,11 @@ export function createApp(deps: AppDeps) {
   });
   app.openapi(opsRouteDefs.metrics, (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
   app.route('/api/v1', v1);
+  // The operator pages (ui/): server-rendered, same process, the same services and permission rules as the API.
+  app.route('/ui', uiRoutes({
+    users: stores.users, sessions: stores.sessions, jobs: stores.jobs, deletions: stores.deletions, jobService, links: deps.links,
+    authGuard, trustedProxies: limits.trustedProxies,
+  }));
   app.route('/codec', codecRoutes({
     codec: deps.payloadCodec ?? null, users: stores.users, authGuard, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,
   }));

@@ -8,12 +8,22 @@ import type { AuthFailureGuard } from './rate-limits';
 
 export type AuthEnv = { Variables: { user: AuthenticatedUser } };
 
-/** Bearer-token authentication; tokens are looked up by hash. Failed attempts are limited per address. */
-export function authenticate(users: UserStore, guard: AuthFailureGuard): MiddlewareHandler<AuthEnv> {
+/**
+ * Bearer-token authentication; tokens are looked up by hash. Failed attempts are limited per address. Without an
+ * Authorization header, `sessionUser` may stand in (the operator pages' session cookie, for same-origin reads only:
+ * ui/session.ts `sessionCookieReader`).
+ */
+export function authenticate(users: UserStore, guard: AuthFailureGuard,
+  sessionUser?: (c: Context) => Promise<AuthenticatedUser | undefined>): MiddlewareHandler<AuthEnv> {
   return createMiddleware<AuthEnv>(async (c, next) => {
     const locked = await guard.lockedOut(c);
     if (locked) return locked;
     const header = c.req.header('authorization') ?? '';
+    const fromSession = !header && sessionUser ? await sessionUser(c) : undefined;
+    if (fromSession) {
+      c.set('user', fromSession);
+      return next();
+    }
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) return problem(c, 401, 'unauthenticated', 'Authentication required: send Authorization: Bearer <token>.');
     const user = await users.authenticate(match[1]!);

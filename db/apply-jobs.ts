@@ -121,10 +121,11 @@ export class ApplyJobStore {
     return row;
   }
 
-  async list(filter: { state?: JobState; branchId?: number; limit: number; after?: { createdAt: Date; id: string } }): Promise<JobRow[]> {
+  async list(filter: { state?: JobState; branchId?: number; username?: string; limit: number; after?: { createdAt: Date; id: string } }): Promise<JobRow[]> {
     const where: SQL[] = [];
     if (filter.state) where.push(eq(applyJobs.state, filter.state));
     if (filter.branchId !== undefined) where.push(eq(applyJobs.branchId, filter.branchId));
+    if (filter.username !== undefined) where.push(eq(applyJobs.username, filter.username));
     if (filter.after) {
       where.push(or(lt(applyJobs.createdAt, filter.after.createdAt),
         and(eq(applyJobs.createdAt, filter.after.createdAt), lt(applyJobs.id, filter.after.id)))!);

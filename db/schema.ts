@@ -217,3 +217,21 @@ export const quotas = pgTable('quotas', {
   /** When the last entry lapses; rows past it are pruned. */
   expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
 }, (t) => [index('quotas_expires').on(t.expiresAt)]);
+
+/**
+ * Browser sessions of the operator pages (ui/): the cookie holds a random secret, only its SHA-256 is stored. A session
+ * lives as long as the token it was opened with (revoking the token, or deleting the user, ends it) and no longer than
+ * its idle and absolute limits (domain/sessions.ts).
+ */
+export const uiSessions = pgTable('ui_sessions', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  secretHash: text('secret_hash').notNull().unique(),
+  userId: integer('user_id').notNull().references(() => users.id, { onDelete: 'cascade' }),
+  tokenId: uuid('token_id').notNull().references(() => apiTokens.id, { onDelete: 'cascade' }),
+  createdAt: createdAt(),
+  lastSeenAt: timestamp('last_seen_at', { withTimezone: true }).notNull().defaultNow(),
+  /** The absolute limit; the idle limit is counted from `lastSeenAt`. */
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  revokedBy: text('revoked_by'),
+}, (t) => [index('ui_sessions_user').on(t.userId)]);

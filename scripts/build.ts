@@ -41,8 +41,9 @@ for (const file of jsFiles(DIST)) {
   if (out !== source) { writeFileSync(file, out); rewritten += 1; }
 }
 
-// db/client.ts reads the migrations next to itself.
+// db/client.ts reads the migrations next to itself, and ui/assets.ts the pages' stylesheet and script.
 cpSync(resolve(REPO_ROOT, 'db/migrations'), resolve(DIST, 'db/migrations'), { recursive: true });
+cpSync(resolve(REPO_ROOT, 'ui/static'), resolve(DIST, 'ui/static'), { recursive: true });
 
 const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m) } });
 // Where runtime/worker.js (PREBUILT_WORKFLOW_BUNDLE) looks for it: dist/runtime/../workflow-bundle.js.

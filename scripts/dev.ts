@@ -104,6 +104,7 @@ async function main() {
   say(`API: ${api}  (docs ${api}/docs)   Temporal UI: ${uiUrl}`);
 
   if (!netbox) {
+    sayPagesSignIn(api, secrets.tokens);
     say('Real NetBox configured: waiting for branch_merged webhooks at POST /api/v1/hooks/netbox. Ctrl-C stops everything.');
     return;
   }
@@ -127,7 +128,15 @@ async function main() {
     say(`      -d '{"vmid": ${r.vmid}}' ${api}/api/v1/deletion-requests/${r.deletionRequestId}/approve`);
     say(`    (alice holds authorize_deletion_request too, but she merged the branch: her approval is refused, four eyes)`);
   }
+  say(`  in a browser:     ${api}/ui/apply-jobs/${job.id}`);
+  sayPagesSignIn(api, secrets.tokens);
   say(`\nTokens for admin, alice, bob and carol are in .data/dev-secrets.json. Ctrl-C stops everything.`);
+}
+
+/** The operator pages and who can sign in to them (dev stack only: these tokens are also in .data/dev-secrets.json). */
+function sayPagesSignIn(api: string, tokens: Record<string, string>) {
+  say(`\nOperator pages: ${api}/ui  — sign in with a username and its token:`);
+  for (const [name, token] of Object.entries(tokens)) say(`  ${name.padEnd(6)} ${token}`);
 }
 
 async function seedDevData(db: Db, box: SecretBox, env: ServiceEnv, secrets: DevSecrets, proxboxUrl: string) {

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test command of the README: unit and end-to-end suites (real Temporal dev server, real PostgreSQL,
-# simulators over loopback HTTP) and the NetBox shim's Python tests. Ends with "tests: N passed, N failed".
+# simulators over loopback HTTP, the operator pages in headless Chromium) and the NetBox shim's Python tests.
+# Ends with "tests: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .data
 bash scripts/temporal-cli.sh >/dev/null || { echo "could not provide the Temporal CLI" >&2; exit 1; }
+CHROMIUM_PATH=$(bash scripts/browser.sh) || echo "could not provide Chromium: the browser tests will fail" >&2
+export CHROMIUM_PATH
 bash scripts/compose-cli.sh >/dev/null || echo "could not provide a Docker Compose CLI: the compose-file tests will fail" >&2
 
 npx vitest run --reporter=default --reporter=json --outputFile.json=.data/vitest-report.json "$@"

@@ -1,0 +1,42 @@
+import type { Child } from 'hono/jsx';
+import { CSRF_FIELD } from '../csrf';
+
+/** The session's CSRF token; every `<form method="post">` of the pages carries it (ui/csrf.ts checks it). */
+export function CsrfField(props: { token: string }) {
+  return <input type="hidden" name={CSRF_FIELD} value={props.token} />;
+}
+
+/** A POST form with its CSRF field. */
+export function PostForm(props: { action: string; csrfToken: string; class?: string; children?: Child }) {
+  return (
+    <form method="post" action={props.action} class={props.class}>
+      <CsrfField token={props.csrfToken} />
+      {props.children}
+    </form>
+  );
+}
+
+/** A labelled input (the label names it for screen readers; `hint` is tied to it with aria-describedby). */
+export function Field(props: { id: string; label: string; name?: string; type?: string; value?: string | number | undefined; hint?: string;
+  required?: boolean; autocomplete?: string; inputmode?: 'numeric' | 'text' }) {
+  const hintId = props.hint ? `${props.id}-hint` : undefined;
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      <input id={props.id} name={props.name ?? props.id} type={props.type ?? 'text'} value={props.value === undefined ? undefined : String(props.value)}
+        required={props.required} autocomplete={props.autocomplete} inputmode={props.inputmode} aria-describedby={hintId} />
+      {props.hint && <span class="hint" id={hintId}>{props.hint}</span>}
+    </div>
+  );
+}
+
+export function SelectField(props: { id: string; label: string; name?: string; value?: string | undefined; options: readonly { value: string; label: string }[] }) {
+  return (
+    <div class="field">
+      <label for={props.id}>{props.label}</label>
+      <select id={props.id} name={props.name ?? props.id}>
+        {props.options.map((o) => <option value={o.value} selected={o.value === (props.value ?? '')}>{o.label}</option>)}
+      </select>
+    </div>
+  );
+}
