@@ -1,8 +1,8 @@
 import ky, { type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
-  Branch, BranchEvent, ChangeDiff, Cluster, DeviceRole, NetboxStatus, OBJECT_TYPE, Paginated, VirtualMachineType,
-  netboxAuthHeader,
+  Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, JournalEntry, NetboxFilterError, NetboxStatus, OBJECT_TYPE, Paginated, VirtualMachine,
+  VirtualMachineType, netboxAuthHeader, type JournalEntryCreate,
 } from '../contracts/netbox';
 import { UpstreamError } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
@@ -78,6 +78,26 @@ export class NetboxClient {
     return this.get(`api/virtualization/clusters/${id}/`, Cluster);
   }
 
+  /** The custom field definitions with these names (netbox.md §7.2: how the service learns which exist). */
+  customFields(names: readonly string[]): Promise<CustomField[]> {
+    return this.all('api/extras/custom-fields/', { name: [...names] }, CustomField);
+  }
+
+  /** Journal entries of one object, all pages (netbox.md §7.6). */
+  journalEntries(objectType: string, objectId: number): Promise<JournalEntry[]> {
+    return this.all('api/extras/journal-entries/', { assigned_object_type: objectType, assigned_object_id: String(objectId) }, JournalEntry);
+  }
+
+  /** Writes to main (no branch header). Not idempotent: a retry after a lost answer must look for the entry first. */
+  createJournalEntry(entry: JournalEntryCreate, signal?: AbortSignal): Promise<JournalEntry> {
+    return this.request('POST', 'api/extras/journal-entries/', JournalEntry, entry, signal);
+  }
+
+  /** A partial update of a VM in main; a partial `custom_fields` object leaves the other custom fields as they are. */
+  patchVirtualMachine(id: number, patch: Record<string, unknown>, signal?: AbortSignal): Promise<VirtualMachine> {
+    return this.request('PATCH', `api/virtualization/virtual-machines/${id}/`, VirtualMachine, patch, signal);
+  }
+
   /**
    * Advances `offset` itself rather than following `next`, whose host may be wrong behind a proxy, and by the number
    * of results actually returned: NetBox caps `limit` at its MAX_PAGE_SIZE, which may be lower than ours.
@@ -99,14 +119,18 @@ export class NetboxClient {
     return [...seen.values()];
   }
 
-  private async get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
-    const what = `GET /${path.split('?')[0]}`;
-    const deadline = callDeadline(this.timeoutMs);
+  private get<T>(path: string, schema: z.ZodType<T>): Promise<T> {
+    return this.request('GET', path, schema);
+  }
+
+  private async request<T>(method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const what = `${method} /${path.split('?')[0]}`;
+    const deadline = callDeadline(this.timeoutMs, signal);
     let status: number;
     let text: string;
     let received: number | null = null;
     try {
-      const res = await this.http.get(path, { signal: deadline.signal });
+      const res = await this.http(path, { method, signal: deadline.signal, ...(body !== undefined ? { json: body } : {}) });
       status = res.status;
       received = 0;
       text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
@@ -144,13 +168,21 @@ function printable(text: string): string {
 function httpError(status: number, text: string, what: string): UpstreamError {
   let body: { detail?: unknown } | null = null;
   try { body = JSON.parse(text) as { detail?: unknown } | null; } catch { /* not JSON: no detail */ }
-  const detail = typeof body?.detail === 'string' ? `: ${body.detail}` : '';
+  const detail = typeof body?.detail === 'string' ? `: ${body.detail}` : fieldErrors(body);
   if (status === 401) return new UpstreamError('netbox', 'unauthorized', `NetBox rejected the token (401) on ${what}${detail}`, status);
   if (status === 403) return new UpstreamError('netbox', 'forbidden', `NetBox refused ${what} (403)${detail}`, status);
   if (status === 404) return new UpstreamError('netbox', 'not_found', `NetBox has no such object: ${what} answered 404`, status);
   if (status === 429) return new UpstreamError('netbox', 'throttled', `NetBox throttled ${what} (429)`, status);
   if (status >= 500) return new UpstreamError('netbox', 'server_error', `NetBox failed on ${what} (${status})`, status);
   return new UpstreamError('netbox', 'rejected', `NetBox answered ${status} to ${what}${detail}`, status);
+}
+
+/** A 400's errors keyed by field (netbox.md §1), as `: field: message; …`; empty for any other body. */
+function fieldErrors(body: unknown): string {
+  const parsed = NetboxFilterError.safeParse(body);
+  if (!parsed.success) return '';
+  const parts = Object.entries(parsed.data).slice(0, 4).map(([field, messages]) => `${field}: ${messages.join(' ')}`);
+  return parts.length ? `: ${printable(parts.join('; '))}` : '';
 }
 
 /** A call that ended without a whole answer; `received` is null until the headers arrived, then the body's bytes so far. */
