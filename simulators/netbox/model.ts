@@ -140,6 +140,17 @@ export interface MergeOutcome { branch: BranchRecord; deliveries: WebhookDeliver
 
 export const WORKING_STATUSES: readonly BranchStatus[] = ['new', 'ready', 'pending-migrations', 'provisioning', 'syncing', 'migrating', 'merging', 'reverting'];
 
+export interface JournalEntryRecord {
+  id: number;
+  objectType: string;
+  objectId: number;
+  kind: 'info' | 'success' | 'warning' | 'danger';
+  comments: string;
+  createdBy: number | null;
+  createdUs: number;
+  lastUpdatedUs: number;
+}
+
 export const VM_CUSTOM_FIELDS: ReadonlyArray<[string, CustomFieldType]> = [
   ['proxmox_vm_id', 'integer'], ['proxmox_vm_type', 'text'], ['proxmox_node', 'text'], ['proxmox_storage', 'text'],
   ['proxmox_iso', 'text'], ['proxmox_template_vmid', 'integer'], ['proxmox_ostemplate', 'text'], ['proxmox_swap', 'integer'],
@@ -227,6 +238,8 @@ export class NetboxModel {
   readonly vmTypes = new Map<number, RefRecord>();
   readonly customFields = new Map<number, CustomFieldRecord>();
   readonly tags = new Map<number, TagRecord>();
+  /** Journal entries (netbox.md §7.6), in main: they are written there, never inside a branch. */
+  readonly journal = new Map<number, JournalEntryRecord>();
   readonly refs: Record<RefKind, Map<number, RefRecord>> = { site: new Map(), tenant: new Map(), platform: new Map(), ipaddress: new Map() };
 
   private seqs = new Map<string, number>();
@@ -249,6 +262,7 @@ export class NetboxModel {
     this.vmTypes.clear();
     this.customFields.clear();
     this.tags.clear();
+    this.journal.clear();
     for (const m of Object.values(this.refs)) m.clear();
     this.seqs.clear();
     this.webhooks.reset();
