@@ -3,6 +3,8 @@ import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, ty
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import type { DeletionRequestStore, DeletionRow } from '../db/deletion-requests';
 import type { SettingsStore } from '../db/settings';
+import type { DeliveryStore } from '../db/deliveries';
+import type { WritebackSummary } from '../domain/netbox-writeback';
 import type { AuthenticatedUser } from '../db/users';
 import { signDecision, type DeletionDecision } from '../domain/approval-signature';
 import { FINAL_DELETION_STATES, checkDecision, recordsRefusalsOf, type DecisionRefusal } from '../domain/deletion-rules';
@@ -20,6 +22,8 @@ export type DecisionResult = { ok: true; request: DeletionRow } | Refusal<Decisi
 
 export interface DeletionDecisionDeps {
   deletions: DeletionRequestStore;
+  /** What NetBox was told about each request (netbox.md §7.6). */
+  deliveries: DeliveryStore;
   settings: SettingsStore;
   temporal: Client;
   approvalSecret: string;
@@ -48,11 +52,14 @@ const NOT_FOUND = 'No deletion request with this id.';
 export class DeletionDecisions {
   constructor(private readonly deps: DeletionDecisionDeps) {}
 
-  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null } | Refusal<'not_found'>> {
+  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null; netboxWriteback: WritebackSummary } | Refusal<'not_found'>> {
     const row = await this.deps.deletions.get(id);
     if (!row) return refuse('not_found', NOT_FOUND);
     const finished = FINAL_DELETION_STATES.includes(row.state);
-    return { ok: true, request: row, trouble: finished ? null : await runTrouble(this.deps.temporal, row.workflowId) };
+    const [trouble, netboxWriteback] = await Promise.all([
+      finished ? null : runTrouble(this.deps.temporal, row.workflowId), this.deps.deliveries.summary('deletion_request', String(row.id)),
+    ]);
+    return { ok: true, request: row, trouble, netboxWriteback };
   }
 
   /** Checks the rules for an immediate answer, then hands a signed decision to the workflow, which checks again. */
