@@ -6,7 +6,7 @@ import { writebackWakeSignal } from './definitions';
 /** NetBox's failures are recorded per row by the activity; only our own (the database) make it fail and be retried. */
 const { deliverNetboxWritebacks } = proxyActivities<WritebackActivities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '3 minutes',
+  heartbeatTimeout: '1 minute',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
