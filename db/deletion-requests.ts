@@ -7,10 +7,11 @@ import { enqueueDeliveries, type DbOrTx } from './deliveries';
 
 /**
  * Tells NetBox about a deletion request's new state (netbox.md §7.6): call it in the transaction that moved the row
- * there. `transition` and `ensure` do; a new transition written by another statement calls it the same way.
+ * there. `transition` and `ensure` do; a new transition written by another statement calls it the same way, with
+ * `actor` when the row does not say who caused it.
  */
-export async function enqueueDeletionWriteback(tx: DbOrTx, row: DeletionRow): Promise<void> {
-  const delivery = deletionWriteback(row);
+export async function enqueueDeletionWriteback(tx: DbOrTx, row: DeletionRow, actor: string | null = null): Promise<void> {
+  const delivery = deletionWriteback(row, actor);
   if (delivery) await enqueueDeliveries(tx, { type: 'deletion_request', id: String(row.id) }, [delivery]);
 }
 

@@ -90,11 +90,14 @@ export interface DeletionFacts {
   requestedBy: string; authorizer: string | null; reason: string | null; reasonCode: string | null; expiresAt: Date;
 }
 
-/** The one delivery a deletion request's move into `state` causes (none for `executing`). */
-export function deletionWriteback(row: DeletionFacts): NewDelivery | null {
+/**
+ * The one delivery a deletion request's move into `state` causes (none for `executing`). `actor` names who caused a
+ * transition the row does not attribute (for example who confirmed a manual destroy).
+ */
+export function deletionWriteback(row: DeletionFacts, actor: string | null = null): NewDelivery | null {
   const transition = TRANSITION_OF_STATE[row.state];
   if (!transition) return null;
-  const actor = transition === 'requested' ? row.requestedBy : transition === 'approved' || transition === 'rejected' ? row.authorizer : null;
+  actor ??= transition === 'requested' ? row.requestedBy : transition === 'approved' || transition === 'rejected' ? row.authorizer : null;
   return {
     channel: 'netbox_journal', dedupeKey: `deletion_request:${row.id}:${transition}`,
     event: {
@@ -191,7 +194,7 @@ export function journalEntryOf(event: Exclude<WritebackEvent, { type: 'vm_stamp'
     rejected: `Rejected${by}${event.reason ? `: ${shown(event.reason)}` : ''}. Nothing was destroyed.`,
     expired: `Nobody approved it before ${event.expiresAt}. Nothing was destroyed.`,
     destroyed: event.reasonCode === 'manually_destroyed'
-      ? `Destroyed by hand, confirmed in proxbox-intent${event.reason ? `: ${shown(event.reason)}` : '.'}`
+      ? `Destroyed by hand, confirmed in proxbox-intent${by}${event.reason ? `: ${shown(event.reason)}` : '.'}`
       : 'The guest was destroyed.',
     failed: `${event.reasonCode ? `Reason: ${shown(event.reasonCode)}. ` : ''}${event.reason ? shown(event.reason) : ''}`.trim(),
   };
