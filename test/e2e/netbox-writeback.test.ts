@@ -92,6 +92,19 @@ describe('results written back to NetBox (journal entries and stamps, netbox.md 
     }
   });
 
+  it('a rejection is one warning entry on the branch with the approver and the reason, shown as text', async () => {
+    seq += 1;
+    const { request, branchId } = await requestDeletion(s, { vmid: 3950 + seq, name: `wb-rej-${seq}`, node: 'pve01', kind: 'qemu' });
+    const rejected = await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${request.id}/reject`, { reason: 'still <b>needed</b> by [ops](http://x)' });
+    expect(rejected.status).toBe(200);
+    await settledWriteback(() => requestWriteback(request.id), `request ${request.id}`);
+    const onBranch = entriesOn(BRANCH_TYPE, branchId).filter((e) => e.comments.includes('deletion rejected'));
+    expect(onBranch).toHaveLength(1);
+    expect(onBranch[0]!.kind).toBe('warning');
+    expect(onBranch[0]!.comments).toContain('Rejected by bob: still \\<b\\>needed\\</b\\> by \\[ops\\]\\(http://x\\)');
+    expect(await requestWriteback(request.id)).toEqual({ pending: 0, delivered: 2, failed: 0, skipped: 0, lastError: null });
+  });
+
   it('an answer lost after NetBox created the entry is not posted again: the retry finds it by its marker', async () => {
     const { branch, ok } = twoGuests();
     s.netbox.control.addFault({ method: 'POST', path: `^${JOURNAL}$`, mode: 'fail', phase: 'after', status: 502, times: 1 });
