@@ -105,6 +105,25 @@ describe('results written back to NetBox (journal entries and stamps, netbox.md 
     expect(await requestWriteback(request.id)).toEqual({ pending: 0, delivered: 2, failed: 0, skipped: 0, lastError: null });
   });
 
+  it('a deletion that fails is one danger entry on the branch with its reason code and the operator\'s next step', async () => {
+    seq += 1;
+    const { request, branchId } = await requestDeletion(s, { vmid: 3970 + seq, name: `wb-fail-${seq}`, node: 'pve01', kind: 'qemu' });
+    s.proxbox.capabilities.registerDeletion = false;
+    try {
+      expect((await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${request.id}/approve`, { vmid: request.vmid })).status).toBe(200);
+      expect((await settled(s, request.id)).reasonCode).toBe('backend_cannot_register_deletion');
+    } finally {
+      s.proxbox.capabilities.registerDeletion = true;
+    }
+    expect(await settledWriteback(() => requestWriteback(request.id), `request ${request.id}`))
+      .toEqual({ pending: 0, delivered: 3, failed: 0, skipped: 0, lastError: null });
+    const failed = entriesOn(BRANCH_TYPE, branchId).filter((e) => e.kind === 'danger');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]!.comments).toContain('deletion failed');
+    expect(failed[0]!.comments).toContain('backend\\_cannot\\_register\\_deletion');
+    expect(failed[0]!.comments).toContain('Destroy it manually');
+  });
+
   it('an answer lost after NetBox created the entry is not posted again: the retry finds it by its marker', async () => {
     const { branch, ok } = twoGuests();
     s.netbox.control.addFault({ method: 'POST', path: `^${JOURNAL}$`, mode: 'fail', phase: 'after', status: 502, times: 1 });
