@@ -4,6 +4,7 @@ import { DEMO, type JournalEntryRecord } from '../../simulators/netbox';
 import { requestDeletion, settled } from '../support/deletion-requests';
 import { guestBranch, jobsOfBranch, mergeAndWait } from '../support/merges';
 import { eventually, startStack, type Stack } from '../support/stack';
+import { reconcilerScheduleId } from '../../services/reconciler-schedule';
 
 const PUBLIC_URL = 'https://intent.example.test';
 const JOURNAL = '/api/extras/journal-entries/';
@@ -165,6 +166,20 @@ describe('results written back to NetBox (journal entries and stamps, netbox.md 
     expect(mainVm(ok).data.custom_fields).toMatchObject({ proxbox_intent_state: 'applied' });
     const rows = await sql`select attempts, status from deliveries where subject_id = ${job.id} and channel = 'netbox_journal'`;
     expect(rows.map((r) => [r.status, r.attempts])).toEqual([['failed', 1], ['failed', 1], ['failed', 1]]);
+  });
+
+  it('a fact whose delivery was never started (its NOTIFY lost) is delivered by the reconciler\'s sweep', async () => {
+    const branch = s.netbox.createBranch({ name: 'wb-swept' });
+    const event = { type: 'job_summary', jobId: 'swept-job', branchId: branch.id, branchName: 'wb-swept', mergedBy: null, state: 'succeeded', error: null, counts: {} };
+    await sql`insert into deliveries (subject_type, subject_id, channel, dedupe_key, event, next_attempt_at)
+      values ('apply_job', 'swept-job', 'netbox_journal', 'apply_job:swept-job:summary', ${sql.json(event)}, now() - interval '2 minutes')`;
+    await s.system.temporal.schedule.getHandle(reconcilerScheduleId(s.taskQueue)).trigger();
+    const row = await eventually(async () => {
+      const [r] = await sql`select status, attempts from deliveries where dedupe_key = 'apply_job:swept-job:summary'`;
+      return r?.status === 'pending' ? undefined : r;
+    }, 'the swept delivery', 60_000);
+    expect(row).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(entriesOn(BRANCH_TYPE, branch.id)).toHaveLength(1);
   });
 
   it('NetBox down: the job closes at once, the write-back waits and is delivered once NetBox is back; missing stamp fields are skipped', async () => {
