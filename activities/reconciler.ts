@@ -24,6 +24,8 @@ export interface ReconcilerDeps {
   starter: MergeStarter;
   /** Closes jobs whose workflow ended without closing them (runtime/ wires services/orphaned-jobs). */
   closeOrphanedJobs: () => Promise<ClosedOrphan[]>;
+  /** Starts the NetBox write-back of subjects whose outbox rows are overdue (runtime/ wires services/netbox-writeback). */
+  startOverdueWritebacks?: () => Promise<number>;
   now?: () => number;
 }
 
@@ -73,6 +75,7 @@ export function createReconcilerActivities(deps: ReconcilerDeps) {
         }
       }
       result.closedOrphans = await deps.closeOrphanedJobs();
+      if (deps.startOverdueWritebacks) result.overdueWritebacksStarted = await deps.startOverdueWritebacks();
       return result;
     },
   };

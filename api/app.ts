@@ -4,6 +4,7 @@ import type { Database } from '../db/client';
 import { ApplyJobStore } from '../db/apply-jobs';
 import { AuditLog } from '../db/audit-log';
 import { DeletionRequestStore } from '../db/deletion-requests';
+import { DeliveryStore } from '../db/deliveries';
 import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { SessionStore } from '../db/sessions';
@@ -92,17 +93,18 @@ export function createApp(deps: AppDeps) {
     endpoints: new EndpointStore(db, { secrets: deps.secrets, urlPolicy: deps.backendUrlPolicy }),
     jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), audit: new AuditLog(db), quotas: new QuotaStore(db),
     sessions: new SessionStore(db),
+    deliveries: new DeliveryStore(db),
   };
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const authGuard = new AuthFailureGuard(stores.quotas, limits);
   const metrics = new Metrics();
   const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
-  const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, starter: deps.starter, temporal: deps.temporal, log });
+  const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, deliveries: stores.deliveries, starter: deps.starter, temporal: deps.temporal, log });
   const status = new ServiceStatusService({
     temporal: deps.temporal, taskQueue: deps.status.taskQueue, temporalUiUrl: deps.links.uiUrl, settings: stores.settings, endpoints: stores.endpoints,
     quotas: stores.quotas, netbox: deps.status.netbox,
   });
-  const decisions = new DeletionDecisions({ deletions: stores.deletions, settings: stores.settings, endpoints: stores.endpoints, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
+  const decisions = new DeletionDecisions({ deletions: stores.deletions, deliveries: stores.deliveries, settings: stores.settings, endpoints: stores.endpoints, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
   const v1 = router();
   v1.use(authenticate(stores.users, authGuard, sessionCookieReader(stores.sessions)));

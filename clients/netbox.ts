@@ -1,8 +1,8 @@
 import ky, { type KyInstance } from 'ky';
 import { z } from 'zod';
 import {
-  Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, MacAddress, NetboxStatus, NetboxUser, OBJECT_TYPE,
-  Paginated, VirtualMachine, VirtualMachineType, Vlan, VmInterface, netboxAuthHeader,
+  Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, JournalEntry, MacAddress, NetboxFilterError, NetboxStatus,
+  NetboxUser, OBJECT_TYPE, Paginated, VirtualMachine, VirtualMachineType, Vlan, VmInterface, netboxAuthHeader, type JournalEntryCreate,
 } from '../contracts/netbox';
 import { UpstreamError } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
@@ -123,6 +123,21 @@ export class NetboxClient {
     return out;
   }
 
+  /** Journal entries of one object, all pages (netbox.md §7.6). */
+  journalEntries(objectType: string, objectId: number): Promise<JournalEntry[]> {
+    return this.all('api/extras/journal-entries/', { assigned_object_type: objectType, assigned_object_id: String(objectId) }, JournalEntry);
+  }
+
+  /** Writes to main (no branch header). Not idempotent: a retry after a lost answer must look for the entry first. */
+  createJournalEntry(entry: JournalEntryCreate, signal?: AbortSignal): Promise<JournalEntry> {
+    return this.call('POST', 'api/extras/journal-entries/', JournalEntry, entry, { signal });
+  }
+
+  /** A partial update of a VM in main; a partial `custom_fields` object leaves the other custom fields as they are. */
+  patchVirtualMachine(id: number, patch: Record<string, unknown>, signal?: AbortSignal): Promise<VirtualMachine> {
+    return this.call('PATCH', `api/virtualization/virtual-machines/${id}/`, VirtualMachine, patch, { signal });
+  }
+
   /**
    * Advances `offset` itself rather than following `next`, whose host may be wrong behind a proxy, and by the number
    * of results actually returned: NetBox caps `limit` at its MAX_PAGE_SIZE, which may be lower than ours.
@@ -145,12 +160,15 @@ export class NetboxClient {
   }
 
   private get<T>(path: string, schema: z.ZodType<T>, headers?: Record<string, string>): Promise<T> {
-    return this.call('GET', path, schema, undefined, headers);
+    return this.call('GET', path, schema, undefined, { headers });
   }
 
-  private async call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, body?: unknown, headers?: Record<string, string>): Promise<T> {
+  private async call<T>(
+    method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body?: unknown,
+    { headers, signal }: { headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<T> {
     const what = `${method} /${path.split('?')[0]}`;
-    const deadline = callDeadline(this.timeoutMs);
+    const deadline = callDeadline(this.timeoutMs, signal);
     let status: number;
     let text: string;
     let received: number | null = null;
@@ -204,10 +222,11 @@ function httpError(status: number, text: string, what: string): UpstreamError {
   return new UpstreamError('netbox', 'rejected', `NetBox answered ${status} to ${what}${detail}`, status);
 }
 
-/** DRF's validation answer, `{"<field>": ["<error>", …]}`, as `: field: error; …`. */
+/** A 400's errors keyed by field (netbox.md §1), as `: field: message; …`; empty for any other body. */
 function fieldErrors(body: unknown): string {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) return '';
-  const parts = Object.entries(body).flatMap(([field, errors]) => (Array.isArray(errors) ? [`${field}: ${errors.map(String).join(' ')}`] : []));
+  const parsed = NetboxFilterError.safeParse(body);
+  if (!parsed.success) return '';
+  const parts = Object.entries(parsed.data).slice(0, 4).map(([field, messages]) => `${field}: ${messages.join(' ')}`);
   return parts.length ? `: ${printable(parts.join('; '))}` : '';
 }
 

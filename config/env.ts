@@ -20,6 +20,8 @@ export const ServiceEnv = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('proxbox-intent'),
   TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+  /** Where people reach our API and pages: the links in what is written back to NetBox (`<PUBLIC_URL>/ui/apply-jobs/<id>`). */
+  PUBLIC_URL: z.url().optional(),
   NETBOX_URL: optionalUrl,
   NETBOX_TOKEN: z.string().min(1).optional(),
   NETBOX_TIMEOUT_MS: positiveInt(15_000),

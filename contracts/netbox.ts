@@ -463,6 +463,36 @@ export const NetboxUser = z.looseObject({
 export type NetboxUser = z.infer<typeof NetboxUser>;
 
 // ---------------------------------------------------------------------------------------------------------------
+// Journal entries (netbox.md §7.6)
+
+export const JournalKind = z.enum(['info', 'success', 'warning', 'danger']);
+export type JournalKind = z.infer<typeof JournalKind>;
+
+/** `POST /api/extras/journal-entries/` body: comments are Markdown. */
+export const JournalEntryCreate = z.object({
+  assigned_object_type: z.string().min(1),
+  assigned_object_id: z.number().int().positive(),
+  kind: JournalKind.optional(),
+  comments: z.string().min(1),
+});
+export type JournalEntryCreate = z.infer<typeof JournalEntryCreate>;
+
+export const JournalEntry = z.looseObject({
+  id: z.number().int(),
+  url: z.string(),
+  display: z.string(),
+  assigned_object_type: z.string(),
+  assigned_object_id: z.number().int(),
+  created: IsoDateTime.nullable(),
+  /** The pk of the user whose token wrote it. */
+  created_by: z.number().int().nullable(),
+  kind: choiceOf(JournalKind),
+  comments: z.string(),
+  last_updated: IsoDateTime.nullable().optional(),
+});
+export type JournalEntry = z.infer<typeof JournalEntry>;
+
+// ---------------------------------------------------------------------------------------------------------------
 // Webhooks (netbox.md §5, §9.3)
 
 /**

@@ -3,6 +3,8 @@ import type { Db } from './client';
 import { applyEvents, applyJobs, applyResults } from './schema';
 import { groupCommit } from '../infra/batching';
 import { isRowError } from './errors';
+import { enqueueDeliveries } from './deliveries';
+import { applyJobWritebacks } from '../domain/netbox-writeback';
 import { ACTIVE_JOB_STATES, isActiveJobState, jobStateOf, type JobSource, type JobState, type ResultStatus } from '../domain/job-state';
 
 export const APPLY_EVENTS_CHANNEL = 'apply_events';
@@ -250,21 +252,32 @@ export class ApplyJobStore {
 
   /** Closes a job whose run is gone: `failed` with why, and the live log's `complete`. False when it was final already. */
   async closeOrphan(jobId: string, error: string): Promise<boolean> {
-    const [row] = await this.db.update(applyJobs).set({ state: 'failed', error, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())` })
-      .where(and(eq(applyJobs.id, jobId), inArray(applyJobs.state, [...ACTIVE_JOB_STATES]))).returning();
+    const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);
+    const row = await this.db.transaction(async (tx) => {
+      const [closed] = await tx.update(applyJobs).set({ state: 'failed', error, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())` })
+        .where(and(eq(applyJobs.id, jobId), inArray(applyJobs.state, [...ACTIVE_JOB_STATES]))).returning();
+      if (closed) await enqueueDeliveries(tx, { type: 'apply_job', id: jobId }, applyJobWritebacks(closed, results));
+      return closed;
+    });
     if (!row) return false;
     await this.appendEvent(jobId, 'complete', { state: 'failed', error }, 'complete');
     return true;
   }
 
-  /** Computes the final state from the stored results (the documented rule) and closes the job once. */
+  /**
+   * Computes the final state from the stored results (the documented rule) and closes the job once; what NetBox is
+   * told about it (netbox.md §7.6) enters the outbox in the same transaction.
+   */
   async finish(jobId: string, opts: { cancelled: boolean; runFailed?: boolean; error?: string; drift?: Record<string, unknown> }): Promise<JobRow> {
     const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);
     const state = opts.runFailed ? 'failed' : jobStateOf(results.map((r) => r.status), opts.cancelled);
-    const [row] = await this.db.update(applyJobs)
-      .set({ state, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())`, error: opts.error ?? null, ...(opts.drift ? { drift: opts.drift } : {}) })
-      .where(eq(applyJobs.id, jobId)).returning();
-    return row!;
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx.update(applyJobs)
+        .set({ state, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())`, error: opts.error ?? null, ...(opts.drift ? { drift: opts.drift } : {}) })
+        .where(eq(applyJobs.id, jobId)).returning();
+      await enqueueDeliveries(tx, { type: 'apply_job', id: jobId }, applyJobWritebacks(row!, results));
+      return row!;
+    });
   }
 
   /** Appends a live-log event once (dedupeKey makes activity retries harmless) and announces it. */

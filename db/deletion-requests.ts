@@ -3,6 +3,18 @@ import type { Db } from './client';
 import { deletionRequests, type DeletionHistoryEntry } from './schema';
 import { record } from './audit-log';
 import { MANUALLY_CONFIRMABLE_REASONS, REFUSAL_RECORD_INTERVAL_MS, type DeletionState } from '../domain/deletion-rules';
+import { deletionWriteback } from '../domain/netbox-writeback';
+import { enqueueDeliveries, type DbOrTx } from './deliveries';
+
+/**
+ * Tells NetBox about a deletion request's new state (netbox.md §7.6): call it in the transaction that moved the row
+ * there. `transition` and `ensure` do; a new transition written by another statement calls it the same way, with
+ * `actor` when the row does not say who caused it.
+ */
+export async function enqueueDeletionWriteback(tx: DbOrTx, row: DeletionRow, actor: string | null = null): Promise<void> {
+  const delivery = deletionWriteback(row, actor);
+  if (delivery) await enqueueDeliveries(tx, { type: 'deletion_request', id: String(row.id) }, [delivery]);
+}
 
 export type DeletionRow = typeof deletionRequests.$inferSelect;
 export type NewDeletionRequest = Omit<typeof deletionRequests.$inferInsert, 'id' | 'state' | 'history'>;
@@ -13,8 +25,12 @@ export class DeletionRequestStore {
   /** Creates the request for a workflow id once; a retried activity gets the same row back. */
   async ensure(input: NewDeletionRequest, actor: string): Promise<DeletionRow> {
     const history: DeletionHistoryEntry[] = [{ at: new Date().toISOString(), actor, action: 'requested', outcome: 'ok' }];
-    const [inserted] = await this.db.insert(deletionRequests).values({ ...input, history })
-      .onConflictDoNothing({ target: deletionRequests.workflowId }).returning();
+    const inserted = await this.db.transaction(async (tx) => {
+      const [row] = await tx.insert(deletionRequests).values({ ...input, history })
+        .onConflictDoNothing({ target: deletionRequests.workflowId }).returning();
+      if (row) await enqueueDeletionWriteback(tx, row);
+      return row;
+    });
     return inserted ?? (await this.byWorkflowId(input.workflowId))!;
   }
 
@@ -44,10 +60,16 @@ export class DeletionRequestStore {
   async transition(id: number, patch: Partial<Omit<DeletionRow, 'id' | 'history'>>, entry: DeletionHistoryEntry,
     from?: readonly DeletionState[]): Promise<DeletionRow | undefined> {
     const where = from ? and(eq(deletionRequests.id, id), inArray(deletionRequests.state, [...from])) : eq(deletionRequests.id, id);
-    const [row] = await this.db.update(deletionRequests)
+    const update = (db: Pick<Db, 'update'>) => db.update(deletionRequests)
       .set({ ...patch, history: sql`${deletionRequests.history} || ${JSON.stringify([entry])}::jsonb` })
       .where(where).returning();
-    return row;
+    // A change of state is told to NetBox, in the same transaction (the compare-and-set lets one writer win).
+    if (!patch.state) return (await update(this.db))[0];
+    return this.db.transaction(async (tx) => {
+      const [row] = await update(tx);
+      if (row) await enqueueDeletionWriteback(tx, row);
+      return row;
+    });
   }
 
   /**
@@ -70,6 +92,7 @@ export class DeletionRequestStore {
           inArray(deletionRequests.reasonCode, [...MANUALLY_CONFIRMABLE_REASONS])))
         .returning();
       if (updated) {
+        await enqueueDeletionWriteback(tx, updated, by);
         await record(tx, {
           actor: by, action: 'deletion_request.confirm_destroyed', target: `deletion_request:${row.id}`,
           changes: {

@@ -5,6 +5,7 @@ import {
 import { GUEST_KINDS } from '../domain/guest-kind';
 import { DELETION_STATES } from '../domain/deletion-rules';
 import { JOB_SOURCES, JOB_STATES } from '../domain/job-state';
+import { DELIVERY_CHANNELS, DELIVERY_STATUSES, DELIVERY_SUBJECT_TYPES, type WritebackEvent } from '../domain/netbox-writeback';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -235,3 +236,33 @@ export const uiSessions = pgTable('ui_sessions', {
   revokedAt: timestamp('revoked_at', { withTimezone: true }),
   revokedBy: text('revoked_by'),
 }, (t) => [index('ui_sessions_user').on(t.userId)]);
+
+/**
+ * The outbox of what the service tells other systems (today: journal entries and stamps in NetBox, netbox.md §7.6).
+ * Rows are written in the same transaction as the state they describe and delivered by the NetboxWritebackWorkflow
+ * of their subject; each keeps its own attempts and last error, shown on the apply job or deletion request.
+ */
+export const deliveries = pgTable('deliveries', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  subjectType: text('subject_type', { enum: DELIVERY_SUBJECT_TYPES }).notNull(),
+  subjectId: text('subject_id').notNull(),
+  channel: text('channel', { enum: DELIVERY_CHANNELS }).notNull(),
+  /** One delivery per fact, for ever: a retried or repeated transition finds its row and adds none. */
+  dedupeKey: text('dedupe_key').notNull().unique(),
+  event: jsonb('event').$type<WritebackEvent>().notNull(),
+  status: text('status', { enum: DELIVERY_STATUSES }).notNull().default('pending'),
+  /** Attempts started (counted before sending: a pending row with attempts may have reached NetBox). */
+  attempts: integer('attempts').notNull().default(0),
+  lastError: text('last_error'),
+  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+  /** Held by the attempt in progress; a lapsed lease (a lost worker) lets the next attempt take the row. */
+  leasedUntil: timestamp('leased_until', { withTimezone: true }),
+  /** What the receiver made of it (the journal entry's id), or why nothing was sent. */
+  receipt: text('receipt'),
+  deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+}, (t) => [
+  index('deliveries_subject').on(t.subjectType, t.subjectId, t.id),
+  index('deliveries_pending').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+]);

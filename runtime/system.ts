@@ -14,6 +14,8 @@ import { SecretBox, SecretBoxError } from '../domain/secret-box';
 import { ApplyStarter } from '../services/apply-starter';
 import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
 import { closeOrphanedJobs } from '../services/orphaned-jobs';
+import { WritebackStarter } from '../services/netbox-writeback';
+import { DeliveryStore } from '../db/deliveries';
 import { serveHttp, type RunningServer } from '../infra/http-server';
 import { payloadCodecFromConfig, temporalDataConverter } from '../infra/payload-codec';
 import { temporalConnectionOptions } from '../config/temporal-connection';
@@ -88,6 +90,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   let workerRun: Promise<void> | null = null;
   if (opts.role !== 'api') {
+    const deliveries = new DeliveryStore(db);
+    const writebacks = new WritebackStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => console.warn(`proxbox-intent: ${m}`) });
     installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
     const { worker, connection: nativeConnection } = await createIntentWorker({
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
@@ -100,8 +104,14 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
         netbox, starter: starterFor(netbox),
         // A job younger than a few minutes may still be between its row and its workflow's first task.
         closeOrphanedJobs: () => closeOrphanedJobs(new ApplyJobStore(db), temporal, { olderThanMs: 2 * 60_000 }),
+        startOverdueWritebacks: () => writebacks.startOverdue(),
       },
+      writeback: { deliveries, netbox, links: { publicUrl: env.PUBLIC_URL ?? null } },
     });
+    // Outbox rows committed by any process start their delivery at once; what was missed waits for the sweep.
+    const unlisten = await writebacks.listen(database);
+    stoppers.push(unlisten);
+    await writebacks.startOverdue().catch(() => { /* the reconciler's sweep tries again */ });
     await ensureReconcilerSchedule(temporal, { taskQueue: env.TEMPORAL_TASK_QUEUE, intervalS: env.RECONCILE_INTERVAL_S, lookbackHours: env.RECONCILE_LOOKBACK_H });
     workerRun = worker.run();
     stoppers.push(async () => {

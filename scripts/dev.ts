@@ -79,6 +79,8 @@ async function main() {
   const env = parseEnv({
     ...process.env,
     PORT: process.env.PORT ?? '8080',
+    // Links in NetBox journal entries lead to this API's pages.
+    PUBLIC_URL: process.env.PUBLIC_URL ?? `http://127.0.0.1:${process.env.PORT ?? '8080'}`,
     TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_UI_URL: uiUrl,
     NETBOX_URL: netboxUrl,

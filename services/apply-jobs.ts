@@ -3,6 +3,8 @@ import { CancelledFailure, WorkflowFailedError, WorkflowNotFoundError, type Clie
 import { UpstreamError } from '../clients/errors';
 import type { ApplyJobStore, JobRow, VmResult } from '../db/apply-jobs';
 import type { AuditLog } from '../db/audit-log';
+import type { DeliveryStore } from '../db/deliveries';
+import type { WritebackSummary } from '../domain/netbox-writeback';
 import type { AuthenticatedUser } from '../db/users';
 import type { MergedByClaim } from '../domain/merge-eligibility';
 import { ONLY_ACTIVE_JOBS_CANCEL } from '../domain/messages';
@@ -27,6 +29,8 @@ export interface ApplyJobServiceDeps {
   /** Deliberate re-applies are administrative changes: they go to the audit log. */
   audit: AuditLog;
   jobs: ApplyJobStore;
+  /** What NetBox was told about each job (netbox.md §7.6). */
+  deliveries: DeliveryStore;
   starter: ApplyStarter;
   temporal: Client;
   /** How long a cancel waits for the run to close before answering "still stopping" (202). */
@@ -41,10 +45,14 @@ const isActive = (job: JobRow) => isActiveJobState(job.state);
 export class ApplyJobService {
   constructor(private readonly deps: ApplyJobServiceDeps) {}
 
-  async show(id: string): Promise<(JobWithResults & { trouble: RunTrouble | null }) | Refusal<'not_found'>> {
+  async show(id: string): Promise<(JobWithResults & { trouble: RunTrouble | null; netboxWriteback: WritebackSummary }) | Refusal<'not_found'>> {
     const job = await this.deps.jobs.get(id);
     if (!job) return refuse('not_found', NOT_FOUND);
-    return { ok: true, job, results: await this.deps.jobs.results(job.id), trouble: isActive(job) ? await runTrouble(this.deps.temporal, job.workflowId) : null };
+    const [results, trouble, netboxWriteback] = await Promise.all([
+      this.deps.jobs.results(job.id), isActive(job) ? runTrouble(this.deps.temporal, job.workflowId) : null,
+      this.deps.deliveries.summary('apply_job', job.id),
+    ]);
+    return { ok: true, job, results, trouble, netboxWriteback };
   }
 
   /**

@@ -7,6 +7,8 @@ import { capabilitiesOf, proxboxClientFor } from '../clients/proxbox';
 import type { DeletionRequestStore, DeletionRow } from '../db/deletion-requests';
 import type { EndpointStore } from '../db/endpoints';
 import type { SettingsStore } from '../db/settings';
+import type { DeliveryStore } from '../db/deliveries';
+import type { WritebackSummary } from '../domain/netbox-writeback';
 import type { AuthenticatedUser } from '../db/users';
 import { signDecision, type DeletionDecision } from '../domain/approval-signature';
 import {
@@ -30,6 +32,8 @@ export type ConfirmDestroyedResult = { ok: true; request: DeletionRow } | Refusa
 
 export interface DeletionDecisionDeps {
   deletions: DeletionRequestStore;
+  /** What NetBox was told about each request (netbox.md §7.6). */
+  deliveries: DeliveryStore;
   settings: SettingsStore;
   /** The backend and the request's own Proxmox endpoint, to read the cluster when a manual destroy is confirmed. */
   endpoints: EndpointStore;
@@ -60,11 +64,14 @@ const NOT_FOUND = 'No deletion request with this id.';
 export class DeletionDecisions {
   constructor(private readonly deps: DeletionDecisionDeps) {}
 
-  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null } | Refusal<'not_found'>> {
+  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null; netboxWriteback: WritebackSummary } | Refusal<'not_found'>> {
     const row = await this.deps.deletions.get(id);
     if (!row) return refuse('not_found', NOT_FOUND);
     const finished = FINAL_DELETION_STATES.includes(row.state);
-    return { ok: true, request: row, trouble: finished ? null : await runTrouble(this.deps.temporal, row.workflowId) };
+    const [trouble, netboxWriteback] = await Promise.all([
+      finished ? null : runTrouble(this.deps.temporal, row.workflowId), this.deps.deliveries.summary('deletion_request', String(row.id)),
+    ]);
+    return { ok: true, request: row, trouble, netboxWriteback };
   }
 
   /** Checks the rules for an immediate answer, then hands a signed decision to the workflow, which checks again. */

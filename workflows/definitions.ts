@@ -65,3 +65,13 @@ export const decideUpdate = defineUpdate<DeletionLiveState, [SignedDeletionDecis
  * signed for this request counts, and every refused one is recorded in the request's history.
  */
 export const decideSignal = defineSignal<[SignedDeletionDecision]>('decide');
+
+/** New outbox rows for a NetboxWritebackWorkflow's subject: deliver now rather than at the next scheduled round. */
+export const writebackWakeSignal = defineSignal('wake');
+
+export const NETBOX_WRITEBACK_WORKFLOW = 'NetboxWritebackWorkflow';
+
+/** One writeback workflow per apply job or deletion request at a time: `netbox-writeback:<type>:<id>`. */
+export function writebackWorkflowId(subject: { type: string; id: string }): string {
+  return `netbox-writeback:${subject.type}:${subject.id}`;
+}

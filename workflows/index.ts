@@ -1,3 +1,4 @@
 export { ApplyWorkflow } from './apply';
 export { DeletionWorkflow } from './deletion';
 export { ReconcilerWorkflow } from './reconciler';
+export { NetboxWritebackWorkflow } from './netbox-writeback';

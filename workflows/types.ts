@@ -106,4 +106,6 @@ export interface ReconcileResult {
   failed: { branchId: number; error: string }[];
   /** Jobs whose workflow had ended without closing them: now closed `failed`. */
   closedOrphans?: ClosedOrphan[];
+  /** Apply jobs and deletion requests whose NetBox write-back was overdue (never started, or its worker died): started again. */
+  overdueWritebacksStarted?: number;
 }

@@ -149,7 +149,7 @@ export function createNetboxSimulator(opts?: NetboxSimulatorOptions): NetboxSimu
 export { DEMO, buildDemoBranch, seedDemo, type DemoBranch } from './demo';
 export {
   NetboxModel, OBJECT_KINDS, SimulatorError, type BranchEventRecord, type BranchRecord, type CreateBranchInput,
-  type DiffRecord, type MergeOutcome, type NetboxVersion, type ObjectKind, type StoredObject, type VirtualDiskInput,
+  type DiffRecord, type JournalEntryRecord, type MergeOutcome, type NetboxVersion, type ObjectKind, type StoredObject, type VirtualDiskInput,
   type VmInput, type VmInterfaceInput, type VmPatch,
 } from './model';
 export { pythonJsonDumps } from './pyjson';

@@ -152,6 +152,17 @@ export interface MergeOutcome { branch: BranchRecord; deliveries: WebhookDeliver
 
 export const WORKING_STATUSES: readonly BranchStatus[] = ['new', 'ready', 'pending-migrations', 'provisioning', 'syncing', 'migrating', 'merging', 'reverting'];
 
+export interface JournalEntryRecord {
+  id: number;
+  objectType: string;
+  objectId: number;
+  kind: 'info' | 'success' | 'warning' | 'danger';
+  comments: string;
+  createdBy: number | null;
+  createdUs: number;
+  lastUpdatedUs: number;
+}
+
 const key = (kind: ObjectKind, pk: number) => `${kind}:${pk}`;
 
 export function clone<T>(value: T): T {
@@ -228,6 +239,8 @@ export class NetboxModel {
   readonly vmTypes = new Map<number, RefRecord>();
   readonly customFields = new Map<number, CustomFieldRecord>();
   readonly tags = new Map<number, TagRecord>();
+  /** Journal entries (netbox.md §7.6), in main: they are written there, never inside a branch. */
+  readonly journal = new Map<number, JournalEntryRecord>();
   readonly refs: Record<RefKind, Map<number, RefRecord>> = { site: new Map(), tenant: new Map(), platform: new Map(), ipaddress: new Map() };
   readonly macAddresses = new Map<number, MacAddressRecord>();
   readonly vlans = new Map<number, VlanRecord>();
@@ -252,6 +265,7 @@ export class NetboxModel {
     this.vmTypes.clear();
     this.customFields.clear();
     this.tags.clear();
+    this.journal.clear();
     for (const m of Object.values(this.refs)) m.clear();
     this.macAddresses.clear();
     this.vlans.clear();

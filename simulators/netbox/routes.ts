@@ -9,6 +9,7 @@ import {
 import { applyFilters, applyOrdering, paginate, type FilterSpec } from './query';
 import { validateNewCustomField } from './custom-fields';
 import { RestRenderer, conflictsOf } from './rest';
+import { journalRoutes } from './journal';
 
 export interface ApiHost {
   model: NetboxModel;
@@ -220,13 +221,13 @@ export function apiRoutes(host: ApiHost): Hono {
   app.patch('/virtualization/virtual-machines/:id/', async (c) => {
     const view = viewFor(c);
     const pk = idParam(c);
-    found(view.get('vm', pk), 'VirtualMachine');
+    const current = found(view.get('vm', pk), 'VirtualMachine');
     const body: unknown = await c.req.json().catch(() => undefined);
     if (!body || typeof body !== 'object' || Array.isArray(body)) return c.json({ non_field_errors: ['Invalid data. Expected a dictionary, but got str.'] }, 400);
-    const patch = { ...(body as Record<string, unknown>) };
-    delete patch.id;
+    // DRF ignores fields the serializer does not have, and `id` is read-only.
+    const patch = Object.fromEntries(Object.entries(body as Record<string, unknown>).filter(([k]) => k !== 'id' && k in current.data));
     if (patch.custom_fields !== undefined) {
-      if (!patch.custom_fields || typeof patch.custom_fields !== 'object') return c.json({ custom_fields: ['Invalid data.'] }, 400);
+      if (!patch.custom_fields || typeof patch.custom_fields !== 'object' || Array.isArray(patch.custom_fields)) return c.json({ custom_fields: ['Invalid data.'] }, 400);
       const known = new Set(model.customFieldsFor(OBJECT_KINDS.vm.objectType).map((cf) => cf.name));
       const unknown = Object.keys(patch.custom_fields).filter((k) => !known.has(k));
       if (unknown.length) return c.json({ custom_fields: [`Unknown field name '${unknown[0]}' in custom field data.`] }, 400);
@@ -284,6 +285,8 @@ export function apiRoutes(host: ApiHost): Hono {
     id: { type: 'number', get: (u) => u.id }, username: { type: 'exact', get: (u) => u.username },
     is_active: { type: 'boolean', get: (u) => u.isActive }, q: { type: 'search', get: (u) => [u.username, u.firstName, u.lastName, u.email] },
   }, (r, u) => r.userDetail(u), { id: (u) => u.id, username: (u) => u.username }, ['username']);
+
+  journalRoutes(app, { model, rest, list });
 
   app.all('*', (c) => detail(c, 404, 'Not found.'));
   return app;
