@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../support/stack';
+import { eventually, startStack, type Stack } from '../support/stack';
 import { getRequest, requestDeletion, settled, type GuestSpec, type RequestView } from '../support/deletion-requests';
 
 const CONFIRM_ROUTE = (id: number) => `/api/v1/deletion-requests/${id}/confirm-destroyed`;
@@ -105,6 +105,15 @@ describe('confirming a guest destroyed by hand', () => {
         state: { from: 'failed', to: 'succeeded' }, reasonCode: { from: 'backend_cannot_register_deletion', to: 'manually_destroyed' },
         confirmedBy: { from: null, to: 'dave' }, guest: 'qemu 951 confirm-951 on pve01',
       }),
+    })]);
+
+    // NetBox learns it too: one journal entry on the branch (the VM is gone from NetBox since the merge).
+    const destroyedEntries = await eventually(async () => {
+      const found = [...s.netbox.journal.values()].filter((e) => e.comments.includes('Destroyed by hand'));
+      return found.length ? found : undefined;
+    }, 'the journal entry of the manual destroy');
+    expect(destroyedEntries).toEqual([expect.objectContaining({
+      objectType: 'netbox_branching.branch', comments: expect.stringContaining(`Destroyed by hand, confirmed in proxbox-intent by dave: ${done.body.reason}`),
     })]);
 
     const again = await confirm(s.tokens.bob, failed);
