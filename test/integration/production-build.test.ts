@@ -52,7 +52,10 @@ describe('the production build', () => {
     const files = (readdirSync(join(app, 'dist'), { recursive: true }) as string[]).filter((f) => f.endsWith('.js') && f !== 'workflow-bundle.js');
     const packages = new Set<string>();
     for (const f of files) {
-      for (const m of readFileSync(join(app, 'dist', f), 'utf8').matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]([^'".][^'"]*)['"]/g)) {
+      // Static import/export statements (at the start of a line, so a sentence like "from 'x'" in a string is not one) and import().
+      const source = readFileSync(join(app, 'dist', f), 'utf8');
+      const specs = [...source.matchAll(/^\s*(?:import\s+(?:[^'";]*?\s+from\s*)?|export\s+[^'";]*?\s+from\s*)['"]([^'".][^'"]*)['"]/gm), ...source.matchAll(/\bimport\s*\(\s*['"]([^'".][^'"]*)['"]\s*\)/g)];
+      for (const m of specs) {
         const spec = m[1]!;
         if (spec.startsWith('node:') || builtinModules.includes(spec)) continue;
         packages.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
