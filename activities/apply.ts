@@ -94,6 +94,17 @@ export function createApplyActivities(deps: ActivityDeps) {
     }
   }
 
+  /** Claims the job for the calling run; a refusal is logged and noted on the job's live log when the job exists. */
+  async function claimOrRefuse(jobId: string, firstRunId: string): Promise<{ job: JobRow } | { refused: string }> {
+    const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
+    const claim = await deps.jobs.claimForRun(jobId, workflowId, firstRunId);
+    if ('job' in claim) return claim;
+    const refused = `Run ${workflowId} refused: ${claim.refused}. Nothing is applied.`;
+    log.warn(refused);
+    await deps.jobs.recordForeignRun(jobId, refused);
+    return { refused };
+  }
+
   /** The merge a run applies, from its job row, and the worker's own limits. */
   function runOf(job: JobRow): ApplyRun {
     return {
@@ -116,14 +127,8 @@ export function createApplyActivities(deps: ActivityDeps) {
      * records what will not run. Who merged and which merge come from the job row, never from the workflow's input.
      */
     async loadApplyPlan(input: Pick<ApplyWorkflowInput, 'jobId'>, firstRunId: string): Promise<ApplyWorkList> {
-      const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
-      const claim = await deps.jobs.claimForRun(String(input.jobId), workflowId, firstRunId);
-      if ('refused' in claim) {
-        const refused = `Run ${workflowId} refused: ${claim.refused}. Nothing is applied.`;
-        log.warn(refused);
-        await deps.jobs.recordForeignRun(String(input.jobId), refused);
-        return { run: null, branchName: '', abort: refused, planned: 0, recorded: 0, vmids: [] };
-      }
+      const claim = await claimOrRefuse(String(input.jobId), firstRunId);
+      if ('refused' in claim) return { run: null, branchName: '', abort: claim.refused, planned: 0, recorded: 0, vmids: [] };
       const { job } = claim;
       const jobId = job.id;
       const run = runOf(job);
@@ -177,14 +182,8 @@ export function createApplyActivities(deps: ActivityDeps) {
      * claim of the first run holds, and a run of any other chain is refused. Nothing is planned again.
      */
     async resumeApplyRun(input: Pick<ApplyWorkflowInput, 'jobId'>, firstRunId: string): Promise<ResumedApplyRun> {
-      const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
-      const claim = await deps.jobs.claimForRun(String(input.jobId), workflowId, firstRunId);
-      if ('refused' in claim) {
-        const refused = `Run ${workflowId} refused: ${claim.refused}. Nothing is applied.`;
-        log.warn(refused);
-        await deps.jobs.recordForeignRun(String(input.jobId), refused);
-        return { run: null, branchName: '', refused };
-      }
+      const claim = await claimOrRefuse(String(input.jobId), firstRunId);
+      if ('refused' in claim) return { run: null, branchName: '', refused: claim.refused };
       return { run: runOf(claim.job), branchName: claim.job.branchName, refused: null };
     },
 
