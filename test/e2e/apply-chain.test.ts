@@ -41,8 +41,17 @@ describe('an apply that spans several runs (continue-as-new)', () => {
     expect(job.temporalUrl).toContain(encodeURIComponent(job.workflowId));
 
     // Three runs of one workflow id: two handed over, the last closed the job.
-    const runs = await chainOf(job.workflowId);
+    // The job closes just before its run does, and Temporal's visibility follows a moment later.
+    await s.system.temporal.workflow.getHandle(job.workflowId).result();
+    const runs = await eventually(async () => {
+      const chain = await chainOf(job.workflowId);
+      return chain.length === 3 && chain.at(-1)!.status !== 'RUNNING' ? chain : undefined;
+    }, 'the chain in Temporal visibility');
     expect(runs.map((r) => r.status)).toEqual(['CONTINUED_AS_NEW', 'CONTINUED_AS_NEW', 'COMPLETED']);
+    // The search attributes set by the first run (branch, VMIDs) stay on the runs that continue it.
+    const sa = Object.fromEntries((await s.system.temporal.workflow.getHandle(job.workflowId).describe()).typedSearchAttributes.getAll().map((p) => [p.key.name, p.value]));
+    expect(sa).toMatchObject({ ProxboxBranch: job.branch.schemaId, ProxboxState: 'succeeded', ProxboxUser: 'alice' });
+    expect(sa.ProxboxVmids).toEqual(['190', '620', '621', '622', '623']);
     const state = await s.system.temporal.workflow.getHandle(job.workflowId).query(applyStateQuery);
     expect(state).toMatchObject({ phase: 'done', run: 3, total: 5, done: 5 });
 
@@ -85,7 +94,11 @@ describe('an apply that spans several runs (continue-as-new)', () => {
       else expect(r).toMatchObject({ status: 'cancelled', message: 'Not sent to proxbox-api: the run was cancelled by admin first' });
     }
     expect(Object.values(results).filter((x) => x.op === 'create')).toHaveLength(6);
-    expect((await chainOf(listed.workflowId)).map((r) => r.status)).toEqual(['CONTINUED_AS_NEW', 'CANCELLED']);
+    const chain = await eventually(async () => {
+      const runs = await chainOf(listed.workflowId);
+      return runs.length === 2 && runs.at(-1)!.status !== 'RUNNING' ? runs : undefined;
+    }, 'the chain in Temporal visibility');
+    expect(chain.map((r) => r.status)).toEqual(['CONTINUED_AS_NEW', 'CANCELLED']);
     await new Promise((r) => setTimeout(r, 2_000));
     expect(s.proxbox.control.callsTo('POST', '/intent/apply').filter((c) => (c.body as any).diffs[0].payload.vmid >= 640).length, 'nothing sent after the cancel').toBe(sent.length);
     s.proxbox.control.clearFaults();
