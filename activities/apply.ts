@@ -3,7 +3,7 @@ import { toEpochMs, type Branch } from '../contracts/netbox';
 import { ProxboxError, capabilitiesOf, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
-import type { VmResult } from '../db/apply-jobs';
+import type { JobRow, VmResult } from '../db/apply-jobs';
 import { planChanges, type PlannedChange } from '../domain/change-planner';
 import { clusterIdsOf, clusterNamesFor, readBranchChanges, type BranchChanges } from '../clients/netbox-branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
@@ -25,7 +25,14 @@ import { freshReads } from '../infra/batching';
 import { waitForTask, type TaskOutcome } from './proxmox-tasks';
 import { createUpstreamGate } from './upstream-gate';
 import { acquireWriteSlot } from './write-slots';
-import type { ApplyContext, ApplyWorkList, ApplyRun, ApplyWorkflowInput, DeletionStarted, ItemOutcome, UnsettledItem, WorkItem } from '../workflows/types';
+import type { ApplyContext, ApplyWorkList, ApplyRun, ApplyWorkflowInput, DeletionStarted, ItemOutcome, ResumedApplyRun, UnsettledItem, WorkItem, WorkPage } from '../workflows/types';
+
+/** Enough of the smallest VMIDs for the ProxboxVmids search attribute (2 KiB: at most ~450 values). */
+const SEARCH_VMIDS = 500;
+/** Items read from PostgreSQL at once by the activities that walk the whole work list (drift, the cancel sweep). */
+const SWEEP_PAGE = 500;
+/** The largest page a run may ask for, whatever its input says. */
+const MAX_PAGE = 1000;
 
 const optedIn = (b: Branch) => b.custom_fields.apply_to_proxmox === true;
 const destroyConfirmed = (b: Branch) => b.custom_fields.apply_destroy_confirmed === true;
@@ -88,6 +95,25 @@ export function createApplyActivities(deps: ActivityDeps) {
     }
   }
 
+  /** Claims the job for the calling run; a refusal is logged and noted on the job's live log when the job exists. */
+  async function claimOrRefuse(jobId: string, firstRunId: string): Promise<{ job: JobRow } | { refused: string }> {
+    const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
+    const claim = await deps.jobs.claimForRun(jobId, workflowId, firstRunId);
+    if ('job' in claim) return claim;
+    const refused = `Run ${workflowId} refused: ${claim.refused}. Nothing is applied.`;
+    log.warn(refused);
+    await deps.jobs.recordForeignRun(jobId, refused);
+    return { refused };
+  }
+
+  /** The merge a run applies, from its job row, and the worker's own limits. */
+  function runOf(job: JobRow): ApplyRun {
+    return {
+      jobId: job.id, branchId: job.branchId, schemaId: job.branchSchemaId, mergedTimeMs: job.mergedAt.getTime(), username: job.username,
+      maxConcurrency: deps.maxConcurrency ?? 16, ...(deps.itemsPerRun !== undefined ? { itemsPerRun: deps.itemsPerRun } : {}),
+    };
+  }
+
   async function branchOrRetry(jobId: string, branchId: number): Promise<Branch> {
     try {
       return await currentBranch(branchId);
@@ -102,25 +128,16 @@ export function createApplyActivities(deps: ActivityDeps) {
      * records what will not run. Who merged and which merge come from the job row, never from the workflow's input.
      */
     async loadApplyPlan(input: Pick<ApplyWorkflowInput, 'jobId'>, firstRunId: string): Promise<ApplyWorkList> {
-      const workflowId = Context.current().info.workflowExecution?.workflowId ?? '';
-      const claim = await deps.jobs.claimForRun(String(input.jobId), workflowId, firstRunId);
-      if ('refused' in claim) {
-        const refused = `Run ${workflowId} refused: ${claim.refused}. Nothing is applied.`;
-        log.warn(refused);
-        await deps.jobs.recordForeignRun(String(input.jobId), refused);
-        return { run: null, branchName: '', abort: refused, items: [], recorded: 0 };
-      }
+      const claim = await claimOrRefuse(String(input.jobId), firstRunId);
+      if ('refused' in claim) return { run: null, branchName: '', abort: claim.refused, planned: 0, recorded: 0, vmids: [] };
       const { job } = claim;
       const jobId = job.id;
-      const run = {
-        jobId, branchId: job.branchId, schemaId: job.branchSchemaId, mergedTimeMs: job.mergedAt.getTime(), username: job.username,
-        maxConcurrency: deps.maxConcurrency ?? 16,
-      };
+      const run = runOf(job);
       const branch = await branchOrRetry(jobId, run.branchId);
       const abort = abortReason(branch, run);
       if (abort) {
         await deps.jobs.appendEvent(jobId, 'log', { level: 'error', message: abort }, 'abort');
-        return { run, branchName: branch.name, abort, items: [], recorded: 0 };
+        return { run, branchName: branch.name, abort, planned: 0, recorded: 0, vmids: [] };
       }
       let changes: BranchChanges;
       try {
@@ -155,9 +172,26 @@ export function createApplyActivities(deps: ActivityDeps) {
           payload: p.payload, deletion: p.deletion,
         });
       }
+      await deps.workItems.replace(jobId, items);
       await deps.jobs.markRunning(jobId);
       await deps.jobs.appendEvent(jobId, 'plan_summary', summarise(planned, items, settings), 'plan');
-      return { run, branchName: branch.name, abort: null, items, recorded };
+      const vmids = [...new Set(items.map((i) => i.vmid))].sort((a, b) => a - b).slice(0, SEARCH_VMIDS);
+      return { run, branchName: branch.name, abort: null, planned: items.length, recorded, vmids };
+    },
+
+    /**
+     * A run that continues an apply (continue-as-new) claims the job again: the chain keeps its first run id, so the
+     * claim of the first run holds, and a run of any other chain is refused. Nothing is planned again.
+     */
+    async resumeApplyRun(input: Pick<ApplyWorkflowInput, 'jobId'>, firstRunId: string): Promise<ResumedApplyRun> {
+      const claim = await claimOrRefuse(String(input.jobId), firstRunId);
+      if ('refused' in claim) return { run: null, branchName: '', refused: claim.refused };
+      return { run: runOf(claim.job), branchName: claim.job.branchName, refused: null };
+    },
+
+    /** The next page of the job's work list after position `afterSeq`. */
+    async nextApplyItems(args: { jobId: string; afterSeq: number; limit: number }): Promise<WorkPage> {
+      return { items: await deps.workItems.page<WorkItem>(args.jobId, args.afterSeq, Math.min(Math.max(0, args.limit), MAX_PAGE)) };
     },
 
     /** One create or update against proxbox-api, writing only while it holds the guest's write slot. */
@@ -202,7 +236,7 @@ export function createApplyActivities(deps: ActivityDeps) {
      * Reads back every guest this run changed and records per-field drift on the job (empty when everything
      * converged). Reported, never remediated.
      */
-    async verifyDrift(items: WorkItem[], ctx: ApplyContext): Promise<{ checked: number; drifted: number; unverified: number }> {
+    async verifyDrift(ctx: ApplyContext): Promise<{ checked: number; drifted: number; unverified: number }> {
       const backend = await backendClient(deps);
       const drift: Record<string, unknown> = {};
       let checked = 0;
@@ -213,18 +247,24 @@ export function createApplyActivities(deps: ActivityDeps) {
           if (!names.has(id)) names.set(id, (await backend.client.endpoint(id)).name);
           return names.get(id)!;
         };
-        await runBounded(items.filter((i) => i.payload), 8, async (item) => {
-          Context.current().heartbeat(item.key);
-          try {
-            if (item.kind === 'lxc' && !caps.lxcConfigProxy) throw new Error('proxbox-api offers no way to read an LXC config');
-            const config = await backend.client.guestConfig(item.backendEndpointId, { node: item.node, kind: item.kind, vmid: item.vmid, endpointName: await endpointName(item.backendEndpointId) });
-            checked += 1;
-            const fields = driftOf(item.kind, item.payload!, config);
-            if (fields.length) drift[item.key] = { vmid: item.vmid, fields };
-          } catch (err) {
-            drift[item.key] = { vmid: item.vmid, unverified: err instanceof Error ? err.message : String(err) };
-          }
-        });
+        // The work list is read a page at a time: memory stays the same whatever the size of the branch.
+        for (let afterSeq = 0; ;) {
+          const page = await deps.workItems.changedPage<WorkItem>(ctx.jobId, afterSeq, SWEEP_PAGE);
+          if (page.length === 0) break;
+          afterSeq = page.at(-1)!.seq;
+          await runBounded(page.map((p) => p.item).filter((i) => i.payload), 8, async (item) => {
+            Context.current().heartbeat(item.key);
+            try {
+              if (item.kind === 'lxc' && !caps.lxcConfigProxy) throw new Error('proxbox-api offers no way to read an LXC config');
+              const config = await backend.client.guestConfig(item.backendEndpointId, { node: item.node, kind: item.kind, vmid: item.vmid, endpointName: await endpointName(item.backendEndpointId) });
+              checked += 1;
+              const fields = driftOf(item.kind, item.payload!, config);
+              if (fields.length) drift[item.key] = { vmid: item.vmid, fields };
+            } catch (err) {
+              drift[item.key] = { vmid: item.vmid, unverified: err instanceof Error ? err.message : String(err) };
+            }
+          });
+        }
       }
       await deps.jobs.setDrift(ctx.jobId, drift);
       const drifted = Object.values(drift).filter((d) => (d as { fields?: unknown }).fields).length;
@@ -245,16 +285,21 @@ export function createApplyActivities(deps: ActivityDeps) {
     },
 
     /**
-     * After a cancel: VMs never sent to proxbox-api are `cancelled`; writes a forced cancel stopped waiting for are
-     * unknown outcomes. Neither replaces a result that is already there (a write that finished says what happened).
+     * After a cancel, once nothing but `abandoned` is in flight: writes a forced cancel stopped waiting for are unknown
+     * outcomes, and every other item of the work list without a result was never sent to proxbox-api: `cancelled`.
+     * Neither replaces a result that is already there (a write that finished says what happened).
      */
-    async recordUnsettledItems(args: { jobId: string; by: string | null; notSent: UnsettledItem[]; abandoned: UnsettledItem[] }): Promise<void> {
+    async recordUnsettledItems(args: { jobId: string; by: string | null; abandoned: UnsettledItem[] }): Promise<void> {
       const who = args.by ? ` by ${args.by}` : '';
-      await deps.jobs.recordUnsettled(args.jobId, [
-        ...args.notSent.map((i) => resultOf(i, 'cancelled', 'cancelled', `Not sent to proxbox-api: the run was cancelled${who} first`)),
-        ...args.abandoned.map((i) => resultOf(i, 'unknown', 'cancel_forced',
-          `The run was force-cancelled${who} while this ${i.op} was in flight in proxbox-api: its outcome is unknown. Check ${i.kind} ${i.vmid} on ${i.node} in Proxmox.`)),
-      ]);
+      await deps.jobs.recordUnsettled(args.jobId, args.abandoned.map((i) => resultOf(i, 'unknown', 'cancel_forced',
+        `The run was force-cancelled${who} while this ${i.op} was in flight in proxbox-api: its outcome is unknown. Check ${i.kind} ${i.vmid} on ${i.node} in Proxmox.`)));
+      for (let afterSeq = 0; ;) {
+        const page = await deps.workItems.unsettledPage(args.jobId, afterSeq, SWEEP_PAGE);
+        if (page.length === 0) break;
+        afterSeq = page.at(-1)!.seq;
+        Context.current().heartbeat(afterSeq);
+        await deps.jobs.recordUnsettled(args.jobId, page.map((i) => resultOf(i, 'cancelled', 'cancelled', `Not sent to proxbox-api: the run was cancelled${who} first`)));
+      }
     },
 
     /** Cancel keeps what was applied, adds the `_cancelled` entry and lists the deletion requests that stay pending. */

@@ -1,4 +1,5 @@
 import type { ApplyJobStore } from '../db/apply-jobs';
+import type { ApplyWorkItemStore } from '../db/apply-work-items';
 import type { DeletionRequestStore } from '../db/deletion-requests';
 import type { EndpointStore } from '../db/endpoints';
 import type { SettingsStore } from '../db/settings';
@@ -12,6 +13,8 @@ import { proxboxClientFor, type ProxboxClient } from '../clients/proxbox';
 /** What activities need from the outside world, injected so tests and the dev stack wire real adapters. */
 export interface ActivityDeps {
   jobs: ApplyJobStore;
+  /** The work lists of apply jobs, written at plan time and read in pages. */
+  workItems: ApplyWorkItemStore;
   deletions: DeletionRequestStore;
   settings: SettingsStore;
   endpoints: EndpointStore;
@@ -25,6 +28,8 @@ export interface ActivityDeps {
   maxConcurrency?: number;
   /** How many writes may run against one Proxmox node at once (APPLY_MAX_PER_NODE). */
   maxWritesPerNode?: number;
+  /** How many items one run of an apply dispatches before it continues as new (APPLY_ITEMS_PER_RUN). */
+  itemsPerRun?: number;
   /** The first wait between two task-status reads (PROXMOX_TASK_POLL_MS). */
   taskPollMs?: number;
   taskDeadlineMs?: number;

@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: throughput and latency of the ApplyWorkflow against the real Temporal dev server, PostgreSQL
  * and the proxbox-api simulator, compared with a minimal no-op workflow and with a one-by-one sequential apply
- * like the old job-queue plugin. Prints figures; asserts nothing.
+ * like the old job-queue plugin, and how one merge scales (BENCH_SCALE: VM counts, each with the worker's memory, the
+ * largest payload and the longest history of its runs). The worker runs in a process of its own. Prints figures;
+ * asserts nothing.
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,9 +19,10 @@ import { startTemporalDevServer } from '../infra/temporal-dev-server';
 import { SEARCH_ATTRIBUTES } from '../runtime/search-attributes';
 import { startSystem } from '../runtime/system';
 import { newSecretKey } from '../domain/secret-box';
-import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
+import { installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { MemoryPeak } from './worker-process';
 import { createFreshDatabase } from '../infra/scratch-database';
 import { cpuPerUnit, cpuSnapshot, type CpuSnapshot } from './cpu';
 
@@ -29,12 +32,20 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const PER_NODE = Number(process.env.BENCH_PER_NODE ?? 10);
 const SLOW_MS = Number(process.env.BENCH_SIM_LATENCY_MS ?? 200);
 const SEQUENTIAL_SAMPLE = Number(process.env.BENCH_SEQUENTIAL_SAMPLE ?? 50);
+/** VM counts of the scale table (simulator instant); BENCH_VMS is always one of them. */
+const SCALE = [...new Set([...(process.env.BENCH_SCALE ?? '500').split(',').map(Number).filter((n) => n > 0), VMS])].sort((a, b) => a - b);
+/** VMs of the slow-simulator run and activities of the no-op workflow (at most 2,000 by default: rates, not totals). */
+const COMPARE_VMS = Number(process.env.BENCH_COMPARE_VMS ?? Math.min(VMS, 2000));
+/** Temporal's warning level for one payload. */
+const PAYLOAD_WARN_BYTES = 512 * 1024;
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 };
 const fmt = (n: number, d = 1) => n.toFixed(d);
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 async function main() {
   installWorkerRuntime('error');
@@ -60,8 +71,7 @@ async function main() {
     APPROVAL_SIGNING_SECRET: 'bench-approval-secret-0123456789', APPLY_MAX_CONCURRENCY: String(CONCURRENCY), APPLY_MAX_PER_NODE: String(PER_NODE),
     SECRETS_ENCRYPTION_KEY: newSecretKey(), PROXBOX_API_ALLOW_HTTP: 'true',
   });
-  const bundle = await bundleWorkflows();
-  const system = await startSystem({ env: { ...env, PROXMOX_TASK_POLL_MS: 100 }, role: 'all', bundle });
+  const system = await startSystem({ env, role: 'api' });
   const db = system.database.db;
   await new UserStore(db).create('alice', ['intent_create_vm', 'view']);
   await new SettingsStore(db).update({ netboxToProxmoxEnabled: true, typedConfirmation: CONFIRMATION_PHRASE }, 'bench');
@@ -69,11 +79,17 @@ async function main() {
   await endpoints.putBackend({ url: pb.url, apiKey: 'sim-proxbox-key', timeoutMs: 30_000 });
   await endpoints.create({ name: 'bench', backendEndpointId: 1, allowWrites: true, clusters: ['5'], isDefault: true });
   netbox.addWebhookTarget({ url: `${system.apiUrl}/api/v1/hooks/netbox`, secret: 'bench-webhook-secret' });
+  const worker = await startWorkerProcess({
+    DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: 'bench-apply', NETBOX_URL: nb.url, NETBOX_TOKEN: 'nbt_simkey.simtoken',
+    APPROVAL_SIGNING_SECRET: 'bench-approval-secret-0123456789', SECRETS_ENCRYPTION_KEY: env.SECRETS_ENCRYPTION_KEY!, PROXBOX_API_ALLOW_HTTP: 'true',
+    APPLY_MAX_CONCURRENCY: String(CONCURRENCY), APPLY_MAX_PER_NODE: String(PER_NODE), PROXMOX_TASK_POLL_MS: '100', LOG_LEVEL: 'error',
+    ...(process.env.APPLY_ITEMS_PER_RUN ? { APPLY_ITEMS_PER_RUN: process.env.APPLY_ITEMS_PER_RUN } : {}),
+  });
 
-  const cpu = () => cpuSnapshot({ 'Temporal dev server': temporal.pid, 'proxbox-api simulator': pb.pid });
-  const runApply = async (label: string, firstVmid: number) => {
+  const cpu = () => cpuSnapshot({ 'worker process': worker.pid, 'Temporal dev server': temporal.pid, 'proxbox-api simulator': pb.pid }, 'API, NetBox simulator, benchmark');
+  const runApply = async (label: string, firstVmid: number, count: number) => {
     const branch = netbox.createBranch({ name: label, owner: 'bob', customFields: { apply_to_proxmox: true } });
-    for (let i = 0; i < VMS; i++) {
+    for (let i = 0; i < count; i++) {
       netbox.createVm(branch.id, {
         name: `${label}-${i}`, cluster: 5, vcpus: '1.00', memory: 512,
         custom_fields: { proxmox_vm_id: firstVmid + i, proxmox_vm_type: 'qemu', proxmox_node: nodes[i % NODES], proxmox_storage: 'local-lvm' },
@@ -84,11 +100,17 @@ async function main() {
     let cpuAtFirstDispatch: CpuSnapshot | null = null;
     let cpuAtLastResult: CpuSnapshot | null = null;
     let announced = 0;
+    // The worker's memory while it plans (up to the first dispatch), then while it applies.
+    let planMemory: Promise<MemoryPeak> | null = null;
     const unlisten = await system.database.listen(APPLY_EVENTS_CHANNEL, () => {
       announced += 1;
-      if (announced === 2) cpuAtFirstDispatch = cpu();
-      if (announced === 1 + 2 * VMS) cpuAtLastResult = cpu();
+      if (announced === 2) {
+        cpuAtFirstDispatch = cpu();
+        planMemory = worker.peak().then((peak) => { worker.resetPeak(); return peak; });
+      }
+      if (announced === 1 + 2 * count) cpuAtLastResult = cpu();
     });
+    worker.resetPeak();
     await netbox.mergeBranch(branch.id, 'alice');
     const jobs = new ApplyJobStore(db);
     const started = Date.now();
@@ -98,6 +120,9 @@ async function main() {
       if (job && ['succeeded', 'partial', 'failed'].includes(job.state)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    const applyMemory = await worker.peak();
+    const plan = await (planMemory ?? applyMemory);
+    const memory = { ...applyMemory, rssBytes: Math.max(plan.rssBytes, applyMemory.rssBytes), planHeapUsedBytes: plan.heapUsedBytes };
     await unlisten();
     const events = await jobs.eventsAfter(job.id, 0);
     const at = (type: string) => events.filter((e) => e.type === type).map((e) => e.createdAt.getTime());
@@ -107,13 +132,21 @@ async function main() {
     const dispatched = new Map(events.filter((e) => e.type === 'dispatch').map((e) => [(e.data as { key: string }).key, e.createdAt.getTime()]));
     const latencies = events.filter((e) => e.type === 'result').map((e) => e.createdAt.getTime() - (dispatched.get((e.data as { key: string }).key) ?? e.createdAt.getTime()));
     const results = await jobs.results(job.id);
-    const cpuPerVm = cpuAtFirstDispatch && cpuAtLastResult ? cpuPerUnit(cpuAtFirstDispatch, cpuAtLastResult, VMS) : ['    (not sampled)'];
-    return { state: job.state, seconds: (last - first) / 1000, whole, wallSeconds: (Date.now() - started) / 1000, latencies, ok: results.filter((r) => r.status === 'succeeded').length, cpuPerVm };
+    const cpuPerVm = cpuAtFirstDispatch && cpuAtLastResult ? cpuPerUnit(cpuAtFirstDispatch, cpuAtLastResult, count) : ['    (not sampled)'];
+    const chain = await chainFigures(temporalClient, job.workflowId);
+    return {
+      vms: count, state: job.state, seconds: (last - first) / 1000, whole, wallSeconds: (Date.now() - started) / 1000, latencies,
+      ok: results.filter((r) => r.status === 'succeeded').length, cpuPerVm, memory, chain,
+    };
   };
+  const temporalClient = new Client({ connection: await Connection.connect({ address: temporal.address }) });
 
-  const fast = await runApply('bench-fast', 10_000);
+  // VMIDs: each run its own range of 100,000.
+  const scale: Awaited<ReturnType<typeof runApply>>[] = [];
+  for (const [i, n] of SCALE.entries()) scale.push(await runApply(`bench-${n}`, 1_000_000 + i * 100_000, n));
+  const fast = scale.find((r) => r.vms === VMS)!;
   await slowApply();
-  const slow = await runApply('bench-slow', 20_000);
+  const slow = await runApply('bench-slow', 2_000_000, COMPARE_VMS);
   await sim('DELETE', '/faults');
 
   // The floor: the same number of activities doing nothing, same fan-out, same server, its own worker.
@@ -126,10 +159,10 @@ async function main() {
   const beforeNoop = cpu();
   const noopSeconds = await noopWorker.runUntil(async () => {
     const t0 = Date.now();
-    await client.workflow.execute('NoopFanOutWorkflow', { taskQueue: 'bench-noop', workflowId: `bench-noop-${Date.now()}`, args: [VMS, CONCURRENCY] });
+    await client.workflow.execute('NoopFanOutWorkflow', { taskQueue: 'bench-noop', workflowId: `bench-noop-${Date.now()}`, args: [COMPARE_VMS, CONCURRENCY] });
     return (Date.now() - t0) / 1000;
   });
-  const noopCpu = cpuPerUnit(beforeNoop, cpu(), VMS);
+  const noopCpu = cpuPerUnit(beforeNoop, cpu(), COMPARE_VMS);
   await connection.close();
 
   // The old plugin's shape: one RQ job, one VM after another, each waiting for proxbox-api (200 ms here).
@@ -142,24 +175,42 @@ async function main() {
   const sequentialRate = SEQUENTIAL_SAMPLE / ((Date.now() - t0) / 1000);
 
   const fastRate = VMS / fast.seconds;
-  const slowRate = VMS / slow.seconds;
-  const noopRate = VMS / noopSeconds;
+  const slowRate = COMPARE_VMS / slow.seconds;
+  const noopRate = COMPARE_VMS / noopSeconds;
   const cpuModel = os.cpus()[0];
   console.log(`proxbox-intent apply benchmark — ${new Date().toISOString()}`);
   console.log(`machine: ${os.cpus().length} × ${cpuModel?.model ?? '?'}, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
-  console.log(`settings: ${VMS} VM creates over ${NODES} nodes, APPLY_MAX_CONCURRENCY=${CONCURRENCY}, APPLY_MAX_PER_NODE=${PER_NODE}, one worker, Temporal dev server (in memory), PostgreSQL ${database.url.replace(/\/\/[^@]*@/, '//')}`);
+  console.log(`settings: ${VMS} VM creates over ${NODES} nodes, APPLY_MAX_CONCURRENCY=${CONCURRENCY}, APPLY_MAX_PER_NODE=${PER_NODE}, APPLY_ITEMS_PER_RUN=${process.env.APPLY_ITEMS_PER_RUN ?? 'default'}, one worker process, Temporal dev server (in memory), PostgreSQL ${database.url.replace(/\/\/[^@]*@/, '//')}`);
+  console.log('');
+  console.log(`one merge at scale (simulator instant, ${NODES} nodes); worker RSS and heap are peaks sampled every 100 ms in the worker process, while it plans (to the first dispatch) and while it applies; heap after GC is what it still holds at the end:`);
+  const header = ['VMs', 'succeeded', 'VMs/s', 'p50 ms', 'p99 ms', 'whole run s', 'runs', 'longest history', 'largest payload', 'worker RSS', 'heap planning', 'heap applying', 'vs first', 'heap after GC'];
+  const rows = scale.map((r) => [
+    String(r.vms), `${r.ok}/${r.vms}`, fmt(r.vms / r.seconds), String(pct(r.latencies, 50)), String(pct(r.latencies, 99)), fmt(r.whole, 1), String(r.chain.runs),
+    `${r.chain.longestHistory} events`, kib(r.chain.largestPayloadBytes), mib(r.memory.rssBytes), mib(r.memory.planHeapUsedBytes), mib(r.memory.heapUsedBytes),
+    `${fmt(r.memory.heapUsedBytes / scale[0]!.memory.heapUsedBytes, 2)}×`, mib(r.memory.retainedHeapBytes),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  for (const row of [header, ...rows]) console.log(`  ${row.map((c, i) => c.padStart(widths[i]!)).join(' | ')}`);
+  const largest = Math.max(...scale.map((r) => r.chain.largestPayloadBytes));
+  const biggest = scale.at(-1)!;
+  const first = scale[0]!;
+  const within = (a: number, b: number) => `${fmt(a / b, 2)}× (≤ 1.5: ${a <= 1.5 * b ? 'yes' : 'NO'})`;
+  console.log(`  targets: every VM succeeded ${scale.every((r) => r.ok === r.vms) ? 'yes' : 'NO'}; largest payload ${kib(largest)} (≤ 512 KiB: ${largest <= PAYLOAD_WARN_BYTES ? 'yes' : 'NO'}); ` +
+    `worker heap at ${biggest.vms} VMs against ${first.vms}: applying ${within(biggest.memory.heapUsedBytes, first.memory.heapUsedBytes)}, ` +
+    `after GC ${within(biggest.memory.retainedHeapBytes, first.memory.retainedHeapBytes)}, planning ${within(biggest.memory.planHeapUsedBytes, first.memory.planHeapUsedBytes)}`);
   console.log('');
   console.log(`apply, simulator instant:       ${fmt(fastRate)} VMs/s (first dispatch to last result ${fmt(fast.seconds, 2)} s; whole run with plan and drift read-back ${fmt(fast.whole, 2)} s; job ${fast.state}, ${fast.ok}/${VMS} succeeded); per-VM latency p50 ${pct(fast.latencies, 50)} ms, p99 ${pct(fast.latencies, 99)} ms`);
-  console.log(`no-op workflow, same fan-out:   ${fmt(noopRate)} activities/s (${fmt(noopSeconds, 2)} s)`);
+  console.log(`no-op workflow, same fan-out:   ${fmt(noopRate)} activities/s (${COMPARE_VMS} activities in ${fmt(noopSeconds, 2)} s)`);
   console.log(`  ratio apply / no-op:          ${fmt(fastRate / noopRate, 2)} (target ≥ 0.70)`);
   console.log('  CPU per VM, apply (simulator instant), first dispatch to last result:');
   for (const line of fast.cpuPerVm) console.log(line);
   console.log('  CPU per activity, no-op workflow:');
   for (const line of noopCpu) console.log(line);
-  console.log(`apply, simulator ${SLOW_MS} ms:        ${fmt(slowRate)} VMs/s (${fmt(slow.seconds, 2)} s; whole run ${fmt(slow.whole, 2)} s; job ${slow.state}); per-VM latency p50 ${pct(slow.latencies, 50)} ms, p99 ${pct(slow.latencies, 99)} ms`);
+  console.log(`apply, simulator ${SLOW_MS} ms:        ${fmt(slowRate)} VMs/s (${COMPARE_VMS} VMs in ${fmt(slow.seconds, 2)} s; whole run ${fmt(slow.whole, 2)} s; job ${slow.state}); per-VM latency p50 ${pct(slow.latencies, 50)} ms, p99 ${pct(slow.latencies, 99)} ms`);
   console.log(`sequential (old plugin), ${SLOW_MS} ms: ${fmt(sequentialRate, 2)} VMs/s (measured over ${SEQUENTIAL_SAMPLE} VMs)`);
   console.log(`  ratio apply / sequential:     ${fmt(slowRate / sequentialRate, 1)} (target ≥ 10)`);
 
+  await worker.stop();
   await system.stop();
   await netbox.close();
   pb.stop();
@@ -180,6 +231,60 @@ async function startProxboxProcess(): Promise<{ url: string; pid: number | null;
     });
   });
   return { url, pid: child.pid ?? null, stop: () => child.kill('SIGTERM') };
+}
+
+/** The worker (bench/worker-process.ts) in a process of its own, with its memory peaks over IPC. */
+async function startWorkerProcess(env: Record<string, string>): Promise<{ pid: number | null; resetPeak(): void; peak(): Promise<MemoryPeak>; stop(): Promise<void> }> {
+  const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./worker-process.ts', import.meta.url))], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the worker process exited (${code})`)));
+    child.once('message', (m) => (m === 'ready' ? resolve() : reject(new Error(`unexpected message from the worker: ${JSON.stringify(m)}`))));
+  });
+  child.removeAllListeners('exit');
+  return {
+    pid: child.pid ?? null,
+    resetPeak: () => { child.send('reset'); },
+    peak: () => new Promise((resolve) => {
+      child.once('message', (m) => resolve((m as { peak: MemoryPeak }).peak));
+      child.send('peak');
+    }),
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.send('stop');
+    }),
+  };
+}
+
+/**
+ * Every run of one workflow id (a chain of continue-as-new): how many, the most events one run's history holds, and
+ * the largest payload any event carries (an activity's input or result, a workflow's input, a continuation's input).
+ */
+async function chainFigures(client: Client, workflowId: string): Promise<{ runs: number; longestHistory: number; largestPayloadBytes: number }> {
+  let runs = 0;
+  let longestHistory = 0;
+  let largestPayloadBytes = 0;
+  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    runs += 1;
+    const history = await client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+    longestHistory = Math.max(longestHistory, history.events?.length ?? 0);
+    largestPayloadBytes = Math.max(largestPayloadBytes, largestPayloads(history.events ?? []));
+  }
+  return { runs, longestHistory, largestPayloadBytes };
+}
+
+/** The size of the largest `payloads` list (what Temporal's payload limits apply to) anywhere in these events. */
+function largestPayloads(value: unknown): number {
+  if (Array.isArray(value)) return Math.max(0, ...value.map(largestPayloads));
+  if (!value || typeof value !== 'object' || value instanceof Uint8Array) return 0;
+  let largest = 0;
+  for (const [key, v] of Object.entries(value)) {
+    if (key === 'payloads' && Array.isArray(v)) largest = Math.max(largest, v.reduce((sum: number, p: { data?: Uint8Array | null; metadata?: Record<string, Uint8Array> | null }) =>
+      sum + (p.data?.length ?? 0) + Object.entries(p.metadata ?? {}).reduce((m, [k, b]) => m + k.length + b.length, 0), 0));
+    else largest = Math.max(largest, largestPayloads(v));
+  }
+  return largest;
 }
 
 main().then(() => process.exit(0), (err: unknown) => { console.error(err); process.exit(1); });

@@ -32,12 +32,12 @@ const OWN_THREADS: [RegExp, string][] = [
   [/^workflow-/, 'workflow threads'],
 ];
 
-function ownThreads(): CpuSnapshot {
+function ownThreads(mainThread: string): CpuSnapshot {
   const out: CpuSnapshot = {};
   try {
     for (const tid of readdirSync('/proc/self/task')) {
       const comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-      const group = OWN_THREADS.find(([re]) => re.test(comm))?.[1] ?? 'JS main thread (activities, API, NetBox simulator) and its GC and I/O helpers';
+      const group = OWN_THREADS.find(([re]) => re.test(comm))?.[1] ?? `JS main thread (${mainThread}) and its GC and I/O helpers`;
       const seconds = procCpuSeconds(Number(tid), `/proc/self/task/${tid}/stat`);
       if (seconds !== null) out[`this process: ${group}`] = (out[`this process: ${group}`] ?? 0) + seconds;
     }
@@ -49,8 +49,8 @@ function ownThreads(): CpuSnapshot {
 }
 
 /** Snapshots this process (per group of threads), the named child processes and every PostgreSQL backend. */
-export function cpuSnapshot(children: Record<string, number | null>): CpuSnapshot {
-  const snapshot: CpuSnapshot = ownThreads();
+export function cpuSnapshot(children: Record<string, number | null>, mainThread = 'activities, API, NetBox simulator'): CpuSnapshot {
+  const snapshot: CpuSnapshot = ownThreads(mainThread);
   for (const [name, pid] of Object.entries(children)) {
     const seconds = pid === null ? null : procCpuSeconds(pid);
     if (seconds !== null) snapshot[name] = seconds;

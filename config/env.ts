@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { decodePayloadKey, splitKeyList } from '../infra/payload-codec';
 import { backendUrlRefusal, parseAllowedHosts, type BackendUrlPolicy } from '../domain/backend-url';
 import { parseSecretKey } from '../domain/secret-box';
+import { DEFAULT_RUN_BUDGET } from '../domain/apply-chain';
 
 const optionalUrl = z.url().optional();
 const positiveInt = (fallback: number) => z.coerce.number().int().positive().default(fallback);
@@ -37,6 +38,8 @@ export const ServiceEnv = z.object({
   RECONCILE_LOOKBACK_H: positiveInt(24),
   APPLY_MAX_CONCURRENCY: positiveInt(16),
   APPLY_MAX_PER_NODE: positiveInt(4),
+  /** How many items one run of an apply dispatches before it continues as new, so no workflow history grows with the branch. */
+  APPLY_ITEMS_PER_RUN: positiveInt(DEFAULT_RUN_BUDGET.itemsPerRun),
   /** How long a Proxmox task (create, update, destroy) is followed before its outcome is declared unknown. */
   PROXMOX_TASK_DEADLINE_S: positiveInt(900),
   /** The first wait between two reads of a running Proxmox task; it doubles up to 15 s (proxbox-api.md §10 b). */

@@ -136,6 +136,25 @@ export const applyResults = pgTable('apply_results', {
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 }, (t) => [primaryKey({ columns: [t.jobId, t.key] })]);
 
+/**
+ * The work list of an apply job, written once at plan time: one row per item that passed every check, in plan order
+ * (`seq`). Runs read it a page at a time by position, so nothing that travels through Temporal grows with the branch;
+ * an item's outcome is its row in apply_results. The item itself (its payload may carry cloud-init secrets) is sealed
+ * with SECRETS_ENCRYPTION_KEY; what names the VM stays readable for the sweeps that record results.
+ */
+export const applyWorkItems = pgTable('apply_work_items', {
+  jobId: uuid('job_id').notNull().references(() => applyJobs.id, { onDelete: 'cascade' }),
+  seq: integer('seq').notNull(),
+  key: text('key').notNull(),
+  vmid: integer('vmid').notNull(),
+  netboxId: integer('netbox_id').notNull(),
+  name: text('name').notNull(),
+  op: text('op').notNull(),
+  kind: text('kind', { enum: GUEST_KINDS }).notNull(),
+  node: text('node').notNull(),
+  sealedItem: text('sealed_item').notNull(),
+}, (t) => [primaryKey({ columns: [t.jobId, t.seq] }), uniqueIndex('apply_work_items_key').on(t.jobId, t.key)]);
+
 /** The live log of an apply job (SSE); each insert is announced with NOTIFY apply_events. */
 export const applyEvents = pgTable('apply_events', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),

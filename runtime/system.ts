@@ -5,6 +5,7 @@ import { ApplyEventHub } from '../api/event-hub';
 import { NetboxClient } from '../clients/netbox';
 import { backendUrlPolicy, ConfigError, type ServiceEnv } from '../config/env';
 import { ApplyJobStore } from '../db/apply-jobs';
+import { ApplyWorkItemStore } from '../db/apply-work-items';
 import { openDatabase, type Database } from '../db/client';
 import { DeletionRequestStore } from '../db/deletion-requests';
 import { BackendSeedError, EndpointStore } from '../db/endpoints';
@@ -97,8 +98,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
       deps: {
-        jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
-        approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, taskPollMs: env.PROXMOX_TASK_POLL_MS,
+        jobs: new ApplyJobStore(db), workItems: new ApplyWorkItemStore(db, secrets), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
+        approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, itemsPerRun: env.APPLY_ITEMS_PER_RUN, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, taskPollMs: env.PROXMOX_TASK_POLL_MS,
       },
       reconciler: {
         netbox, starter: starterFor(netbox),

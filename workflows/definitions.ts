@@ -28,10 +28,15 @@ export function vmidSearchValues(vmids: readonly number[], budget = VMID_ATTRIBU
 
 export interface ApplyLiveState {
   phase: 'planning' | 'applying' | 'finishing' | 'done' | 'cancelling' | 'cancelled' | 'failed';
+  /** Which run of the apply's chain answers (continue-as-new starts a new run every few thousand items). */
+  run: number;
+  /** Items of the whole apply, and how many have settled (across every run of the chain). */
   total: number;
   done: number;
   inFlight: string[];
+  /** Outcomes of the VMs this run handled (the job's results hold every VM). */
   outcomes: Record<string, string>;
+  /** Deletion requests this run created. */
   deletionRequestIds: number[];
 }
 

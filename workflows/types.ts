@@ -20,6 +20,23 @@ export interface ApplyWorkflowInput {
   mergedTimeMs?: number;
   username?: string | null;
   maxConcurrency?: number;
+  /** Set on a run that continues an earlier run of the same apply (continue-as-new): where the work list stands. */
+  continued?: ApplyContinuation;
+}
+
+/**
+ * What a run hands the next run of its chain: numbers only, so it stays the same size whatever the branch. The job
+ * itself (who, which merge) is read again from its row; the work list and the results are in PostgreSQL.
+ */
+export interface ApplyContinuation {
+  /** Every work-list item up to this position was dispatched and has settled. */
+  afterSeq: number;
+  total: number;
+  done: number;
+  /** Who asked to cancel, if a `cancelRequested` signal came before the hand-over. */
+  cancelledBy: string | null;
+  /** The position of the new run in the chain (the first run is 1). */
+  run: number;
 }
 
 /** The merge a run applies, as its job row says, and the worker's own fan-out limit. */
@@ -30,6 +47,8 @@ export interface ApplyRun {
   mergedTimeMs: number;
   username: string | null;
   maxConcurrency: number;
+  /** How many items one run dispatches before it continues as new (APPLY_ITEMS_PER_RUN); absent: the default. */
+  itemsPerRun?: number;
 }
 
 export interface ApplyContext {
@@ -51,8 +70,8 @@ export type WorkItem = Pick<PlannedChange, 'key' | 'changeDiffId' | 'netboxId' |
 export type UnsettledItem = Pick<WorkItem, 'key' | 'vmid' | 'netboxId' | 'name' | 'op' | 'kind' | 'node'>;
 
 /**
- * The apply's work list: what one run will do, as the `loadApplyPlan` activity returns it (the activity keeps its
- * name: renaming an activity type would break the histories of runs in flight).
+ * The apply's plan as the `loadApplyPlan` activity returns it: counts, not items. The work list itself is in
+ * PostgreSQL (apply_work_items) and is read a page at a time with `nextApplyItems`.
  */
 export interface ApplyWorkList {
   /** Null when the run was refused: it is not the run of a job that is still to be applied. */
@@ -60,8 +79,24 @@ export interface ApplyWorkList {
   branchName: string;
   /** Set when the run must not proceed at all (branch reverted, not merged, not opted in). */
   abort: string | null;
-  items: WorkItem[];
+  /** Items in the work list. */
+  planned: number;
+  /** Items already settled at plan time (blocked, skipped). */
   recorded: number;
+  /** The smallest VMIDs of the work list, enough for the ProxboxVmids search attribute (bounded). */
+  vmids: number[];
+}
+
+/** A run that continues an apply: the job as its row says, or why this run may not work for it. */
+export interface ResumedApplyRun {
+  run: ApplyRun | null;
+  branchName: string;
+  refused: string | null;
+}
+
+/** One page of the work list: items with their position, in order. */
+export interface WorkPage {
+  items: { seq: number; item: WorkItem }[];
 }
 
 export interface ItemOutcome { key: string; status: string; message: string }

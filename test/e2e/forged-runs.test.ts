@@ -47,10 +47,14 @@ describe('ApplyWorkflows started straight in Temporal', () => {
     const jobs = new ApplyJobStore(s.system.database.db);
     const row = (await jobs.get(job.id))!;
 
-    // Another workflow id with the real job's id, and the real workflow id again once its run has closed.
+    // Another workflow id with the real job's id, and the real workflow id again once its run has closed; each also
+    // as a forged continuation (continue-as-new's input): a new chain has a first run id of its own.
     for (const workflowId of [`apply:replayed:${Date.now()}`, job.workflowId]) {
-      const err = await start(workflowId, { jobId: job.id, username: 'admin', maxConcurrency: 64 });
-      expect(err, workflowId).toBeInstanceOf(WorkflowFailedError);
+      for (const extra of [{}, { continued: { afterSeq: 0, total: 1, done: 0, cancelledBy: null, run: 2 } }]) {
+        const err = await start(workflowId, { jobId: job.id, username: 'admin', maxConcurrency: 64, ...extra });
+        expect(err, workflowId).toBeInstanceOf(WorkflowFailedError);
+        expect((err as WorkflowFailedError).cause).toMatchObject({ type: 'RunRefused' });
+      }
     }
     expect(applyCalls()).toBe(before);
     const after = (await jobs.get(job.id))!;

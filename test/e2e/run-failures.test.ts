@@ -23,7 +23,7 @@ describe('runs that fail for reasons other than a cancel', () => {
 
   let seq = 0;
   /** A job row and an ApplyWorkflow for it on a task queue of its own, served by a worker whose planning is broken. */
-  async function runWithBrokenPlanning(loadApplyPlan: (input: { jobId: string }) => Promise<unknown>) {
+  async function runWithBrokenPlanning(loadApplyPlan: (input: { jobId: string }) => Promise<unknown>, more: Record<string, (...args: never[]) => Promise<unknown>> = {}) {
     const db = s.system.database.db;
     const jobs = new ApplyJobStore(db);
     const workflowId = `apply:broken${++seq}:1784901791902`;
@@ -36,7 +36,7 @@ describe('runs that fail for reasons other than a cancel', () => {
     const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
     const worker = await Worker.create({
       connection, namespace: inject('temporalNamespace'), taskQueue, workflowBundle: await sharedBundle(),
-      activities: { ...createApplyActivities(deps), loadApplyPlan },
+      activities: { ...createApplyActivities(deps), loadApplyPlan, ...more },
     });
     const input: ApplyWorkflowInput = { jobId: job.id, branchId: 4242, schemaId: `broken${seq}`, mergedTimeMs: 1784901791902, username: 'alice', maxConcurrency: 2 };
     const outcome = await worker.runUntil(s.system.temporal.workflow.execute('ApplyWorkflow', { workflowId, taskQueue, args: [input] }).then(
@@ -56,11 +56,11 @@ describe('runs that fail for reasons other than a cancel', () => {
     expect(events.at(-1)).toMatchObject({ type: 'complete', data: { state: 'failed', error: job.error } });
   });
 
-  it('a bug in the workflow (a plan of the wrong shape) fails the run instead of retrying it for ever, and closes the job', async () => {
+  it('a bug in the workflow (a work-list page of the wrong shape) fails the run instead of retrying it for ever, and closes the job', async () => {
     const { job, outcome, events } = await runWithBrokenPlanning(async (input: { jobId: string }) => ({
       run: { jobId: input.jobId, branchId: 4242, schemaId: 'broken', mergedTimeMs: 1784901791902, username: 'alice', maxConcurrency: 2 },
-      branchName: 'broken', abort: null, items: null, recorded: 0,
-    }));
+      branchName: 'broken', abort: null, planned: 1, recorded: 0, vmids: [],
+    }), { nextApplyItems: async () => ({ items: null }) });
     expect(outcome).toBeInstanceOf(WorkflowFailedError);
     expect(job.state).toBe('failed');
     expect(job.error).toMatch(/^The run failed: .*null/);

@@ -5,7 +5,7 @@ import { WorkflowFailedError, type WorkflowHandleWithFirstExecutionRunId } from 
 import type { ApplyActivities } from '../../activities/apply';
 import { ApplyWorkflow } from '../../workflows/apply';
 import { applyStateQuery, cancelRequestedSignal } from '../../workflows/definitions';
-import type { ApplyWorkList, ItemOutcome, UnsettledItem, WorkItem } from '../../workflows/types';
+import type { ApplyWorkList, ItemOutcome, UnsettledItem, WorkItem, WorkPage } from '../../workflows/types';
 import { eventually } from '../support/eventually';
 import { startWorkflowEnvironment, withWorker } from '../support/workflow-environment';
 
@@ -33,22 +33,40 @@ const create = (key: string, vmid: number): WorkItem => ({
 });
 const identity = ({ key, vmid, netboxId, name, op, kind, node }: WorkItem): UnsettledItem => ({ key, vmid, netboxId, name, op, kind, node });
 
-const planOf = (items: WorkItem[], maxConcurrency: number): ApplyWorkList => ({
-  run: { jobId: JOB, branchId: 3, schemaId: 'br3', mergedTimeMs: 1_700_000_000_000, username: 'alice', maxConcurrency },
-  branchName: 'add-five-vms', abort: null, items, recorded: 0,
+/** A plan as `loadApplyPlan` answers it, and the work list its mocked store holds. */
+type MockPlan = ApplyWorkList & { items?: WorkItem[] };
+const planOf = (items: WorkItem[], maxConcurrency: number, itemsPerRun?: number): MockPlan => ({
+  run: { jobId: JOB, branchId: 3, schemaId: 'br3', mergedTimeMs: 1_700_000_000_000, username: 'alice', maxConcurrency, ...(itemsPerRun ? { itemsPerRun } : {}) },
+  branchName: 'add-five-vms', abort: null, planned: items.length, recorded: 0, vmids: items.map((i) => i.vmid), items,
 });
 
 type Call = [name: string, ...args: unknown[]];
 
 /**
- * The apply activities: `loadApplyPlan` answers `plan`; writes of the `held` keys wait for the test, the others
- * succeed at once; `recordUnsettledItems` waits for `unsettledGate` when one is given.
+ * The apply activities: `loadApplyPlan` answers `plan` and `nextApplyItems` pages through its items (positions from
+ * 1); writes of the `held` keys wait for the test, the others succeed at once; `recordUnsettledItems` waits for
+ * `unsettledGate` when one is given.
  */
-function mockActivities(plan: () => Promise<ApplyWorkList>, opts: { held?: string[]; unsettledGate?: Promise<void> } = {}) {
+function mockActivities(plan: () => Promise<MockPlan>, opts: { held?: string[]; unsettledGate?: Promise<void> } = {}) {
   const calls: Call[] = [];
   const held = new Map((opts.held ?? []).map((k) => [k, { sent: gate(), answer: gate<ItemOutcome>() }]));
+  let list: WorkItem[] = [];
   const activities = {
-    async loadApplyPlan(input: { jobId: string }, firstRunId: string) { calls.push(['loadApplyPlan', input.jobId, firstRunId]); return plan(); },
+    async loadApplyPlan(input: { jobId: string }, firstRunId: string) {
+      calls.push(['loadApplyPlan', input.jobId, firstRunId]);
+      const p = await plan();
+      list = p.items ?? [];
+      return p;
+    },
+    async resumeApplyRun(input: { jobId: string }, firstRunId: string) {
+      calls.push(['resumeApplyRun', input.jobId, firstRunId]);
+      const p = await plan();
+      return { run: p.run, branchName: p.branchName, refused: null };
+    },
+    async nextApplyItems(args: { afterSeq: number; limit: number }): Promise<WorkPage> {
+      calls.push(['nextApplyItems', args.afterSeq]);
+      return { items: list.map((item, i) => ({ seq: i + 1, item })).filter((x) => x.seq > args.afterSeq).slice(0, args.limit) };
+    },
     async applyGuestChange(item: WorkItem): Promise<ItemOutcome> {
       calls.push(['applyGuestChange', item.key]);
       const hold = held.get(item.key);
@@ -60,8 +78,8 @@ function mockActivities(plan: () => Promise<ApplyWorkList>, opts: { held?: strin
       calls.push(['recordItemFailure', item.key, message]);
       return { key: item.key, status: 'failed', message };
     },
-    async verifyDrift(items: WorkItem[]) { calls.push(['verifyDrift', items.map((i) => i.key)]); return { checked: items.length, drifted: 0, unverified: 0 }; },
-    async finishApplyJob(args: unknown) { calls.push(['finishApplyJob', args]); return { state: 'failed' }; },
+    async verifyDrift(ctx: { jobId: string }) { calls.push(['verifyDrift', ctx.jobId]); return { checked: 0, drifted: 0, unverified: 0 }; },
+    async finishApplyJob(args: unknown) { calls.push(['finishApplyJob', args]); return { state: 'succeeded' }; },
     async recordUnsettledItems(args: unknown) { calls.push(['recordUnsettledItems', args]); await opts.unsettledGate; },
     async recordApplyCancellation(args: unknown) { calls.push(['recordApplyCancellation', args]); return { pendingDeletionRequestIds: [] }; },
     async requestDeletion(item: WorkItem) { calls.push(['requestDeletion', item.key]); return null; },
@@ -110,12 +128,13 @@ describe('ApplyWorkflow with mocked activities', () => {
     expect(end.error).toBeInstanceOf(WorkflowFailedError);
     expect((end.error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
     // Only the two writes sent before the cancel ever started; their answers came before anything was recorded.
-    expect(m.names()).toEqual(['loadApplyPlan', 'applyGuestChange', 'applyGuestChange', 'applyGuestChange returned', 'applyGuestChange returned',
+    expect(m.names()).toEqual(['loadApplyPlan', 'nextApplyItems', 'applyGuestChange', 'applyGuestChange', 'applyGuestChange returned', 'applyGuestChange returned',
       'recordUnsettledItems', 'recordApplyCancellation']);
     expect(m.argsOf('applyGuestChange')).toEqual(['a', 'b']);
     expect(state.outcomes).toEqual({ a: 'succeeded', b: 'failed' });
     expect(state.phase).toBe('cancelled');
-    expect(m.argsOf('recordUnsettledItems')).toEqual([{ jobId: JOB, by: 'carol', notSent: FIVE.slice(2).map(identity), abandoned: [] }]);
+    // The items never sent (c, d, e) are found in the work list by the activity: nothing lists them in a payload.
+    expect(m.argsOf('recordUnsettledItems')).toEqual([{ jobId: JOB, by: 'carol', abandoned: [] }]);
     expect(m.argsOf('recordApplyCancellation')).toEqual([{ jobId: JOB, firstRunId, by: 'carol' }]);
     expect(m.names()).not.toContain('finishApplyJob');
   });
@@ -143,10 +162,9 @@ describe('ApplyWorkflow with mocked activities', () => {
     expect(returnedBeforeEnd).toEqual([]);
     expect(m.argsOf('applyGuestChange')).toEqual(['a', 'b']);
     expect(state.outcomes).toEqual({ a: 'unknown', b: 'unknown' });
-    const [unsettled] = m.argsOf('recordUnsettledItems') as { by: string; notSent: UnsettledItem[]; abandoned: UnsettledItem[] }[];
+    const [unsettled] = m.argsOf('recordUnsettledItems') as { by: string; abandoned: UnsettledItem[] }[];
     expect(unsettled!.by).toBe('dave');
     expect([...unsettled!.abandoned].sort((x, y) => x.key.localeCompare(y.key))).toEqual(FIVE.slice(0, 2).map(identity));
-    expect(unsettled!.notSent).toEqual(FIVE.slice(2).map(identity));
     expect(m.argsOf('recordApplyCancellation')).toEqual([expect.objectContaining({ jobId: JOB, by: 'dave' })]);
   });
 
@@ -165,12 +183,49 @@ describe('ApplyWorkflow with mocked activities', () => {
 
   it('a refused run writes nothing and closes no job: it fails as RunRefused', async () => {
     const abort = `Job ${JOB} refused this run: it belongs to another workflow.`;
-    const m = mockActivities(async () => ({ run: null, branchName: '', abort, items: [], recorded: 0 }));
+    const m = mockActivities(async () => ({ run: null, branchName: '', abort, planned: 0, recorded: 0, vmids: [] }));
     const { end } = await run(m.activities, async (h) => ({ end: await ending(h) }));
     expect(end.status).toBe('FAILED');
     const cause = (end.error as WorkflowFailedError).cause;
     expect(cause).toBeInstanceOf(ApplicationFailure);
     expect(cause).toMatchObject({ type: 'RunRefused', message: abort });
     expect(m.names()).toEqual(['loadApplyPlan']);
+  });
+
+  it('continues as new every few items: each VM applied once, in order, the chain claiming with its first run id', async () => {
+    const m = mockActivities(async () => planOf(FIVE, 2, 2));
+    const { result, state, firstRunId, runs } = await run(m.activities, async (h) => {
+      const result = await h.result();
+      const runs = [];
+      for await (const r of env.client.workflow.list({ query: `WorkflowId = '${h.workflowId}'` })) runs.push(r.status.name);
+      return { result, state: await h.query(applyStateQuery), firstRunId: h.firstExecutionRunId, runs };
+    });
+    expect(result).toEqual({ state: 'succeeded', pendingDeletionRequestIds: [] });
+    expect(runs.sort()).toEqual(['COMPLETED', 'CONTINUED_AS_NEW', 'CONTINUED_AS_NEW']);
+    expect(m.argsOf('applyGuestChange')).toEqual(['a', 'b', 'c', 'd', 'e']);
+    // Each run reads from where the last one stopped; the continued runs claim the job as the chain, never plan again.
+    expect(m.argsOf('nextApplyItems')).toEqual([0, 2, 4]);
+    expect(m.calls.filter((c) => c[0] === 'resumeApplyRun')).toEqual([['resumeApplyRun', JOB, firstRunId], ['resumeApplyRun', JOB, firstRunId]]);
+    expect(m.names().filter((n) => n === 'loadApplyPlan' || n === 'verifyDrift' || n === 'finishApplyJob')).toEqual(['loadApplyPlan', 'verifyDrift', 'finishApplyJob']);
+    expect(m.argsOf('finishApplyJob')).toEqual([{ jobId: JOB, firstRunId }]);
+    expect(state).toMatchObject({ phase: 'done', run: 3, total: 5, done: 5, outcomes: { e: 'succeeded' } });
+  });
+
+  it('a cancel in a continued run stops the chain there: the query, the signal and the cancel reach the current run', async () => {
+    const m = mockActivities(async () => planOf(FIVE, 2, 2), { held: ['c'] });
+    const { end, state, firstRunId } = await run(m.activities, async (h) => {
+      await m.sent('c');
+      expect(await h.query(applyStateQuery)).toMatchObject({ run: 2, phase: 'applying', total: 5 });
+      await h.signal(cancelRequestedSignal, { by: 'carol' });
+      await h.cancel();
+      await eventually(async () => ((await h.query(applyStateQuery)).phase === 'cancelling' ? true : undefined), 'the continued run to stop dispatching');
+      m.answer('c', 'succeeded');
+      return { end: await ending(h), state: await h.query(applyStateQuery), firstRunId: h.firstExecutionRunId };
+    });
+    expect(end.status).toBe('CANCELLED');
+    expect((end.error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(m.argsOf('applyGuestChange')).toEqual(['a', 'b', 'c', 'd']);
+    expect(state).toMatchObject({ phase: 'cancelled', run: 2, done: 4 });
+    expect(m.argsOf('recordApplyCancellation')).toEqual([{ jobId: JOB, firstRunId, by: 'carol' }]);
   });
 });

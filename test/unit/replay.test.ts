@@ -20,6 +20,15 @@ describe('workflow histories replay against the current code', () => {
     expect(files.some((f) => f.startsWith('deletion-'))).toBe(true);
   });
 
+  it('has the history of an apply run that continued as new, and of the run that finished its chain', () => {
+    const lastEvent = (file: string) => (JSON.parse(readFileSync(`${HISTORY_DIR}/${file}`, 'utf8')) as { events: { eventType: string }[] }).events.at(-1)!.eventType;
+    const continuedInput = (JSON.parse(readFileSync(`${HISTORY_DIR}/apply-continued-final.json`, 'utf8')) as { events: { workflowExecutionStartedEventAttributes?: { continuedExecutionRunId?: string } }[] })
+      .events[0]!.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    expect(lastEvent('apply-continued-as-new.json')).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW');
+    expect(lastEvent('apply-continued-final.json')).toBe('EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED');
+    expect(continuedInput, 'the final run was started by a continue-as-new').toBeTruthy();
+  });
+
   it.each(files)('%s replays deterministically', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(`${HISTORY_DIR}/${file}`, 'utf8')));
     const workflowBundle = await sharedBundle();
