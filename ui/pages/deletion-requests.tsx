@@ -71,9 +71,9 @@ export function DeletionListPage(props: { user: PageUser; csrfToken: string; fil
           <h2 id="pending">Pending: awaiting a decision</h2>
           <Table caption="Pending deletion requests, the soonest to expire first" rows={props.pending} empty="No deletion request is pending." columns={columns} />
           {props.pendingCapped && <p class="muted">Only the first {props.pending.length} are shown here; filter by state <code>pending</code> to page through them all.</p>}
-          <h2 id="decided">Decided</h2>
         </section>
       )}
+      {props.pending && <h2 id="decided">Decided</h2>}
       <Table caption={props.pending ? 'Decided deletion requests, newest first' : 'Deletion requests, newest first'} rows={props.rows}
         empty="No deletion request matches." columns={columns} />
       <Pagination basePath="/ui/deletion-requests" query={{ state: filter.state, branchId: filter.branchId, vmid: filter.vmid }}

@@ -32,6 +32,11 @@ export function PlanFormPage(props: { user: PageUser; csrfToken: string; branchI
   );
 }
 
+function FindingList(props: { findings: ValidationVerdictView['findings'] }) {
+  if (props.findings.length === 0) return null;
+  return <ul>{props.findings.map((f) => <li>{f.severity} · {f.check} · <code>{f.reason}</code>: {f.message}</li>)}</ul>;
+}
+
 /** The guide's plan summary page: branch, settings state, opt-in, one row per ChangeDiff, the verdict banner. */
 export function PlanPage(props: { user: PageUser; csrfToken: string; plan: MergeValidation }) {
   const p = props.plan;
@@ -64,7 +69,8 @@ export function PlanPage(props: { user: PageUser; csrfToken: string; plan: Merge
             <div>
               <p><Reason code={v.reason} /></p>
               <p>{v.message}</p>
-              {v.findings.length > 0 && <ul>{v.findings.map((f) => <li>{f.severity} · {f.check} · <code>{f.reason}</code>: {f.message}</li>)}</ul>}
+              {/* The verdict's message is its first finding's; the others follow. */}
+              <FindingList findings={v.findings.filter((f) => f.message !== v.message)} />
             </div>
           ) },
         ]} />
