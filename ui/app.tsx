@@ -235,7 +235,8 @@ export function uiRoutes(deps: UiDeps) {
    */
   const decisionRoute = (action: DeletionAction, run: (id: number, user: PageUser, form: Record<string, unknown>) =>
     Promise<{ ok: true } | { ok: false; code: string; detail: string }>, done: string) =>
-    ui.post(`/deletion-requests/:id/${action}`, pagePermission('view'), async (c) => {
+    // Like the API's decision routes, the use case checks authorize_deletion_request (and records a refusal).
+    ui.post(`/deletion-requests/:id/${action}`, pagePermission('view', 'authorize_deletion_request'), async (c) => {
       const id = deletionId(c);
       if (!id.success) return noDeletion(c);
       const result = await run(id.data, c.get('user'), await c.req.parseBody());

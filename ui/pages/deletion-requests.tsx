@@ -13,12 +13,12 @@ import { jobPath } from './apply-jobs';
 
 export const deletionPath = (id: number) => `/ui/deletion-requests/${id}`;
 
-/** "in 6 days", "3 h ago": how far a time is from now, in the largest unit that fits. */
+/** "in 6 days", "3 h ago": how far a time is from now (hours up to 36, so days are always 2 or more). */
 export function relativeTime(at: Date, now: Date): string {
   const s = Math.round((at.getTime() - now.getTime()) / 1000);
   const abs = Math.abs(s);
   const [n, unit] = abs < 90 ? [abs, 's'] : abs < 90 * 60 ? [Math.round(abs / 60), 'min'] : abs < 36 * 3600 ? [Math.round(abs / 3600), 'h']
-    : [Math.round(abs / 86400), Math.round(abs / 86400) === 1 ? 'day' : 'days'];
+    : [Math.round(abs / 86400), 'days'];
   return s >= 0 ? `in ${n} ${unit}` : `${n} ${unit} ago`;
 }
 
