@@ -29,7 +29,7 @@ import { auditLogRoutes } from './routes/audit-log';
 import { deletionRequestRoutes } from './routes/deletion-requests';
 import { backendRoutes, proxmoxEndpointRoutes } from './routes/endpoints';
 import { hookRoutes } from './routes/hooks';
-import { planRoutes } from './routes/plan';
+import { planRoutes, planSummaryBrowserRedirect } from './routes/plan';
 import { settingsRoutes } from './routes/settings';
 import { statusRoutes } from './routes/status';
 import { userRoutes } from './routes/users';
@@ -104,6 +104,11 @@ export function createApp(deps: AppDeps) {
     temporal: deps.temporal, taskQueue: deps.status.taskQueue, temporalUiUrl: deps.links.uiUrl, settings: stores.settings, endpoints: stores.endpoints,
     quotas: stores.quotas, netbox: deps.status.netbox,
   });
+  const validator = new MergeValidator({
+    netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
+    proxboxBudget: { quotas: stores.quotas, callsPerMinute: limits.planProxboxCallsPerMin },
+    perUser: { quotas: stores.quotas, perMinute: limits.planRequestsPerUserPerMin },
+  });
   const decisions = new DeletionDecisions({ deletions: stores.deletions, deliveries: stores.deliveries, settings: stores.settings, endpoints: stores.endpoints, temporal: deps.temporal, approvalSecret: deps.approvalSecret });
 
   const v1 = router();
@@ -116,10 +121,7 @@ export function createApp(deps: AppDeps) {
     .route('/users', userRoutes(stores.users))
     .route('/status', statusRoutes(status))
     .route('/audit-log', auditLogRoutes(stores.audit))
-    .route('/branches', planRoutes(new MergeValidator({
-      netbox: deps.netbox, settings: stores.settings, endpoints: stores.endpoints, users: stores.users,
-      proxboxBudget: { quotas: stores.quotas, callsPerMinute: limits.planProxboxCallsPerMin },
-    }), { quotas: stores.quotas, perUserPerMinute: limits.planRequestsPerUserPerMin }))
+    .route('/branches', planRoutes(validator))
     .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, service: jobService, links: deps.links, hub: deps.hub,
       streams: { quotas: stores.quotas, rule: { limit: limits.sseStreamsPerUser, ttlMs: SSE_LEASE_TTL_MS } } }))
     .route('/deletion-requests', deletionRequestRoutes({ deletions: stores.deletions, decisions, links: deps.links }));
@@ -144,10 +146,11 @@ export function createApp(deps: AppDeps) {
     return c.json(answer.body, answer.httpStatus);
   });
   app.openapi(opsRouteDefs.metrics, (c) => c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4' }));
+  app.get('/api/v1/branches/:branchId/plan-summary', planSummaryBrowserRedirect());
   app.route('/api/v1', v1);
   // The operator pages (ui/): server-rendered, same process, the same services and permission rules as the API.
   app.route('/ui', uiRoutes({
-    users: stores.users, sessions: stores.sessions, jobs: stores.jobs, deletions: stores.deletions, jobService, links: deps.links,
+    users: stores.users, sessions: stores.sessions, jobs: stores.jobs, deletions: stores.deletions, jobService, decisions, validator, links: deps.links,
     authGuard, trustedProxies: limits.trustedProxies,
   }));
   app.route('/codec', codecRoutes({

@@ -18,6 +18,8 @@ export const REFUSAL_STATUS: Readonly<Record<string, ContentfulStatusCode>> = {
   merge_too_old: 409,
   vmid_mismatch: 422,
   reason_required: 422,
+  /** A page's form that cannot be read (ui/): nothing was decided. */
+  invalid_form: 422,
   not_applicable: 422,
   typed_confirmation_required: 422,
   self_approval_confirmation_required: 422,
@@ -26,6 +28,7 @@ export const REFUSAL_STATUS: Readonly<Record<string, ContentfulStatusCode>> = {
   cluster_unreadable: 503,
   decision_not_recorded: 503,
   decision_timeout: 504,
+  rate_limited: 429,
 };
 
 export function refusalStatus(code: string): ContentfulStatusCode {

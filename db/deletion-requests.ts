@@ -44,9 +44,10 @@ export class DeletionRequestStore {
     return row;
   }
 
-  async list(filter: { state?: DeletionState; branchId?: number; vmid?: number; limit: number; afterId?: number }): Promise<DeletionRow[]> {
+  async list(filter: { state?: DeletionState; states?: readonly DeletionState[]; branchId?: number; vmid?: number; limit: number; afterId?: number }): Promise<DeletionRow[]> {
     const where: SQL[] = [];
     if (filter.state) where.push(eq(deletionRequests.state, filter.state));
+    if (filter.states) where.push(inArray(deletionRequests.state, [...filter.states]));
     if (filter.branchId !== undefined) where.push(eq(deletionRequests.branchId, filter.branchId));
     if (filter.vmid !== undefined) where.push(eq(deletionRequests.vmid, filter.vmid));
     if (filter.afterId !== undefined) where.push(lt(deletionRequests.id, filter.afterId));

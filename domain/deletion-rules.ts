@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { hasPermission } from './permissions';
 import type { ClosedGate } from './gates';
 import type { GuestKind } from './guest-kind';
@@ -8,6 +9,11 @@ export const DELETION_STATES = ['pending', 'approved', 'executing', 'succeeded',
 export type DeletionState = (typeof DELETION_STATES)[number];
 /** States a request never leaves. */
 export const FINAL_DELETION_STATES: readonly DeletionState[] = ['succeeded', 'failed', 'rejected', 'expired'];
+
+/** The VMID an authorizer types to approve or confirm a destroy (the API's JSON body and the pages' form). */
+export const TypedVmid = z.number().int().positive();
+/** Why a request is rejected (the API's JSON body and the pages' form). */
+export const RejectionReason = z.string().trim().min(1, 'a reason is required').max(255);
 
 /** A refused decision is recorded in a request's history at most once per actor in this interval. */
 export const REFUSAL_RECORD_INTERVAL_MS = 60_000;

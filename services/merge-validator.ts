@@ -14,6 +14,7 @@ import {
 } from '../domain/merge-validation';
 import { clusterIdsOf, clusterNamesFor, readBranchChanges } from '../clients/netbox-branch-changes';
 import { routeEndpoint } from '../domain/routing';
+import { refuse, type Refusal } from './refusal';
 
 export interface MergeValidatorDeps {
   /** How to reach NetBox; the plan builds its own client so every request shares the plan's deadline. */
@@ -28,7 +29,14 @@ export interface MergeValidatorDeps {
    * together may make at most `callsPerMinute` of them in any rolling minute, counted in PostgreSQL across processes.
    */
   proxboxBudget?: { quotas: QuotaStore; callsPerMinute: number };
+  /** Each plan reads NetBox and proxbox-api: at most `perMinute` per user in any rolling minute (API and pages together). */
+  perUser?: { quotas: QuotaStore; perMinute: number };
 }
+
+/** A user's plan (`planFor`): the plan, or why there is none. */
+export type PlanAnswer = { ok: true; plan: MergeValidation }
+  | Refusal<'branch_not_found'>
+  | (Refusal<'rate_limited'> & { retryAfterS: number });
 
 const PROXBOX_BUDGET_KEY = 'proxbox-api-calls:plan';
 
@@ -57,6 +65,19 @@ export class MergeValidator {
 
   constructor(private readonly deps: MergeValidatorDeps) {
     this.budgetMs = deps.budgetMs ?? VALIDATION_BUDGET_MS;
+  }
+
+  /** The plan a user asked for (the API's plan routes and the plan page), within the per-user limit. */
+  async planFor(username: string, branchId: number, actor: string | null): Promise<PlanAnswer> {
+    const limit = this.deps.perUser;
+    if (limit) {
+      const taken = await limit.quotas.take(`plan:${username}`, { limit: limit.perMinute, ttlMs: 60_000 });
+      if (!taken.ok) {
+        return { ...refuse('rate_limited', `Too many plans: at most ${limit.perMinute} per minute per user. Try again in ${taken.retryAfterS} s.`), retryAfterS: taken.retryAfterS };
+      }
+    }
+    const plan = await this.plan(branchId, actor);
+    return plan ? { ok: true, plan } : refuse('branch_not_found', `NetBox has no branch ${branchId}.`);
   }
 
   /** The plan, or null when NetBox has no such branch. */

@@ -1,23 +1,30 @@
 import { Hono, type Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import type { ApplyJobStore } from '../db/apply-jobs';
-import type { DeletionRequestStore } from '../db/deletion-requests';
+import type { DeletionRequestStore, DeletionRow } from '../db/deletion-requests';
 import type { SessionStore } from '../db/sessions';
 import type { UserStore } from '../db/users';
 import { JOB_STATES, type JobState } from '../domain/job-state';
 import { hasPermission } from '../domain/permissions';
 import { safeNextPath } from '../domain/sessions';
+import { DELETION_STATES, RejectionReason, TypedVmid, type DeletionState } from '../domain/deletion-rules';
 import type { ApplyJobService } from '../services/apply-jobs';
+import type { DeletionDecisions } from '../services/deletion-decisions';
+import type { MergeValidator } from '../services/merge-validator';
 import { decodeCursor, encodeCursor } from '../api/pagination';
 import { ProblemError } from '../api/problem';
 import type { AuthFailureGuard } from '../api/rate-limits';
+import { refusalStatus } from '../api/refusal-status';
 import { temporalUrl, type TemporalLinks } from '../api/views';
 import { loadAssets, type AssetName } from './assets';
-import type { UiEnv } from './context';
+import type { PageUser, UiEnv } from './context';
 import { csrfProtection } from './csrf';
 import { ErrorPage, NotBuiltPage } from './pages/errors';
 import { ApplyJobListPage, ApplyJobPage, CancelJobPage, jobPath } from './pages/apply-jobs';
 import { DashboardPage } from './pages/dashboard';
+import { DeletionListPage, DeletionRequestPage, deletionPath, type DeletionAction } from './pages/deletion-requests';
+import { PlanFormPage, PlanPage, planPagePath } from './pages/plan';
 import { SignInPage } from './pages/sign-in';
 import { pagePermission, refusePage, render, securityHeaders } from './render';
 import { clearSessionCookie, requireSession, sessionSecretOf, setSessionCookie } from './session';
@@ -28,6 +35,8 @@ export interface UiDeps {
   jobs: ApplyJobStore;
   deletions: DeletionRequestStore;
   jobService: ApplyJobService;
+  decisions: DeletionDecisions;
+  validator: MergeValidator;
   links: TemporalLinks;
   /** The API's failed-authentication limit: a wrong token on the sign-in page counts as one, per address. */
   authGuard: AuthFailureGuard;
@@ -37,6 +46,9 @@ export interface UiDeps {
 const PAGE_SIZE = 25;
 const JobCursor = z.object({ createdAt: z.iso.datetime(), id: z.uuid() });
 const JobId = z.uuid();
+const PositiveId = z.coerce.number().int().positive();
+/** Pending requests shown above the rest on the first page of the list (they expire, so there are few). */
+const PENDING_SHOWN = 100;
 
 /**
  * The operator pages under /ui (mounted by api/app.ts). Order matters: security headers on everything; the static
@@ -170,10 +182,110 @@ export function uiRoutes(deps: UiDeps) {
     return c.redirect(`${jobPath(job.id)}?cancelled=${result.job.state === 'failed' ? 'closed' : 'stopping'}`, 303);
   });
 
+  ui.get('/deletion-requests', pagePermission('view'), async (c) => {
+    const q = c.req.query();
+    const filter = { state: q.state || undefined, branchId: q.branchId?.trim() || undefined, vmid: q.vmid?.trim() || undefined };
+    const now = new Date();
+    const page = (pending: DeletionRow[] | null, rows: DeletionRow[], nextCursor: string | null, refusal?: { code: string; detail: string }) =>
+      render(c, <DeletionListPage user={c.get('user')} csrfToken={c.get('csrfToken')} filter={filter} now={now} pending={pending}
+        pendingCapped={(pending?.length ?? 0) >= PENDING_SHOWN} rows={rows} nextCursor={nextCursor} isFirst={!q.cursor} refusal={refusal} />, refusal ? 422 : 200);
+    const state = filter.state === undefined ? undefined : DELETION_STATES.find((s) => s === filter.state);
+    if (filter.state !== undefined && !state) return page(null, [], null, { code: 'invalid_filter', detail: `Unknown state '${filter.state}'.` });
+    const branchId = filter.branchId === undefined ? undefined : PositiveId.safeParse(filter.branchId);
+    if (branchId && !branchId.success) return page(null, [], null, { code: 'invalid_filter', detail: 'The branch id is a positive whole number.' });
+    const vmid = filter.vmid === undefined ? undefined : PositiveId.safeParse(filter.vmid);
+    if (vmid && !vmid.success) return page(null, [], null, { code: 'invalid_filter', detail: 'The VMID is a positive whole number.' });
+    let afterId;
+    try { afterId = decodeCursor(q.cursor, z.number().int()); } catch (err) {
+      if (err instanceof ProblemError) return page(null, [], null, { code: 'invalid_cursor', detail: 'This page link is not valid; start again from the first page.' });
+      throw err;
+    }
+    const where = { ...(branchId?.success ? { branchId: branchId.data } : {}), ...(vmid?.success ? { vmid: vmid.data } : {}) };
+    // Without a state filter, pending requests come first (first page only) and the pages below hold the decided ones.
+    const pendingFirst = !state;
+    const pending = pendingFirst && !q.cursor
+      ? (await deps.deletions.list({ ...where, state: 'pending', limit: PENDING_SHOWN })).sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime())
+      : null;
+    const rows = await deps.deletions.list({ ...where, limit: PAGE_SIZE, ...(afterId !== undefined ? { afterId } : {}),
+      ...(pendingFirst ? { states: DELETION_STATES.filter((s): s is Exclude<DeletionState, 'pending'> => s !== 'pending') } : { state }) });
+    const last = rows.length === PAGE_SIZE ? rows[rows.length - 1] : undefined;
+    return page(pending, rows, last ? encodeCursor(last.id) : null);
+  });
+
+  const showDeletion = async (c: Context<UiEnv>, id: number, status: ContentfulStatusCode, extra: { done?: string; failed?: { action: DeletionAction; refusal: { code: string; detail: string } } }) => {
+    const shown = await deps.decisions.show(id);
+    if (!shown.ok) return refusePage(c, 404, 'No such deletion request', shown.detail, shown.code);
+    const user = c.get('user');
+    return render(c, <DeletionRequestPage user={user} csrfToken={c.get('csrfToken')} now={new Date()} {...extra}
+      mayDecide={hasPermission(user.permissions, 'authorize_deletion_request')}
+      detail={{ request: shown.request, trouble: shown.trouble, temporalUrl: temporalUrl(deps.links, shown.request.workflowId) }} />, status);
+  };
+  const deletionId = (c: Context<UiEnv>) => PositiveId.safeParse(c.req.param('id'));
+  const noDeletion = (c: Context<UiEnv>) => refusePage(c, 404, 'No such deletion request', 'No deletion request with this id.', 'not_found');
+  ui.get('/deletion-requests/:id', pagePermission('view'), async (c) => {
+    const id = deletionId(c);
+    if (!id.success) return noDeletion(c);
+    const done = c.req.query('done');
+    return showDeletion(c, id.data, 200, done ? { done } : {});
+  });
+
+  /**
+   * The decisions of "Deletion requests": the form is read with the API's schemas, then the use case decides (the
+   * permission and the four-eyes rules included, as for the API), and a refusal is shown beside its form.
+   */
+  const decisionRoute = (action: DeletionAction, run: (id: number, user: PageUser, form: Record<string, unknown>) =>
+    Promise<{ ok: true } | { ok: false; code: string; detail: string }>, done: string) =>
+    // Like the API's decision routes, the use case checks authorize_deletion_request (and records a refusal).
+    ui.post(`/deletion-requests/:id/${action}`, pagePermission('view', 'authorize_deletion_request'), async (c) => {
+      const id = deletionId(c);
+      if (!id.success) return noDeletion(c);
+      const result = await run(id.data, c.get('user'), await c.req.parseBody());
+      if (result.ok) return c.redirect(`${deletionPath(id.data)}?done=${done}`, 303);
+      return showDeletion(c, id.data, refusalStatus(result.code), { failed: { action, refusal: result } });
+    });
+  const typedVmid = (form: Record<string, unknown>) => {
+    const raw = typeof form.vmid === 'string' ? form.vmid.trim() : '';
+    const vmid = TypedVmid.safeParse(/^\d+$/.test(raw) ? Number(raw) : Number.NaN);
+    return vmid.success ? vmid.data : null;
+  };
+  const formError = (detail: string) => ({ ok: false as const, code: 'invalid_form', detail });
+  const NO_VMID = 'Type the VMID of the guest, a positive whole number. Nothing changed.';
+  decisionRoute('approve', async (id, user, form) => {
+    const vmid = typedVmid(form);
+    return vmid === null ? formError(NO_VMID) : deps.decisions.decide(id, user, 'approve', { typedVmid: vmid });
+  }, 'approved');
+  decisionRoute('reject', async (id, user, form) => {
+    const reason = RejectionReason.safeParse(typeof form.reason === 'string' ? form.reason : '');
+    if (!reason.success) return formError(`The reason ${reason.error.issues[0]?.code === 'too_big' ? 'is at most 255 characters' : 'is required'}: say why the guest must stay. Nothing changed.`);
+    return deps.decisions.decide(id, user, 'reject', { reason: reason.data });
+  }, 'rejected');
+  decisionRoute('confirm-destroyed', async (id, user, form) => {
+    const vmid = typedVmid(form);
+    return vmid === null ? formError(NO_VMID) : deps.decisions.confirmDestroyed(id, user, vmid);
+  }, 'confirmed');
+
+  ui.get('/plans', pagePermission('view'), (c) => {
+    const branchId = c.req.query('branchId')?.trim();
+    const actor = c.req.query('actor')?.trim() || undefined;
+    if (branchId === undefined) return render(c, <PlanFormPage user={c.get('user')} csrfToken={c.get('csrfToken')} />);
+    const id = PositiveId.safeParse(branchId);
+    if (id.success) return c.redirect(planPagePath(id.data, actor), 303);
+    return render(c, <PlanFormPage user={c.get('user')} csrfToken={c.get('csrfToken')} branchId={branchId} actor={actor}
+      refusal={{ code: 'invalid_form', detail: 'The branch id is a positive whole number (the NetBox branch\'s id).' }} />, 422);
+  });
+  // The API's plan route's permission; the per-user plan limit is the API's too (the validator counts both).
+  ui.get('/branches/:branchId/plan', pagePermission('view'), async (c) => {
+    const id = PositiveId.safeParse(c.req.param('branchId'));
+    if (!id.success) return refusePage(c, 404, 'No such branch', 'A branch id is a positive whole number.', 'branch_not_found');
+    const actor = c.req.query('actor')?.trim() || null;
+    const answer = await deps.validator.planFor(c.get('user').username, id.data, actor);
+    if (answer.ok) return render(c, <PlanPage user={c.get('user')} csrfToken={c.get('csrfToken')} plan={answer.plan} />);
+    if (answer.code === 'rate_limited') c.header('Retry-After', String(answer.retryAfterS));
+    return refusePage(c, refusalStatus(answer.code), 'No plan', answer.detail, answer.code);
+  });
+
   // Pages of the navigation that phase 2 builds; each names the API route with the same data meanwhile.
   const notBuilt: [string, string, string, Parameters<typeof pagePermission>][] = [
-    ['/deletion-requests', 'Deletion requests', 'GET /api/v1/deletion-requests', ['view']],
-    ['/plans', 'Plans', 'GET /api/v1/branches/{id}/plan-summary', ['view']],
     ['/settings', 'Settings', 'GET /api/v1/settings', ['view']],
     ['/endpoints', 'Endpoints', 'GET /api/v1/proxmox-endpoints', ['view']],
     ['/users', 'Users', 'GET /api/v1/users', ['manage_users']],

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { DeletionRequestStore } from '../../db/deletion-requests';
-import { DELETION_STATES } from '../../domain/deletion-rules';
+import { DELETION_STATES, RejectionReason, TypedVmid } from '../../domain/deletion-rules';
 import type { DeletionDecisions } from '../../services/deletion-decisions';
 import type { AuthEnv } from '../auth';
 import { AUTHENTICATED, WITH_BODY, createRoute, guarded, jsonBody, problems, router } from '../openapi';
@@ -14,10 +14,10 @@ export const DeletionListQuery = ListQuery.extend({
   branchId: z.coerce.number().int().positive().optional(),
   vmid: z.coerce.number().int().positive().optional(),
 });
-export const ApproveBody = z.strictObject({ vmid: z.number().int().positive() });
+export const ApproveBody = z.strictObject({ vmid: TypedVmid });
 /** The VMID typed by the authorizer, as for an approval. */
 export const ConfirmDestroyedBody = ApproveBody;
-export const RejectBody = z.strictObject({ reason: z.string().trim().min(1, 'a reason is required').max(255) });
+export const RejectBody = z.strictObject({ reason: RejectionReason });
 const IdParam = z.object({ id: z.coerce.number().int().positive() });
 
 /** The permission to decide is checked by the use case (a refusal is recorded in the request's history). */

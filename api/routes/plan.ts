@@ -1,13 +1,12 @@
-import type { Context } from 'hono';
-import type { QuotaStore } from '../../db/quotas';
+import type { Context, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 import type { MergeValidator } from '../../services/merge-validator';
 import type { AuthEnv } from '../auth';
 import { AUTHENTICATED, createRoute, guarded, problems, router } from '../openapi';
 import { MALFORMED_JSON, problem, validationProblem } from '../problem';
-import { MINUTE_MS, tooManyRequests } from '../rate-limits';
+import { tooManyRequests } from '../rate-limits';
 import { refusalProblem } from '../refusal-status';
-import { planPage } from '../views';
+import { planPagePath } from '../../ui/pages/plan';
 
 /** The NetBox username whose permissions the plan checks; the merge validator does not know it and sends `{}`. */
 const Actor = z.string().trim().min(1).max(150);
@@ -24,26 +23,17 @@ export const planRouteDefs = {
     responses: { 200: { description: 'The plan' }, ...PLAN_PROBLEMS, ...problems(400, 413, 415) },
   }),
   summary: createRoute({
-    method: 'get', path: '/{branchId}/plan-summary', summary: 'The same plan for people (HTML with Accept: text/html)', ...guarded(['view']),
-    request: { params: BranchParam, query: PlanSummaryQuery }, responses: { 200: { description: 'The plan (JSON, or HTML with Accept: text/html)' }, ...PLAN_PROBLEMS },
+    method: 'get', path: '/{branchId}/plan-summary', summary: 'The same plan (a browser, Accept: text/html, is sent to the page /ui/branches/{branchId}/plan)', ...guarded(['view']),
+    request: { params: BranchParam, query: PlanSummaryQuery }, responses: { 200: { description: 'The plan' }, 303: { description: 'Accept: text/html: to /ui/branches/{branchId}/plan' }, ...PLAN_PROBLEMS },
   }),
 };
 
-/** `POST /branches/{id}/plan` (the merge validator) and `GET /branches/{id}/plan-summary` (the same, for people). */
-export function planRoutes(service: MergeValidator, limit: { quotas: QuotaStore; perUserPerMinute: number }) {
-  const rule = { limit: limit.perUserPerMinute, ttlMs: MINUTE_MS };
-  /** Each plan reads NetBox and proxbox-api: at most `perUserPerMinute` per user in any rolling minute, across processes. */
-  const overQuota = async (c: Context<AuthEnv>): Promise<Response | null> => {
-    const taken = await limit.quotas.take(`plan:${c.get('user').username}`, rule);
-    if (taken.ok) return null;
-    return tooManyRequests(c, taken.retryAfterS, 'rate_limited', `Too many plans: at most ${rule.limit} per minute per user. Try again in ${taken.retryAfterS} s.`);
-  };
-  const answer = async (c: Context<AuthEnv>, branchId: number, actor: string | null, html: boolean) => {
-    const refused = await overQuota(c);
-    if (refused) return refused;
-    const result = await service.plan(branchId, actor);
-    if (!result) return refusalProblem(c, { code: 'branch_not_found', detail: `NetBox has no branch ${branchId}.` });
-    return html ? c.html(planPage(result)) : c.json(result);
+/** `POST /branches/{id}/plan` (the merge validator) and `GET /branches/{id}/plan-summary` (the same; a browser is sent to the page). */
+export function planRoutes(service: MergeValidator) {
+  const answer = async (c: Context<AuthEnv>, branchId: number, actor: string | null) => {
+    const result = await service.planFor(c.get('user').username, branchId, actor);
+    if (result.ok) return c.json(result.plan);
+    return result.code === 'rate_limited' ? tooManyRequests(c, result.retryAfterS, result.code, result.detail) : refusalProblem(c, result);
   };
   const plans = router();
   // The body is documented from PlanBody but read here: an empty body is the same as `{}` (curl without -d, or a
@@ -59,10 +49,20 @@ export function planRoutes(service: MergeValidator, limit: { quotas: QuotaStore;
       }
       const body = PlanBody.safeParse(json);
       if (!body.success) return validationProblem(c, body.error, 'request body');
-      return answer(c, c.req.valid('param').branchId, body.data.actor ?? null, false);
+      return answer(c, c.req.valid('param').branchId, body.data.actor ?? null);
     })
-    .openapi(planRouteDefs.summary, async (c) => {
-      const wantsHtml = /text\/html/i.test(c.req.header('accept') ?? '');
-      return answer(c, c.req.valid('param').branchId, c.req.valid('query').actor ?? null, wantsHtml);
-    });
+    .openapi(planRouteDefs.summary, (c) => answer(c, c.req.valid('param').branchId, c.req.valid('query').actor ?? null));
+}
+
+/**
+ * A browser (Accept: text/html) opening `GET /api/v1/branches/{id}/plan-summary`, with or without a token, is sent
+ * (303) to the plan page, which signs it in first: the one HTML rendering of a plan. Runs before authentication.
+ */
+export function planSummaryBrowserRedirect(): MiddlewareHandler {
+  return async (c, next) => {
+    const branchId = BranchParam.shape.branchId.safeParse(c.req.param('branchId'));
+    if (!/text\/html/i.test(c.req.header('accept') ?? '') || !branchId.success) return next();
+    const actor = PlanSummaryQuery.safeParse(c.req.query());
+    return c.redirect(planPagePath(branchId.data, actor.success ? actor.data.actor : null), 303);
+  };
 }

@@ -88,7 +88,7 @@ describe('the plan (merge validator)', () => {
     expect(s.proxbox.cluster.getGuest(190)).toBeTruthy();
   });
 
-  it('shows the same plan as JSON or, for a browser, as an escaped HTML page', async () => {
+  it('shows the same plan as JSON, and sends a browser (with or without a token) to the plan page', async () => {
     const b = branch();
     s.netbox.createVm(b.id, qemu('<b>x</b>', 530));
     const posted = await plan(b.id);
@@ -96,11 +96,15 @@ describe('the plan (merge validator)', () => {
     expect(summary.status).toBe(200);
     expect(summary.body).toEqual(posted.body);
     expect(posted.body.verdicts[0]).toMatchObject({ verdict: 'blocked', reason: 'invalid_name' });
-    const page = await s.call(s.tokens.carol, 'GET', `/api/v1/branches/${b.id}/plan-summary`, undefined, { accept: 'text/html' });
-    expect(page.headers.get('content-type')).toContain('text/html');
-    expect(page.body).toContain(`Plan of branch plan-${seq}`);
-    expect(page.body).toContain('&#60;b&#62;x&#60;/b&#62;');
-    expect(page.body).not.toContain('<b>x</b>');
+    for (const authorization of [`Bearer ${s.tokens.carol}`, undefined]) {
+      const page = await fetch(`${s.api}/api/v1/branches/${b.id}/plan-summary?actor=bob`, {
+        redirect: 'manual', headers: { accept: 'text/html,application/xhtml+xml', ...(authorization ? { authorization } : {}) },
+      });
+      expect(page.status).toBe(303);
+      expect(page.headers.get('location')).toBe(`/ui/branches/${b.id}/plan?actor=bob`);
+    }
+    // Nothing but a redirect without a token: JSON still needs one.
+    expect((await fetch(`${s.api}/api/v1/branches/${b.id}/plan-summary`)).status).toBe(401);
   });
 
   it('permits a branch that is not opted in (NetBox-only merge) without asking proxbox-api anything', async () => {

@@ -1,9 +1,9 @@
 /** How each state looks: green done, amber partial or waiting, red failed or refused, blue in progress, grey closed. */
 const TONES: Record<string, 'ok' | 'warn' | 'bad' | 'info' | 'idle'> = {
-  succeeded: 'ok', accepted: 'ok', approved: 'ok', permitted: 'ok', deletion_requested: 'info',
+  succeeded: 'ok', accepted: 'ok', ok: 'ok', approved: 'ok', permitted: 'ok', deletion_requested: 'info',
   partial: 'warn', pending: 'warn', warning: 'warn', unknown: 'warn', queued: 'info',
   running: 'info', executing: 'info',
-  failed: 'bad', blocked: 'bad', rejected: 'bad', refused: 'bad',
+  failed: 'bad', error: 'bad', blocked: 'bad', rejected: 'bad', refused: 'bad',
   cancelled: 'idle', expired: 'idle', skipped: 'idle', not_implemented: 'idle',
 };
 
