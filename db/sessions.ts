@@ -1,4 +1,5 @@
 import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import { record } from './audit-log';
 import type { Db } from './client';
 import { apiTokens, uiSessions, users } from './schema';
 import type { AuthenticatedUser } from './users';
@@ -59,11 +60,15 @@ export class SessionStore {
     return rows.length > 0;
   }
 
+  /** Ends every session of a user; an administrator's revocation that ended any is an audit-log row (`session.revoke`). */
   async revokeAllOf(username: string, by: string): Promise<number> {
-    const rows = await this.db.update(uiSessions).set({ revokedAt: new Date(), revokedBy: by })
-      .where(and(isNull(uiSessions.revokedAt), sql`${uiSessions.userId} = (select ${users.id} from ${users} where ${users.username} = ${username})`))
-      .returning({ id: uiSessions.id });
-    return rows.length;
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.update(uiSessions).set({ revokedAt: new Date(), revokedBy: by })
+        .where(and(isNull(uiSessions.revokedAt), sql`${uiSessions.userId} = (select ${users.id} from ${users} where ${users.username} = ${username})`))
+        .returning({ id: uiSessions.id });
+      if (rows.length > 0) await record(tx, { actor: by, action: 'session.revoke', target: `user:${username}`, changes: { sessionsEnded: rows.length } });
+      return rows.length;
+    });
   }
 
   /** Live sessions, newest first (for the administrators' page). */

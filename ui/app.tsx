@@ -12,6 +12,7 @@ import { decodeCursor, encodeCursor } from '../api/pagination';
 import { ProblemError } from '../api/problem';
 import type { AuthFailureGuard } from '../api/rate-limits';
 import { temporalUrl, type TemporalLinks } from '../api/views';
+import { adminPages, type AdminDeps } from './admin';
 import { loadAssets, type AssetName } from './assets';
 import type { UiEnv } from './context';
 import { csrfProtection } from './csrf';
@@ -32,6 +33,8 @@ export interface UiDeps {
   /** The API's failed-authentication limit: a wrong token on the sign-in page counts as one, per address. */
   authGuard: AuthFailureGuard;
   trustedProxies: readonly string[];
+  /** The administrators' pages (ui/admin.tsx): settings, endpoints and backend, users and tokens, audit log, status. */
+  admin: Omit<AdminDeps, 'users' | 'sessions'>;
 }
 
 const PAGE_SIZE = 25;
@@ -170,15 +173,12 @@ export function uiRoutes(deps: UiDeps) {
     return c.redirect(`${jobPath(job.id)}?cancelled=${result.job.state === 'failed' ? 'closed' : 'stopping'}`, 303);
   });
 
+  adminPages(ui, { users: deps.users, sessions: deps.sessions, ...deps.admin });
+
   // Pages of the navigation that phase 2 builds; each names the API route with the same data meanwhile.
   const notBuilt: [string, string, string, Parameters<typeof pagePermission>][] = [
     ['/deletion-requests', 'Deletion requests', 'GET /api/v1/deletion-requests', ['view']],
     ['/plans', 'Plans', 'GET /api/v1/branches/{id}/plan-summary', ['view']],
-    ['/settings', 'Settings', 'GET /api/v1/settings', ['view']],
-    ['/endpoints', 'Endpoints', 'GET /api/v1/proxmox-endpoints', ['view']],
-    ['/users', 'Users', 'GET /api/v1/users', ['manage_users']],
-    ['/audit-log', 'Audit log', 'GET /api/v1/audit-log', ['manage_users', 'manage_settings']],
-    ['/status', 'Status', 'GET /readyz', ['view']],
   ];
   for (const [path, title, apiPath, anyOf] of notBuilt) {
     ui.get(path, pagePermission(...anyOf), (c) =>
