@@ -17,7 +17,7 @@ function PermissionChecks(props: { prefix: string; held: readonly string[] }) {
   return (
     <fieldset>
       <legend>Permissions</legend>
-      {ALL_PERMISSIONS.map((p) => <CheckboxField id={`${props.prefix}-${p}`} name="permissions" label={p} checked={props.held.includes(p)} />)}
+      {ALL_PERMISSIONS.map((p) => <CheckboxField id={`${props.prefix}-${p}`} name="permissions" value={p} label={p} checked={props.held.includes(p)} />)}
     </fieldset>
   );
 }
