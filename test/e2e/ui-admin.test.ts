@@ -211,5 +211,19 @@ describe('administrators\' pages (/ui) in a browser', () => {
     expect(text).toContain('1 of 1 endpoint(s) take writes');
     await expectAccessible(page, 'status');
     await screenshot(page, 'status');
+
+    // A closed gate appears in the problems list in the status answer's own sentence.
+    const lab = (await s.call(s.tokens.admin, 'GET', '/api/v1/proxmox-endpoints')).body.items[0];
+    expect((await s.call(s.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { allowWrites: false })).status).toBe(200);
+    try {
+      await expect.poll(async () => {
+        await page.goto(`${s.api}/ui/status`);
+        return page.locator('.callout').first().textContent();
+      }, { timeout: 30_000, interval: 2_000 }).toContain(
+        'writes_disabled_for_endpoint: writes_disabled_for_endpoint: endpoint "lab" (lab-cluster, 5): allowWrites is off here (PATCH /api/v1/proxmox-endpoints/{id}).');
+      expect(await page.locator('main').textContent()).toContain('0 of 1 endpoint(s) take writes');
+    } finally {
+      await s.call(s.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { allowWrites: true });
+    }
   }, 90_000);
 });
