@@ -138,6 +138,9 @@ describe('administrators\' pages (/ui) in a browser', () => {
     expect(await submit(page, 'Add the user', '/ui/users')).toBe(303);
     expect(page.url()).toBe(`${s.api}/ui/users/dave?done=user%20created`);
     expect((await api('/api/v1/users')).items.find((u: { username: string }) => u.username === 'dave')).toMatchObject({ permissions: ['view'] });
+    await page.getByLabel('trigger_apply', { exact: true }).check();
+    expect(await submit(page, 'Save the permissions', '/ui/users/dave/permissions')).toBe(303);
+    expect((await api('/api/v1/users')).items.find((u: { username: string }) => u.username === 'dave').permissions.sort()).toEqual(['trigger_apply', 'view']);
 
     await page.getByLabel('Description').fill('ui laptop');
     expect(await submit(page, 'Create the token', '/ui/users/dave/tokens')).toBe(201);
@@ -177,7 +180,7 @@ describe('administrators\' pages (/ui) in a browser', () => {
     // The audit log: the page's changes, recorded as the API records them (same actor, actions and masked changes).
     await page.goto(`${s.api}/ui/audit-log?actor=admin`);
     const shown = await page.locator('tbody').textContent();
-    for (const action of ['settings.update', 'endpoint.update', 'endpoint.create', 'endpoint.delete', 'user.create', 'token.create', 'token.revoke', 'session.revoke']) {
+    for (const action of ['settings.update', 'endpoint.update', 'endpoint.create', 'endpoint.delete', 'user.create', 'user.update', 'token.create', 'token.revoke', 'session.revoke']) {
       expect(shown, action).toContain(action);
     }
     expect(shown).not.toContain(token);
