@@ -152,6 +152,7 @@ export function createApp(deps: AppDeps) {
   app.route('/ui', uiRoutes({
     users: stores.users, sessions: stores.sessions, jobs: stores.jobs, deletions: stores.deletions, jobService, decisions, validator, links: deps.links,
     authGuard, trustedProxies: limits.trustedProxies,
+    admin: { settings: stores.settings, endpoints: stores.endpoints, audit: stores.audit, status },
   }));
   app.route('/codec', codecRoutes({
     codec: deps.payloadCodec ?? null, users: stores.users, authGuard, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,

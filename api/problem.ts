@@ -39,9 +39,15 @@ export function problem(c: Context, status: number, code: string, detail: string
   });
 }
 
-export function validationProblem(c: Context, error: z.ZodError, where: string): Response {
+/** A zod error as the `validation_failed` refusal: one entry per issue and the sentence naming them all. */
+export function validationRefusal(error: z.ZodError, where: string): { code: 'validation_failed'; detail: string; errors: { path: string; message: string }[] } {
   const errors = error.issues.map((i) => ({ path: i.path.length ? i.path.join('.') : where, message: i.message }));
-  return problem(c, 422, 'validation_failed', `The ${where} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors);
+  return { code: 'validation_failed', detail: `The ${where} is invalid: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, errors };
+}
+
+export function validationProblem(c: Context, error: z.ZodError, where: string): Response {
+  const { code, detail, errors } = validationRefusal(error, where);
+  return problem(c, 422, code, detail, errors);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { and, desc, eq, gt, isNull, or, sql } from 'drizzle-orm';
+import { record } from './audit-log';
 import type { Db } from './client';
 import { apiTokens, uiSessions, users } from './schema';
 import type { AuthenticatedUser } from './users';
@@ -7,6 +8,11 @@ import { SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS, hashSessionSecr
 export interface SessionView { id: string; username: string; createdAt: Date; lastSeenAt: Date; expiresAt: Date; revokedAt: Date | null; revokedBy: string | null }
 
 const idleCutoff = () => new Date(Date.now() - SESSION_IDLE_MS);
+/** A session that still opens pages: not revoked, not idle or past its end, and its token neither revoked nor expired. */
+const liveSession = () => [
+  isNull(uiSessions.revokedAt), gt(uiSessions.expiresAt, sql`now()`), gt(uiSessions.lastSeenAt, idleCutoff()),
+  isNull(apiTokens.revokedAt), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, sql`now()`)),
+];
 
 /**
  * Sessions of the operator pages. A session stands for the token it was opened with: resolving one re-checks that
@@ -59,11 +65,17 @@ export class SessionStore {
     return rows.length > 0;
   }
 
+  /** Ends every session of a user; an administrator's revocation that ended any is an audit-log row (`session.revoke`). */
   async revokeAllOf(username: string, by: string): Promise<number> {
-    const rows = await this.db.update(uiSessions).set({ revokedAt: new Date(), revokedBy: by })
-      .where(and(isNull(uiSessions.revokedAt), sql`${uiSessions.userId} = (select ${users.id} from ${users} where ${users.username} = ${username})`))
-      .returning({ id: uiSessions.id });
-    return rows.length;
+    return this.db.transaction(async (tx) => {
+      // Only live sessions count (one whose token is revoked has ended already); the rest end with them all the same.
+      const live = await tx.select({ id: uiSessions.id }).from(uiSessions).innerJoin(users, eq(users.id, uiSessions.userId))
+        .innerJoin(apiTokens, eq(apiTokens.id, uiSessions.tokenId)).where(and(...liveSession(), eq(users.username, username)));
+      await tx.update(uiSessions).set({ revokedAt: new Date(), revokedBy: by })
+        .where(and(isNull(uiSessions.revokedAt), sql`${uiSessions.userId} = (select ${users.id} from ${users} where ${users.username} = ${username})`));
+      if (live.length > 0) await record(tx, { actor: by, action: 'session.revoke', target: `user:${username}`, changes: { sessionsEnded: live.length } });
+      return live.length;
+    });
   }
 
   /** Live sessions, newest first (for the administrators' page). */
@@ -71,9 +83,8 @@ export class SessionStore {
     return this.db.select({
       id: uiSessions.id, username: users.username, createdAt: uiSessions.createdAt, lastSeenAt: uiSessions.lastSeenAt,
       expiresAt: uiSessions.expiresAt, revokedAt: uiSessions.revokedAt, revokedBy: uiSessions.revokedBy,
-    }).from(uiSessions).innerJoin(users, eq(users.id, uiSessions.userId))
-      .where(and(isNull(uiSessions.revokedAt), gt(uiSessions.expiresAt, sql`now()`), gt(uiSessions.lastSeenAt, idleCutoff()),
-        ...(username ? [eq(users.username, username)] : [])))
+    }).from(uiSessions).innerJoin(users, eq(users.id, uiSessions.userId)).innerJoin(apiTokens, eq(apiTokens.id, uiSessions.tokenId))
+      .where(and(...liveSession(), ...(username ? [eq(users.username, username)] : [])))
       .orderBy(desc(uiSessions.createdAt));
   }
 

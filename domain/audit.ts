@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * What the audit log keeps of a change: for each field that changed, `{from, to}`. Secrets (any field whose name says
  * the API key, a token, a secret or a password) are never written: a value becomes `"(masked)"`, and null stays null.
@@ -52,3 +54,11 @@ export function diffForAudit(beforeObject: object | null, afterObject: object | 
   }
   return out;
 }
+
+/** The audit log's filters (the API's query and the audit log page). */
+export const AuditFilterFields = {
+  actor: z.string().trim().min(1).max(200).optional(),
+  /** An exact action (`token.create`) or an area (`token`). */
+  action: z.string().trim().min(1).max(100).regex(/^[a-z_]+(\.[a-z_]+)*$/, 'an action such as token.create, or an area such as token').optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+};

@@ -17,10 +17,11 @@ import { ProblemError } from '../api/problem';
 import type { AuthFailureGuard } from '../api/rate-limits';
 import { refusalStatus } from '../api/refusal-status';
 import { temporalUrl, type TemporalLinks } from '../api/views';
+import { adminPages, type AdminDeps } from './admin';
 import { loadAssets, type AssetName } from './assets';
 import type { PageUser, UiEnv } from './context';
 import { csrfProtection } from './csrf';
-import { ErrorPage, NotBuiltPage } from './pages/errors';
+import { ErrorPage } from './pages/errors';
 import { ApplyJobListPage, ApplyJobPage, CancelJobPage, jobPath } from './pages/apply-jobs';
 import { DashboardPage } from './pages/dashboard';
 import { DeletionListPage, DeletionRequestPage, deletionPath, type DeletionAction } from './pages/deletion-requests';
@@ -41,6 +42,8 @@ export interface UiDeps {
   /** The API's failed-authentication limit: a wrong token on the sign-in page counts as one, per address. */
   authGuard: AuthFailureGuard;
   trustedProxies: readonly string[];
+  /** The administrators' pages (ui/admin.tsx): settings, endpoints and backend, users and tokens, audit log, status. */
+  admin: Omit<AdminDeps, 'users' | 'sessions'>;
 }
 
 const PAGE_SIZE = 25;
@@ -284,18 +287,7 @@ export function uiRoutes(deps: UiDeps) {
     return refusePage(c, refusalStatus(answer.code), 'No plan', answer.detail, answer.code);
   });
 
-  // Pages of the navigation that phase 2 builds; each names the API route with the same data meanwhile.
-  const notBuilt: [string, string, string, Parameters<typeof pagePermission>][] = [
-    ['/settings', 'Settings', 'GET /api/v1/settings', ['view']],
-    ['/endpoints', 'Endpoints', 'GET /api/v1/proxmox-endpoints', ['view']],
-    ['/users', 'Users', 'GET /api/v1/users', ['manage_users']],
-    ['/audit-log', 'Audit log', 'GET /api/v1/audit-log', ['manage_users', 'manage_settings']],
-    ['/status', 'Status', 'GET /readyz', ['view']],
-  ];
-  for (const [path, title, apiPath, anyOf] of notBuilt) {
-    ui.get(path, pagePermission(...anyOf), (c) =>
-      render(c, <NotBuiltPage title={title} apiPath={apiPath} user={c.get('user')} csrfToken={c.get('csrfToken')} current={`/ui${path}`} />));
-  }
+  adminPages(ui, { users: deps.users, sessions: deps.sessions, ...deps.admin });
 
   ui.all('*', (c) => refusePage(c, 404, 'Page not found', `No page at ${new URL(c.req.url).pathname}.`, 'not_found'));
   return ui;

@@ -1,14 +1,10 @@
 import { z } from 'zod';
 import type { AuditLog, AuditRow } from '../../db/audit-log';
+import { AuditFilterFields } from '../../domain/audit';
 import { AUTHENTICATED, createRoute, guarded, problems, router } from '../openapi';
 import { ListQuery, decodeCursor, page } from '../pagination';
 
-export const AuditLogQuery = ListQuery.extend({
-  actor: z.string().trim().min(1).max(200).optional(),
-  /** An exact action (`token.create`) or an area (`token`). */
-  action: z.string().trim().min(1).max(100).regex(/^[a-z_]+(\.[a-z_]+)*$/, 'an action such as token.create, or an area such as token').optional(),
-  since: z.iso.datetime({ offset: true }).optional(),
-});
+export const AuditLogQuery = ListQuery.extend(AuditFilterFields);
 
 export function auditView(r: AuditRow) {
   return { id: r.id, at: r.at.toISOString(), actor: r.actor, action: r.action, target: r.target, changes: r.changes };

@@ -1,19 +1,10 @@
 import { z } from 'zod';
 import type { TokenView, UserStore } from '../../db/users';
-import { PermissionName } from '../../domain/permissions';
+import { NO_SUCH_USER, NewToken, NewUser, UserPatch, tokenState, userExists } from '../../domain/user-admin';
 import { Username } from '../../domain/usernames';
 import { actorOf, requirePermission } from '../auth';
 import { AUTHENTICATED, WITH_BODY, createRoute, guarded, jsonBody, problems, router } from '../openapi';
 import { problem } from '../problem';
-
-export const NewUser = z.strictObject({ username: Username, permissions: z.array(PermissionName).default([]) });
-export const UserPatch = z.strictObject({ permissions: z.array(PermissionName) });
-export const NewToken = z.strictObject({
-  description: z.string().max(200).default(''),
-  /** When the token stops working; null: never; left out: the settings' `tokenLifetimeDays` (none by default). */
-  expiresAt: z.iso.datetime({ offset: true }).nullable().optional()
-    .refine((v) => v === null || v === undefined || Date.parse(v) > Date.now(), 'must be in the future'),
-});
 
 const UserParam = z.object({ username: Username });
 const TokenParam = z.object({ username: Username, tokenId: z.uuid() });
@@ -24,7 +15,7 @@ export function tokenView(t: TokenView) {
     id: t.id, description: t.description, issuedBy: t.issuedBy, issuerChain: t.issuerChain,
     createdAt: t.createdAt.toISOString(), expiresAt: t.expiresAt?.toISOString() ?? null, lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
     revokedAt: t.revokedAt?.toISOString() ?? null,
-    state: t.revokedAt ? 'revoked' : t.expiresAt && t.expiresAt.getTime() <= Date.now() ? 'expired' : 'active',
+    state: tokenState(t),
   };
 }
 
@@ -72,25 +63,25 @@ export function userRoutes(store: UserStore) {
     .openapi(defs.create, async (c) => {
       const { username, permissions } = c.req.valid('json');
       const user = await store.create(username, permissions, actorOf(c));
-      return user ? c.json(user, 201) : problem(c, 409, 'user_exists', `User '${username}' already exists.`);
+      return user ? c.json(user, 201) : problem(c, 409, 'user_exists', userExists(username));
     })
     .openapi(defs.setPermissions, async (c) => {
       const user = await store.setPermissions(c.req.valid('param').username, c.req.valid('json').permissions, actorOf(c));
-      return user ? c.json(user, 200) : problem(c, 404, 'not_found', 'No such user.');
+      return user ? c.json(user, 200) : problem(c, 404, 'not_found', NO_SUCH_USER);
     })
     .openapi(defs.remove, async (c) => {
-      return (await store.delete(c.req.valid('param').username, actorOf(c))) ? c.body(null, 204) : problem(c, 404, 'not_found', 'No such user.');
+      return (await store.delete(c.req.valid('param').username, actorOf(c))) ? c.body(null, 204) : problem(c, 404, 'not_found', NO_SUCH_USER);
     })
     .openapi(defs.tokens, async (c) => {
       const tokens = await store.listTokens(c.req.valid('param').username);
-      return tokens ? c.json({ items: tokens.map(tokenView), nextCursor: null }, 200) : problem(c, 404, 'not_found', 'No such user.');
+      return tokens ? c.json({ items: tokens.map(tokenView), nextCursor: null }, 200) : problem(c, 404, 'not_found', NO_SUCH_USER);
     })
     .openapi(defs.createToken, async (c) => {
       const { description, expiresAt } = c.req.valid('json');
       const created = await store.createToken(c.req.valid('param').username, {
         description, ...(expiresAt !== undefined ? { expiresAt: expiresAt === null ? null : new Date(expiresAt) } : {}),
       }, actorOf(c));
-      return created ? c.json({ ...tokenView(created), token: created.token }, 201) : problem(c, 404, 'not_found', 'No such user.');
+      return created ? c.json({ ...tokenView(created), token: created.token }, 201) : problem(c, 404, 'not_found', NO_SUCH_USER);
     })
     .openapi(defs.revokeToken, async (c) => {
       const { username, tokenId } = c.req.valid('param');

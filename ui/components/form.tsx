@@ -40,3 +40,17 @@ export function SelectField(props: { id: string; label: string; name?: string; v
     </div>
   );
 }
+
+/** A labelled checkbox (sends `value`, `on` by default); unticked, the browser sends nothing, read as "off". */
+export function CheckboxField(props: { id: string; label: string; name?: string; value?: string; checked?: boolean; hint?: string }) {
+  const hintId = props.hint ? `${props.id}-hint` : undefined;
+  return (
+    <div class="field check">
+      <div>
+        <input type="checkbox" id={props.id} name={props.name ?? props.id} value={props.value ?? 'on'} checked={props.checked} aria-describedby={hintId} />{' '}
+        <label for={props.id}>{props.label}</label>
+      </div>
+      {props.hint && <span class="hint" id={hintId}>{props.hint}</span>}
+    </div>
+  );
+}

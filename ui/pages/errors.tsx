@@ -14,14 +14,3 @@ export function ErrorPage(props: { title: string; message: string; user?: PageUs
     </Layout>
   );
 }
-
-/** A page of the navigation that phase 2 has not built yet: points to the API route that serves the same data. */
-export function NotBuiltPage(props: { title: string; apiPath: string; user: PageUser; csrfToken: string; current: string }) {
-  return (
-    <Layout title={props.title} user={props.user} csrfToken={props.csrfToken} current={props.current}>
-      <Callout tone="info">
-        <p>This page is not built yet. The API serves the same data: <code>{props.apiPath}</code> (see <a href="/docs">the API reference</a>).</p>
-      </Callout>
-    </Layout>
-  );
-}
