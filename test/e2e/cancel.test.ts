@@ -27,8 +27,9 @@ describe('cancelling an apply job', () => {
   }
 
   it('stops dispatching, follows the writes already sent to their end, and marks the rest cancelled', async () => {
-    // Long enough that the cancel lands while all four are still in flight, even on a loaded machine.
-    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 10_000, times: 4 });
+    // Long enough that the cancel lands while all four are still in flight, even on a loaded machine; shorter than the
+    // stack's backend timeout (10 s), so each answer still arrives.
+    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 7_000, times: 4 });
     const branch = s.netbox.createBranch({ name: 'twelve', owner: 'bob', customFields: { apply_to_proxmox: true, apply_destroy_confirmed: true } });
     s.netbox.deleteVm(branch.id, 790);
     for (let i = 0; i < 12; i++) s.netbox.createVm(branch.id, createSpec(`dozen-${i}`, 410 + i));

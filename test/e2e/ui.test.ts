@@ -156,9 +156,11 @@ describe('operator pages (/ui) in a browser', () => {
   });
 
   it('cancels a running job after the confirmation; refuses it without the permission and from another origin', async () => {
-    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 4_000, times: 6 });
+    // Three waves of slow writes keep the run going until the page's cancel lands, also on a loaded machine; each write
+    // answers within the stack's backend timeout (10 s).
+    s.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 8_000, times: 12 });
     const branch = s.netbox.createBranch({ name: 'ui-cancel', owner: 'bob', customFields: { apply_to_proxmox: true } });
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 12; i++) {
       s.netbox.createVm(branch.id, { name: `uicancel-${i}`, cluster: 5, vcpus: '1.00', memory: 512, tags: [],
         custom_fields: { proxmox_vm_id: 620 + i, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' } });
     }
@@ -213,7 +215,7 @@ describe('operator pages (/ui) in a browser', () => {
     // The cancel answers once the run has closed, or after 15 s while it is still stopping.
     await Promise.all([page.waitForURL(/\?cancelled=(closed|stopping)$/, { timeout: 60_000 }), page.getByRole('button', { name: 'Cancel the run' }).click()]);
     expect(await page.getByRole('status').first().textContent()).toMatch(/cancelled|Cancel requested/);
-    await eventually(async () => (await jobState(job.id)) === 'failed' || undefined, 'the cancelled job to close');
+    await eventually(async () => (await jobState(job.id)) === 'failed' || undefined, 'the cancelled job to close', 60_000);
     const detail = (await s.call(s.tokens.carol, 'GET', `/api/v1/apply-jobs/${job.id}`)).body;
     expect(detail.perVmResults._cancelled.message).toContain('Cancelled by admin');
   }, 150_000);
