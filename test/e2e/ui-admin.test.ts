@@ -1,7 +1,7 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cookieHeader, expectAccessible, launchBrowser, newContext, screenshot, signIn } from '../support/browser';
-import { PROXBOX_KEY, startStack, type Stack } from '../support/stack';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { browserSuite, cookieHeader, expectAccessible, screenshot } from '../support/browser';
+import { PROXBOX_KEY } from '../support/stack';
 
 /**
  * The administrators' pages in a real browser against the whole stack (the master flag starts off): settings with the
@@ -11,31 +11,8 @@ import { PROXBOX_KEY, startStack, type Stack } from '../support/stack';
 const PHRASE_REFUSAL = "Enabling netbox_to_proxmox_enabled requires typedConfirmation to be exactly 'allow-edit-and-add-actions'.";
 
 describe('administrators\' pages (/ui) in a browser', () => {
-  let s: Stack;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  beforeAll(async () => {
-    [s, browser] = await Promise.all([startStack({ enableIntent: false }), launchBrowser()]);
-  });
-  afterEach(async () => {
-    for (const c of contexts.splice(0)) await c.close().catch(() => {});
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await s?.stop();
-  });
-
-  async function pageFor(): Promise<{ context: BrowserContext; page: Page }> {
-    const context = await newContext(browser);
-    contexts.push(context);
-    return { context, page: await context.newPage() };
-  }
-  async function signedIn(user: string, token: string) {
-    const { context, page } = await pageFor();
-    await signIn(page, s.api, user, token);
-    expect(new URL(page.url()).pathname).toBe('/ui/dashboard');
-    return { context, page };
-  }
+  const ui = browserSuite({ enableIntent: false });
+  const { signedIn } = ui;
   /** Submits with a click and waits for the answer to the POST and the page it leads to. */
   async function submit(page: Page, button: string, path: string) {
     const [answer] = await Promise.all([
@@ -45,12 +22,12 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await page.waitForLoadState('load');
     return answer.status();
   }
-  const api = async (path: string) => (await s.call(s.tokens.admin, 'GET', path)).body;
+  const api = async (path: string) => (await ui.stack.call(ui.stack.tokens.admin, 'GET', path)).body;
   const csrfOf = async (page: Page) => (await page.locator('input[name="_csrf"]').first().getAttribute('value'))!;
 
   it('turns the master flag on only with the typed phrase; a user without manage_settings reads the settings and cannot change them', async () => {
-    const { page } = await signedIn('admin', s.tokens.admin);
-    await page.goto(`${s.api}/ui/settings`);
+    const { page } = await signedIn('admin', ui.stack.tokens.admin);
+    await page.goto(`${ui.stack.api}/ui/settings`);
     expect(await page.getByRole('alert').textContent()).toContain('Intent master flag is disabled.');
     await expectAccessible(page, 'settings (intent off)');
     await screenshot(page, 'settings');
@@ -71,20 +48,20 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await page.getByLabel('netbox_to_proxmox_enabled: apply merged branches to Proxmox').check();
     await page.getByLabel('Typed confirmation phrase').fill('allow-edit-and-add-actions');
     expect(await submit(page, 'Save the settings', '/ui/settings')).toBe(303);
-    expect(page.url()).toBe(`${s.api}/ui/settings?saved=1`);
+    expect(page.url()).toBe(`${ui.stack.api}/ui/settings?saved=1`);
     expect(await page.getByRole('alert').count()).toBe(0);
     expect(await api('/api/v1/settings')).toMatchObject({ netboxToProxmoxEnabled: true, typedConfirmationSet: true, deletionRequestTtlDays: 5 });
 
     // carol holds only `view`: the values, no form; her own session, her own CSRF token, a forged POST: 403, nothing changed.
-    const { context: carolContext, page: carol } = await signedIn('carol', s.tokens.carol);
-    await carol.goto(`${s.api}/ui/settings`);
+    const { context: carolContext, page: carol } = await signedIn('carol', ui.stack.tokens.carol);
+    await carol.goto(`${ui.stack.api}/ui/settings`);
     expect(await carol.locator('dl.facts').textContent()).toContain('Deletion request TTL5 days');
     expect(await carol.getByRole('button', { name: 'Save the settings' }).count()).toBe(0);
     expect(await carol.getByText('changing them needs the manage_settings permission').count()).toBe(1);
     await expectAccessible(carol, 'settings (read-only)');
-    const forged = await fetch(`${s.api}/ui/settings`, {
+    const forged = await fetch(`${ui.stack.api}/ui/settings`, {
       method: 'POST', redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: await cookieHeader(carolContext), origin: s.api },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: await cookieHeader(carolContext), origin: ui.stack.api },
       body: new URLSearchParams({ _csrf: await csrfOf(carol), deletionRequestTtlDays: '1' }),
     });
     expect(forged.status).toBe(403);
@@ -93,8 +70,8 @@ describe('administrators\' pages (/ui) in a browser', () => {
   }, 120_000);
 
   it('shows the backend without its key, toggles an endpoint\'s allowWrites, adds and removes an endpoint', async () => {
-    const { page } = await signedIn('admin', s.tokens.admin);
-    await page.goto(`${s.api}/ui/endpoints`);
+    const { page } = await signedIn('admin', ui.stack.tokens.admin);
+    await page.goto(`${ui.stack.api}/ui/endpoints`);
     const html = await page.content();
     expect(html).not.toContain(PROXBOX_KEY);
     expect(await page.locator('dl.facts').textContent()).toContain('API keyset');
@@ -110,7 +87,7 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await expectAccessible(page, 'endpoints');
     await screenshot(page, 'endpoints');
 
-    await Promise.all([page.waitForURL(`${s.api}/ui/endpoints/new`), page.getByRole('link', { name: 'Add an endpoint…' }).click()]);
+    await Promise.all([page.waitForURL(`${ui.stack.api}/ui/endpoints/new`), page.getByRole('link', { name: 'Add an endpoint…' }).click()]);
     await page.getByLabel('Name').fill('lab');
     await page.getByLabel('proxbox-api endpoint id').fill('2');
     await page.getByLabel('Clusters').fill('edge-a, edge-b');
@@ -123,7 +100,7 @@ describe('administrators\' pages (/ui) in a browser', () => {
     const edge = (await api('/api/v1/proxmox-endpoints')).items.find((e: { name: string }) => e.name === 'edge');
     expect(edge).toMatchObject({ backendEndpointId: 2, clusters: ['edge-a', 'edge-b'], defaultBridge: 'vmbr1', allowWrites: false, isDefault: false });
 
-    await Promise.all([page.waitForURL(`${s.api}/ui/endpoints/${edge.id}/edit`), page.getByRole('link', { name: 'Edit edge' }).click()]);
+    await Promise.all([page.waitForURL(`${ui.stack.api}/ui/endpoints/${edge.id}/edit`), page.getByRole('link', { name: 'Edit edge' }).click()]);
     expect(await submit(page, 'Remove the endpoint', `/ui/endpoints/${edge.id}/delete`)).toBe(422);
     await page.getByLabel('I want to remove endpoint edge').check();
     expect(await submit(page, 'Remove the endpoint', `/ui/endpoints/${edge.id}/delete`)).toBe(303);
@@ -131,12 +108,12 @@ describe('administrators\' pages (/ui) in a browser', () => {
   }, 120_000);
 
   it('creates a user and a token shown once; revoking the token ends the session opened with it; the audit log shows it all', async () => {
-    const { page } = await signedIn('admin', s.tokens.admin);
-    await page.goto(`${s.api}/ui/users`);
+    const { page } = await signedIn('admin', ui.stack.tokens.admin);
+    await page.goto(`${ui.stack.api}/ui/users`);
     await page.getByLabel('Username').fill('dave');
     await page.getByLabel('view', { exact: true }).check();
     expect(await submit(page, 'Add the user', '/ui/users')).toBe(303);
-    expect(page.url()).toBe(`${s.api}/ui/users/dave?done=user%20created`);
+    expect(page.url()).toBe(`${ui.stack.api}/ui/users/dave?done=user%20created`);
     expect((await api('/api/v1/users')).items.find((u: { username: string }) => u.username === 'dave')).toMatchObject({ permissions: ['view'] });
     await page.getByLabel('trigger_apply', { exact: true }).check();
     expect(await submit(page, 'Save the permissions', '/ui/users/dave/permissions')).toBe(303);
@@ -148,7 +125,7 @@ describe('administrators\' pages (/ui) in a browser', () => {
     expect(token).toMatch(/^pbi_/);
     await expectAccessible(page, 'token created');
     // Shown once: the user's page lists the token without it.
-    await page.goto(`${s.api}/ui/users/dave`);
+    await page.goto(`${ui.stack.api}/ui/users/dave`);
     expect(await page.content()).not.toContain(token);
     expect(await page.locator('#tokens + table, #tokens ~ table').first().textContent()).toContain('ui laptop');
 
@@ -158,33 +135,33 @@ describe('administrators\' pages (/ui) in a browser', () => {
     expect(await page.getByText('No live session.').count()).toBe(0);
     await expectAccessible(page, 'user');
 
-    const [listed] = (await s.call(s.tokens.admin, 'GET', '/api/v1/users/dave/tokens')).body.items;
+    const [listed] = (await ui.stack.call(ui.stack.tokens.admin, 'GET', '/api/v1/users/dave/tokens')).body.items;
     expect(await submit(page, `Revoke token ${listed.id}`, `/ui/users/dave/tokens/${listed.id}/revoke`)).toBe(303);
-    expect((await s.call(s.tokens.admin, 'GET', '/api/v1/users/dave/tokens')).body.items[0].state).toBe('revoked');
+    expect((await ui.stack.call(ui.stack.tokens.admin, 'GET', '/api/v1/users/dave/tokens')).body.items[0].state).toBe('revoked');
     await dave.reload();
     expect(new URL(dave.url()).pathname).toBe('/ui/sign-in');
 
     // A second sign-in of dave with a fresh token, ended by "End every session".
-    const second = (await s.call(s.tokens.admin, 'POST', '/api/v1/users/dave/tokens', { description: 'second' })).body.token as string;
+    const second = (await ui.stack.call(ui.stack.tokens.admin, 'POST', '/api/v1/users/dave/tokens', { description: 'second' })).body.token as string;
     const { page: dave2 } = await signedIn('dave', second);
-    await page.goto(`${s.api}/ui/users/dave`);
+    await page.goto(`${ui.stack.api}/ui/users/dave`);
     expect(await submit(page, 'End every session of dave', '/ui/users/dave/sessions/revoke')).toBe(303);
     expect(page.url()).toContain('1%20session(s)%20ended');
     await dave2.reload();
     expect(new URL(dave2.url()).pathname).toBe('/ui/sign-in');
 
-    await page.goto(`${s.api}/ui/users`);
+    await page.goto(`${ui.stack.api}/ui/users`);
     await expectAccessible(page, 'users');
     await screenshot(page, 'users');
 
     // The audit log: the page's changes, recorded as the API records them (same actor, actions and masked changes).
-    await page.goto(`${s.api}/ui/audit-log?actor=admin`);
+    await page.goto(`${ui.stack.api}/ui/audit-log?actor=admin`);
     const shown = await page.locator('tbody').textContent();
     for (const action of ['settings.update', 'endpoint.update', 'endpoint.create', 'endpoint.delete', 'user.create', 'user.update', 'token.create', 'token.revoke', 'session.revoke']) {
       expect(shown, action).toContain(action);
     }
     expect(shown).not.toContain(token);
-    const viaApi = (await s.call(s.tokens.admin, 'GET', '/api/v1/audit-log?actor=admin&limit=100')).body.items as { action: string; target: string; changes: unknown }[];
+    const viaApi = (await ui.stack.call(ui.stack.tokens.admin, 'GET', '/api/v1/audit-log?actor=admin&limit=100')).body.items as { action: string; target: string; changes: unknown }[];
     expect(viaApi.find((r) => r.action === 'settings.update')!.changes).toMatchObject({
       netboxToProxmoxEnabled: { from: false, to: true }, typedConfirmation: { from: null, to: 'allow-edit-and-add-actions' } });
     expect(viaApi.filter((r) => r.action === 'endpoint.update').map((r) => r.changes)).toEqual([
@@ -193,20 +170,20 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await expectAccessible(page, 'audit log');
     await screenshot(page, 'audit-log');
 
-    await page.goto(`${s.api}/ui/audit-log?actor=admin&action=token`);
+    await page.goto(`${ui.stack.api}/ui/audit-log?actor=admin&action=token`);
     expect(await page.locator('tbody tr').count()).toBe(viaApi.filter((r) => r.action.startsWith('token.')).length);
-    await page.goto(`${s.api}/ui/audit-log?since=yesterday`);
+    await page.goto(`${ui.stack.api}/ui/audit-log?since=yesterday`);
     expect(await page.getByRole('alert').textContent()).toContain('since');
     // carol holds neither manage_users nor manage_settings.
-    const { page: carol } = await signedIn('carol', s.tokens.carol);
-    expect((await carol.goto(`${s.api}/ui/audit-log`))!.status()).toBe(403);
-    expect((await carol.goto(`${s.api}/ui/users`))!.status()).toBe(403);
+    const { page: carol } = await signedIn('carol', ui.stack.tokens.carol);
+    expect((await carol.goto(`${ui.stack.api}/ui/audit-log`))!.status()).toBe(403);
+    expect((await carol.goto(`${ui.stack.api}/ui/users`))!.status()).toBe(403);
   }, 150_000);
 
   it('shows on the status page that a worker polls, what answers, the capabilities and the write gates', async () => {
-    const { page } = await signedIn('carol', s.tokens.carol);
+    const { page } = await signedIn('carol', ui.stack.tokens.carol);
     await expect.poll(async () => {
-      await page.goto(`${s.api}/ui/status`);
+      await page.goto(`${ui.stack.api}/ui/status`);
       return page.locator('dl.facts').first().textContent();
     }, { timeout: 60_000, interval: 2_000 }).toContain('A worker pollsyes');
     const text = await page.locator('main').textContent();
@@ -216,17 +193,17 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await screenshot(page, 'status');
 
     // A closed gate appears in the problems list in the status answer's own sentence.
-    const lab = (await s.call(s.tokens.admin, 'GET', '/api/v1/proxmox-endpoints')).body.items[0];
-    expect((await s.call(s.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { allowWrites: false })).status).toBe(200);
+    const lab = (await ui.stack.call(ui.stack.tokens.admin, 'GET', '/api/v1/proxmox-endpoints')).body.items[0];
+    expect((await ui.stack.call(ui.stack.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { allowWrites: false })).status).toBe(200);
     try {
       await expect.poll(async () => {
-        await page.goto(`${s.api}/ui/status`);
+        await page.goto(`${ui.stack.api}/ui/status`);
         return page.locator('.callout').first().textContent();
       }, { timeout: 30_000, interval: 2_000 }).toContain(
         'writes_disabled_for_endpoint: writes_disabled_for_endpoint: endpoint "lab" (lab-cluster, 5): allowWrites is off here (PATCH /api/v1/proxmox-endpoints/{id}).');
       expect(await page.locator('main').textContent()).toContain('0 of 1 endpoint(s) take writes');
     } finally {
-      await s.call(s.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { allowWrites: true });
+      await ui.stack.call(ui.stack.tokens.admin, 'PATCH', `/api/v1/proxmox-endpoints/${lab.id}`, { allowWrites: true });
     }
   }, 90_000);
 });

@@ -1,9 +1,9 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { SELF_APPROVAL_BLOCKED } from '../../domain/messages';
-import { expectAccessible, launchBrowser, newContext, signIn } from '../support/browser';
+import { browserSuite, expectAccessible, signIn } from '../support/browser';
 import { getRequest, requestDeletion, settled } from '../support/deletion-requests';
-import { startStack, type Stack } from '../support/stack';
+import type { Stack } from '../support/stack';
 
 /**
  * Confirm manual destroy in a browser, against proxbox-api as it is today (no POST /intent/deletion-requests): an
@@ -11,39 +11,25 @@ import { startStack, type Stack } from '../support/stack';
  * cluster, not the confirmer.
  */
 describe('confirming a manual destroy on the deletion request page', () => {
-  let s: Stack;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  beforeAll(async () => {
-    [s, browser] = await Promise.all([startStack({ capabilities: { registerDeletion: false, taskStatus: true } }), launchBrowser()]);
-  });
-  afterEach(async () => {
-    for (const c of contexts.splice(0)) await c.close().catch(() => {});
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await s?.stop();
-  });
-
+  const ui = browserSuite({ capabilities: { registerDeletion: false, taskStatus: true } });
+  const { pageFor } = ui;
   async function signedIn(user: keyof Stack['tokens']): Promise<Page> {
-    const context = await newContext(browser);
-    contexts.push(context);
-    const page = await context.newPage();
-    await signIn(page, s.api, user, s.tokens[user]);
+    const { page } = await pageFor();
+    await signIn(page, ui.stack.api, user, ui.stack.tokens[user]);
     return page;
   }
 
   it('offers the confirmation only after backend_cannot_register_deletion, refuses while the guest exists and to the requester, then closes the request', async () => {
-    const { request } = await requestDeletion(s, { vmid: 971, name: 'ui-confirm-971', node: 'pve01', kind: 'qemu' });
-    const detail = `${s.api}/ui/deletion-requests/${request.id}`;
+    const { request } = await requestDeletion(ui.stack, { vmid: 971, name: 'ui-confirm-971', node: 'pve01', kind: 'qemu' });
+    const detail = `${ui.stack.api}/ui/deletion-requests/${request.id}`;
     const bob = await signedIn('bob');
     await bob.goto(detail);
     expect(await bob.getByRole('button', { name: 'Confirm manual destroy' }).count()).toBe(0);
     await bob.getByLabel('Type the VMID to approve').fill('971');
     await Promise.all([bob.waitForURL(`${detail}?done=approved`), bob.getByRole('button', { name: 'Approve the deletion' }).click()]);
-    const failed = await settled(s, request.id);
+    const failed = await settled(ui.stack, request.id);
     expect(failed).toMatchObject({ state: 'failed', reasonCode: 'backend_cannot_register_deletion' });
-    await s.system.temporal.workflow.getHandle(request.workflowId).result();
+    await ui.stack.system.temporal.workflow.getHandle(request.workflowId).result();
 
     await bob.reload();
     expect(await bob.locator('dl.facts').textContent()).toContain('backend_cannot_register_deletion: proxbox-api offers no deletion-request records');
@@ -54,18 +40,18 @@ describe('confirming a manual destroy on the deletion request page', () => {
     // The guest is still on the cluster: refused in the service's words, nothing changed.
     await confirm(bob, '971', `${detail}/confirm-destroyed`);
     expect(await bob.getByRole('alert').textContent()).toContain('The cluster still lists qemu 971 ui-confirm-971 on node pve01');
-    expect((await getRequest(s, request.id)).state).toBe('failed');
+    expect((await getRequest(ui.stack, request.id)).state).toBe('failed');
     await expectAccessible(bob, 'deletion request (confirmable)');
 
-    s.proxbox.cluster.removeGuest(971);
+    ui.stack.proxbox.cluster.removeGuest(971);
     const alice = await signedIn('alice');
     await alice.goto(detail);
     await confirm(alice, '971', `${detail}/confirm-destroyed`);
     expect(await alice.getByRole('alert').textContent()).toContain(SELF_APPROVAL_BLOCKED);
-    expect((await getRequest(s, request.id)).state).toBe('failed');
+    expect((await getRequest(ui.stack, request.id)).state).toBe('failed');
 
     await confirm(bob, '971', `${detail}?done=confirmed`);
-    const closed = await getRequest(s, request.id);
+    const closed = await getRequest(ui.stack, request.id);
     expect(closed).toMatchObject({ state: 'succeeded', reasonCode: 'manually_destroyed', confirmedBy: 'bob' });
     const facts = await bob.locator('dl.facts').textContent();
     expect(facts).toMatch(/State\s*succeeded/);

@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { startStack, type Stack, type StackOptions } from './stack';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -55,4 +56,61 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** The session cookie header of a signed-in context, for requests made outside the browser (forged POSTs). */
 export async function cookieHeader(context: BrowserContext): Promise<string> {
   return (await context.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
+}
+
+/** A page in a fresh context of its own (closed after the test that opened it). */
+export interface OpenPage { context: BrowserContext; page: Page }
+
+export interface BrowserSuite {
+  /** The stack of this file (started in beforeAll). */
+  readonly stack: Stack;
+  readonly browser: Browser;
+  pageFor(): Promise<OpenPage>;
+  /** Signs in on a fresh page (with the demo user's own token unless given) and expects the dashboard. */
+  signedIn(user: keyof Stack['tokens'], token?: string): Promise<OpenPage>;
+  signedIn(user: string, token: string): Promise<OpenPage>;
+}
+
+/**
+ * The lifecycle of a browser test file: starts the stack (with these options) and Chromium together before all tests,
+ * closes the contexts each test opened after it (open pages keep their live-log event streams), and closes the browser
+ * and stops the stack after all. Call it once inside the file's describe.
+ */
+export function browserSuite(options?: StackOptions): BrowserSuite {
+  let stack: Stack | undefined;
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  beforeAll(async () => {
+    [stack, browser] = await Promise.all([startStack(options), launchBrowser()]);
+  });
+  afterEach(async () => {
+    for (const c of contexts.splice(0)) await c.close().catch(() => {});
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  const started = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`browserSuite: the ${what} is not started yet (use it inside a test)`);
+    return value;
+  };
+  async function pageFor(): Promise<OpenPage> {
+    const context = await newContext(started(browser, 'browser'));
+    contexts.push(context);
+    return { context, page: await context.newPage() };
+  }
+  async function signedIn(user: string, token?: string): Promise<OpenPage> {
+    const s = started(stack, 'stack');
+    const opened = await pageFor();
+    await signIn(opened.page, s.api, user, token ?? s.tokens[user as keyof Stack['tokens']]);
+    expect(new URL(opened.page.url()).pathname).toBe('/ui/dashboard');
+    return opened;
+  }
+  return {
+    get stack() { return started(stack, 'stack'); },
+    get browser() { return started(browser, 'browser'); },
+    pageFor,
+    signedIn,
+  };
 }

@@ -1,5 +1,6 @@
 import type { Child } from 'hono/jsx';
 import { CSRF_FIELD } from '../csrf';
+import { RefusalCallout } from './callout';
 
 /** The session's CSRF token; every `<form method="post">` of the pages carries it (ui/csrf.ts checks it). */
 export function CsrfField(props: { token: string }) {
@@ -53,4 +54,25 @@ export function CheckboxField(props: { id: string; label: string; name?: string;
       {props.hint && <span class="hint" id={hintId}>{props.hint}</span>}
     </div>
   );
+}
+
+/**
+ * The GET filter form above a list page (its fields as children, then Filter and a Clear link back to `action`),
+ * followed by the API's refusal of the filters when there is one.
+ */
+export function FilterForm(props: { action: string; label: string; refusal?: { code: string; detail: string } | undefined; children?: Child }) {
+  return (
+    <>
+      <form method="get" action={props.action} class="filters" role="search" aria-label={props.label}>
+        {props.children}
+        <div><button type="submit">Filter</button> <a class="button secondary" href={props.action}>Clear</a></div>
+      </form>
+      {props.refusal && <RefusalCallout refusal={props.refusal} title="These filters cannot be used" />}
+    </>
+  );
+}
+
+/** The State select of a filter form: "Any state" (empty) and then each state by name. */
+export function StateFilter(props: { value: string | undefined; states: readonly string[] }) {
+  return <SelectField id="state" label="State" value={props.value} options={[{ value: '', label: 'Any state' }, ...props.states.map((s) => ({ value: s, label: s }))]} />;
 }

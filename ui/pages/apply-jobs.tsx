@@ -4,7 +4,7 @@ import type { RunTrouble } from '../../services/run-trouble';
 import { assetPath } from '../assets';
 import { StateBadge } from '../components/badge';
 import { Callout, Reason, RefusalCallout } from '../components/callout';
-import { Field, PostForm, SelectField } from '../components/form';
+import { Field, FilterForm, PostForm, StateFilter } from '../components/form';
 import { Layout } from '../components/layout';
 import { Pagination, Table, Time } from '../components/table';
 import type { PageUser } from '../context';
@@ -22,14 +22,11 @@ export function ApplyJobListPage(props: { user: PageUser; csrfToken: string; fil
   const { filter } = props;
   return (
     <Layout title="Apply jobs" user={props.user} csrfToken={props.csrfToken} current="/ui/apply-jobs">
-      <form method="get" action="/ui/apply-jobs" class="filters" role="search" aria-label="Filter apply jobs">
-        <SelectField id="state" label="State" value={filter.state}
-          options={[{ value: '', label: 'Any state' }, ...JOB_STATES.map((s) => ({ value: s, label: s }))]} />
+      <FilterForm action="/ui/apply-jobs" label="Filter apply jobs" refusal={props.refusal}>
+        <StateFilter value={filter.state} states={JOB_STATES} />
         <Field id="branchId" label="Branch id" value={filter.branchId} inputmode="numeric" />
         <Field id="user" label="User" value={filter.user} />
-        <div><button type="submit">Filter</button> <a class="button secondary" href="/ui/apply-jobs">Clear</a></div>
-      </form>
-      {props.refusal && <RefusalCallout refusal={props.refusal} title="These filters cannot be used" />}
+      </FilterForm>
       <Table caption="Apply jobs, newest first" rows={props.jobs} empty="No apply job matches."
         columns={[
           { header: 'Job', cell: (j) => <JobLink job={j} /> },

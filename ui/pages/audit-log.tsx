@@ -1,6 +1,5 @@
 import type { AuditRow } from '../../db/audit-log';
-import { RefusalCallout } from '../components/callout';
-import { Field } from '../components/form';
+import { Field, FilterForm } from '../components/form';
 import { Layout } from '../components/layout';
 import { Pagination, Table, Time } from '../components/table';
 import type { PageUser } from '../context';
@@ -13,13 +12,11 @@ export function AuditLogPage(props: { user: PageUser; csrfToken: string; filter:
   const { filter } = props;
   return (
     <Layout title="Audit log" user={props.user} csrfToken={props.csrfToken} current="/ui/audit-log">
-      <form method="get" action="/ui/audit-log" class="filters" role="search" aria-label="Filter the audit log">
+      <FilterForm action="/ui/audit-log" label="Filter the audit log" refusal={props.refusal}>
         <Field id="actor" label="Actor" value={filter.actor} />
         <Field id="action" label="Action or area" value={filter.action} hint="token.create, or token" />
         <Field id="since" label="Since" value={filter.since} hint="2026-01-31T00:00:00Z" />
-        <div><button type="submit">Filter</button> <a class="button secondary" href="/ui/audit-log">Clear</a></div>
-      </form>
-      {props.refusal && <RefusalCallout refusal={props.refusal} title="These filters cannot be used" />}
+      </FilterForm>
       <Table caption="Administrative changes, newest first (secrets masked)" rows={props.rows} empty="No audit entry matches."
         columns={[
           { header: 'At', cell: (r) => <Time at={r.at} /> },

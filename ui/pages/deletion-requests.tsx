@@ -5,7 +5,7 @@ import { DELETION_REASON_CODES } from '../../domain/result-reasons';
 import type { RunTrouble } from '../../services/run-trouble';
 import { StateBadge } from '../components/badge';
 import { Callout, Reason, RefusalCallout } from '../components/callout';
-import { Field, PostForm, SelectField } from '../components/form';
+import { Field, FilterForm, PostForm, StateFilter } from '../components/form';
 import { Layout } from '../components/layout';
 import { Pagination, Table, Time } from '../components/table';
 import type { PageUser } from '../context';
@@ -58,14 +58,11 @@ export function DeletionListPage(props: { user: PageUser; csrfToken: string; fil
   ];
   return (
     <Layout title="Deletion requests" user={props.user} csrfToken={props.csrfToken} current="/ui/deletion-requests">
-      <form method="get" action="/ui/deletion-requests" class="filters" role="search" aria-label="Filter deletion requests">
-        <SelectField id="state" label="State" value={filter.state}
-          options={[{ value: '', label: 'Any state' }, ...DELETION_STATES.map((s) => ({ value: s, label: s }))]} />
+      <FilterForm action="/ui/deletion-requests" label="Filter deletion requests" refusal={props.refusal}>
+        <StateFilter value={filter.state} states={DELETION_STATES} />
         <Field id="branchId" label="Branch id" value={filter.branchId} inputmode="numeric" />
         <Field id="vmid" label="VMID" value={filter.vmid} inputmode="numeric" />
-        <div><button type="submit">Filter</button> <a class="button secondary" href="/ui/deletion-requests">Clear</a></div>
-      </form>
-      {props.refusal && <RefusalCallout refusal={props.refusal} title="These filters cannot be used" />}
+      </FilterForm>
       {props.pending && (
         <section aria-labelledby="pending">
           <h2 id="pending">Pending: awaiting a decision</h2>
