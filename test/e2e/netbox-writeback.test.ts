@@ -11,7 +11,8 @@ const JOURNAL = '/api/extras/journal-entries/';
 const VM_TYPE = 'virtualization.virtualmachine';
 const BRANCH_TYPE = 'netbox_branching.branch';
 
-describe('results written back to NetBox (journal entries and stamps, netbox.md §7.6)', () => {
+// Each test may wait up to 90 s for its write-back to settle (settledWriteback); the test timeout leaves room for it.
+describe('results written back to NetBox (journal entries and stamps, netbox.md §7.6)', { timeout: 150_000 }, () => {
   let s: Stack;
   let sql: postgres.Sql;
   let seq = 0;
