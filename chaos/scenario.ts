@@ -112,9 +112,22 @@ export async function settle(h: Harness, run: Run, faultsStoppedAt: number, boun
   });
   const stuckRequests = requests.filter((r) => !FINAL_REQUEST.includes(r.state)).length;
   const stuck = (jobFinal ? 0 : 1) + stuckRequests;
-  if (!jobFinal) verdict.findings.push(`job ${run.jobId ?? '?'} still ${job?.state ?? 'unknown'} ${boundMs / 1000} s after the faults stopped`);
+  if (!jobFinal) {
+    // Its VMs are stuck, not lost; say what the run is waiting for.
+    verdict.findings = verdict.findings.filter((f) => !f.endsWith(': no result'));
+    verdict.findings.push(`job ${run.jobId ?? '?'} still ${job?.state ?? 'unknown'} ${boundMs / 1000} s after the faults stopped`);
+    if (job?.workflowId) {
+      const d = await h.api.temporal.workflow.getHandle(job.workflowId).describe().catch((e: unknown) => e as Error);
+      if (d instanceof Error) verdict.findings.push(`  its run: ${d.message}`);
+      else {
+        verdict.findings.push(`  its run: ${d.status.name}, ${d.historyLength} events`);
+        for (const a of d.raw.pendingActivities ?? []) {
+          verdict.findings.push(`  pending ${a.activityType?.name} attempt ${a.attempt} state ${a.state}: ${a.lastFailure?.message ?? ''}`.slice(0, 300));
+        }
+      }
+    }
+  }
   if (stuckRequests) verdict.findings.push(`${stuckRequests} deletion request(s) not final: ${requests.filter((r) => !FINAL_REQUEST.includes(r.state)).map((r) => `${r.vmid}:${r.state}`).join(', ')}`);
-  // A job that is not final has no results to judge: its VMs are stuck, not lost.
   if (!jobFinal) verdict.lost = 0;
   return { ...verdict, stuck, convergeS, jobState: job?.state ?? 'none' };
 }
