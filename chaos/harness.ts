@@ -117,6 +117,9 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
     });
     const w: WorkerChild = { pid: child.pid!, process: child, exited, output: () => out };
     workers.add(w);
+    child.once('exit', (code, signal) => {
+      if (signal !== 'SIGKILL') log(`  ! worker ${w.pid} exited by itself (${signal ?? code}): ${out.trim().split('\n').slice(-8).join(' | ')}`.slice(0, 1500));
+    });
     void exited.then(() => workers.delete(w));
     return w;
   };

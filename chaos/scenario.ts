@@ -127,7 +127,10 @@ export async function settle(h: Harness, run: Run, faultsStoppedAt: number, boun
       }
     }
   }
-  if (stuckRequests) verdict.findings.push(`${stuckRequests} deletion request(s) not final: ${requests.filter((r) => !FINAL_REQUEST.includes(r.state)).map((r) => `${r.vmid}:${r.state}`).join(', ')}`);
+  for (const r of requests.filter((x) => !FINAL_REQUEST.includes(x.state))) {
+    const last = (r.history ?? []).at(-1);
+    verdict.findings.push(`deletion request ${r.id} (${r.vmid}) still ${r.state}, tagged ${r.taggedPendingDeletion}; last: ${last ? `${last.action} ${last.outcome} ${last.detail ?? ''}` : 'none'}`.slice(0, 300));
+  }
   if (!jobFinal) verdict.lost = 0;
   return { ...verdict, stuck, convergeS, jobState: job?.state ?? 'none' };
 }
