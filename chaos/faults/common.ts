@@ -21,5 +21,8 @@ export async function progressed(h: Harness, run: Run, share: number, timeoutMs 
   }
 }
 
-/** How long after the faults stop a job and its deletion requests must be final; past it they are stuck. */
-export const SETTLE_BOUND_MS = 240_000;
+/**
+ * How long after the faults stop a job and its deletion requests must be final; past it they are stuck. The
+ * service's longest retry interval is 5 minutes (deletion bookkeeping, workflows/deletion.ts), plus a minute.
+ */
+export const SETTLE_BOUND_MS = 360_000;
