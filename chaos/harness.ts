@@ -40,6 +40,8 @@ export interface Harness {
   proxbox: ProxboxSimulator;
   tokens: { alice: string; bob: string; carol: string };
   workers: Set<WorkerChild>;
+  /** Workers that exited without being killed (each is replaced at once); the suite fails on any. */
+  crashes: string[];
   startWorker(): Promise<WorkerChild>;
   /** kill -9, as a lost machine. */
   killWorker(w: WorkerChild): Promise<void>;
@@ -101,6 +103,7 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
 
   const workerVars = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
   const workers = new Set<WorkerChild>();
+  let stopping = false;
   const startWorker = async (): Promise<WorkerChild> => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./worker.ts', import.meta.url))], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -118,7 +121,11 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
     const w: WorkerChild = { pid: child.pid!, process: child, exited, output: () => out };
     workers.add(w);
     child.once('exit', (code, signal) => {
-      if (signal !== 'SIGKILL') log(`  ! worker ${w.pid} exited by itself (${signal ?? code}): ${out.trim().split('\n').slice(-8).join(' | ')}`.slice(0, 1500));
+      if (signal === 'SIGKILL' || stopping) return;
+      // A crash: counted (a finding of its own), and replaced as an orchestrator would, so the run can still converge.
+      harness.crashes.push(`worker ${w.pid} exited by itself (${signal ?? code}): ${out.trim().split('\n').slice(-6).join(' | ')}`.slice(0, 600));
+      log(`  ! ${harness.crashes.at(-1)}; a new worker replaces it`);
+      void startWorker().catch((e: unknown) => log(`  ! the replacement worker did not start: ${String(e)}`));
     });
     void exited.then(() => workers.delete(w));
     return w;
@@ -129,8 +136,12 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
   };
 
   const harness: Harness = {
-    api, apiUrl, env, databaseName, netbox, proxbox, tokens, workers, startWorker, killWorker,
-    async killAllWorkers() { await Promise.all([...workers].map(killWorker)); },
+    api, apiUrl, env, databaseName, netbox, proxbox, tokens, workers, crashes: [], startWorker, killWorker,
+    async killAllWorkers() {
+      stopping = true;
+      await Promise.all([...workers].map(killWorker));
+      stopping = false;
+    },
     async restartTemporal(downMs) {
       await temporal.stop();
       log(`  Temporal dev server stopped; down for ${downMs / 1000} s`);
@@ -160,6 +171,7 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
       return { status: res.status, body: parsed };
     },
     async stop() {
+      stopping = true;
       await Promise.all([...workers].map(killWorker));
       await api.temporal.schedule.getHandle(reconcilerScheduleId(env.TEMPORAL_TASK_QUEUE)).delete().catch(() => {});
       await api.stop();
