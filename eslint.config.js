@@ -13,7 +13,7 @@ export default tseslint.config(
   },
   {
     // Tests read JSON answers whose shape the assertions themselves check.
-    files: ['test/**/*.ts', 'test/**/*.tsx', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'test/**/*.tsx', 'bench/**/*.ts', 'chaos/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   ...layerRules(),
@@ -21,13 +21,13 @@ export default tseslint.config(
 
 /**
  * Layers point one way (README "Layout"). Each folder lists the folders it may import; any other folder of ours is
- * a back-arrow and fails `npm run check`. Entry points (runtime, scripts, cli, bench) wire everything together.
+ * a back-arrow and fails `npm run check`. Entry points (runtime, scripts, cli, bench, chaos) wire everything together.
  * Type-only imports cross the Temporal boundary: workflows name their activities' types for proxyActivities, and
  * activities name the workflow types (workflows/types.ts, workflows/definitions.ts) they receive and return.
  */
 function layerRules() {
   const folders = ['api', 'ui', 'services', 'workflows', 'activities', 'clients', 'db', 'config', 'infra', 'domain', 'contracts',
-    'runtime', 'scripts', 'cli', 'bench', 'simulators', 'test'];
+    'runtime', 'scripts', 'cli', 'bench', 'chaos', 'simulators', 'test'];
   const below = ['domain', 'contracts'];
   const mayImport = {
     contracts: [],
@@ -47,6 +47,7 @@ function layerRules() {
     scripts: folders.filter((f) => f !== 'test'),
     cli: folders.filter((f) => f !== 'test' && f !== 'simulators'),
     bench: folders,
+    chaos: folders.filter((f) => f !== 'test'),
   };
   // Values from workflows/ only through the Temporal client's contract; the workflow code itself is for types only.
   const workflowContract = { group: ['**/workflows/*', '!**/workflows/definitions', '!**/workflows/types'], allowTypeImports: true, message: 'Outside the worker, import the workflows\' contract (workflows/definitions, workflows/types); workflow code only as types.' };

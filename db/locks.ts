@@ -15,8 +15,17 @@ export interface WriteLocks {
 type LockCall = { op: 'lock' | 'unlock'; keys: readonly string[] };
 type LockOutcome = { won: boolean } | { error: unknown };
 
-/** postgres.js error codes of a connection that is gone (its session, and every lock on it, went with it). */
-const CONNECTION_LOST = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED']);
+/**
+ * A connection that is gone, and its session with every lock on it: postgres.js's own codes, SQLSTATE class 08
+ * (connection exception) and 57P01–57P03 (`pg_terminate_backend`, a server shutting down; not 57014, a cancelled
+ * statement, whose session lives on). The
+ * reserved connection must then be given up at once: postgres.js 3.4.9 crashes the process when a query is written
+ * to a reserved connection whose socket is gone (porsager/postgres#1208), found by the chaos suite.
+ */
+const isConnectionLost = (err: unknown) => {
+  const code = databaseErrorCode(err) ?? '';
+  return ['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED'].includes(code) || /^(08|57P0)/.test(code);
+};
 
 /**
  * All of a process's locks live on one reserved connection (advisory locks are per session and re-entrant, so the
@@ -36,7 +45,7 @@ export function postgresLocks(sql: Sql, opts: { retryUnlockMs?: number } = {}): 
   const connection = () => (session ??= sql.reserve());
 
   const unlockLater = (keys: Iterable<string>, err: unknown) => {
-    if (CONNECTION_LOST.has(databaseErrorCode(err) ?? '')) {
+    if (isConnectionLost(err)) {
       // The session is gone and its locks with it: start a new one for the next batch.
       session = null;
       for (const k of keys) { unreleased.delete(k); held.delete(k); }

@@ -29,6 +29,8 @@ export const FaultRule = z.object({
   body: z.unknown().optional(),
   delayMs: z.number().int().min(0).max(600_000).default(0),
   times: z.number().int().min(1).optional().describe('how many matching requests it affects; unlimited when absent'),
+  probability: z.number().min(0).max(1).optional()
+    .describe('the share of matching requests it affects, drawn at random per request (a request it spares goes on to the next rule); every one when absent'),
 });
 export type FaultRule = z.infer<typeof FaultRule>;
 export type FaultRuleInput = z.input<typeof FaultRule>;
@@ -63,7 +65,8 @@ export class SimulatorControl {
   }
 
   takeFault(method: string, path: string): FaultRule | undefined {
-    const hit = this.faults.find((f) => f.remaining > 0 && (!f.rule.method || f.rule.method === method) && f.pattern.test(path));
+    const hit = this.faults.find((f) => f.remaining > 0 && (!f.rule.method || f.rule.method === method) && f.pattern.test(path)
+      && (f.rule.probability === undefined || Math.random() < f.rule.probability));
     if (!hit) return undefined;
     hit.remaining -= 1;
     return hit.rule;

@@ -90,6 +90,8 @@ export interface FakeTask {
   starttime: number;
   status: 'running' | 'stopped';
   exitstatus: string | null;
+  /** Epoch ms the task started and ends (Proxmox itself gives seconds only: `starttime`). */
+  startedAt: number;
   endsAt: number;
   outcome: string;
   onFinish: (exitstatus: string) => void;
@@ -392,7 +394,7 @@ export class FakeProxmox {
     const task: FakeTask = {
       upid: formatUpid({ node, pid: this.pid, pstart: this.pstart, starttime, type, id, user }),
       endpointId: endpoint.id, node, type, id, user, pid: this.pid, pstart: this.pstart, starttime,
-      status: 'running', exitstatus: null, endsAt: Date.now() + this.taskDurationMs,
+      status: 'running', exitstatus: null, startedAt: Date.now(), endsAt: Date.now() + this.taskDurationMs,
       outcome: this.taskFailures.shift() ?? 'OK', onFinish,
     };
     this.tasks.push(task);
@@ -408,6 +410,31 @@ export class FakeProxmox {
   listTasks(): TaskView[] {
     this.settle();
     return this.tasks.map(({ onFinish: _f, ...t }) => ({ ...t }));
+  }
+
+  /**
+   * The most Proxmox tasks (creates, destroys) that ran at the same moment on each node, over every task since the
+   * last reset: how a benchmark sees the per-node write cap from the cluster's side. A write holds its node slot
+   * from before its request until after its task ends, so this never exceeds the writes the service ran at once.
+   */
+  maxConcurrentTasksPerNode(): Record<string, number> {
+    const edges = new Map<string, { at: number; delta: number }[]>();
+    for (const t of this.tasks) {
+      const key = `${t.endpointId}/${t.node}`;
+      const list = edges.get(key) ?? [];
+      // A task that ends at the moment another starts did not overlap it: ends sort before starts.
+      list.push({ at: t.startedAt, delta: 1 }, { at: Math.max(t.endsAt, t.startedAt + 1), delta: -1 });
+      edges.set(key, list);
+    }
+    const out: Record<string, number> = {};
+    for (const [key, list] of edges) {
+      list.sort((a, b) => a.at - b.at || a.delta - b.delta);
+      let now = 0;
+      let max = 0;
+      for (const e of list) { now += e.delta; max = Math.max(max, now); }
+      out[key] = max;
+    }
+    return out;
   }
 
   /** Finishes every task whose time is up. Called lazily before state is read. */

@@ -103,6 +103,7 @@ export function simRoutes(deps: SimRouteDeps): Hono {
   const app = new Hono();
   app.get('/state', (c) => c.json(cluster.snapshot()));
   app.get('/pve-log', (c) => c.json(cluster.pveLog));
+  app.get('/node-concurrency', (c) => c.json(cluster.maxConcurrentTasksPerNode()));
   app.delete('/pve-log', (c) => { cluster.clearPveLog(); return c.body(null, 204); });
   app.get('/journal', (c) => c.json(cluster.journal.entries));
   app.post('/journal/failures', handler(Count, (b) => { cluster.failJournalWrites(b.count); }));
