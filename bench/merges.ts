@@ -20,6 +20,7 @@ import { startSystem } from '../runtime/system';
 import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { createNetboxSimulator } from '../simulators/netbox';
 import { createProxboxSimulator } from '../simulators/proxbox-api';
+import { seedWritableCluster } from '../simulators/proxbox-api/demo';
 
 const MERGES = Number(process.env.BENCH_MERGES ?? 50);
 const PER_MERGE = Number(process.env.BENCH_VMS_PER_MERGE ?? 20);
@@ -44,12 +45,8 @@ async function main(): Promise<void> {
   const netbox = createNetboxSimulator({ demo: true });
   const nb = await netbox.listen(0);
   const proxbox = createProxboxSimulator({ capabilities: { registerDeletion: true, taskStatus: true }, taskDurationMs: TASK_MS, rateLimitPerMinute: 100_000_000 });
-  proxbox.cluster.addEndpoint({ id: 1, name: 'bench', cluster: 'bench-cluster', enabled: true, allow_writes: true });
   const nodes = Array.from({ length: NODES }, (_, i) => `pve${String(i + 1).padStart(2, '0')}`);
-  for (const node of nodes) {
-    proxbox.cluster.addNode({ endpointId: 1, name: node });
-    proxbox.cluster.addStorage({ endpointId: 1, node, storage: 'local-lvm', content: ['images', 'rootdir'] });
-  }
+  seedWritableCluster(proxbox.cluster, 'bench', nodes);
   const pb = await proxbox.listen(0);
   const env = parseEnv({
     PORT: '0', DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: 'bench-merges',

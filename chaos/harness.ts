@@ -22,6 +22,7 @@ import { bundleWorkflows, installWorkerRuntime } from '../runtime/worker';
 import { reconcilerScheduleId } from '../services/reconciler-schedule';
 import { createNetboxSimulator, DEMO, type NetboxSimulator } from '../simulators/netbox';
 import { createProxboxSimulator, type ProxboxSimulator } from '../simulators/proxbox-api';
+import { seedWritableCluster } from '../simulators/proxbox-api/demo';
 
 export const NODES = ['pve01', 'pve02', 'pve03', 'pve04'] as const;
 const WEBHOOK_SECRET = 'chaos-webhook-secret-0123456789';
@@ -68,11 +69,7 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
   const netboxPort = await findFreePort();
   await netbox.listen(netboxPort);
   const proxbox = createProxboxSimulator({ apiKeys: [PROXBOX_KEY], capabilities: { registerDeletion: true, taskStatus: true }, taskDurationMs: 1_000, rateLimitPerMinute: 10_000_000 });
-  proxbox.cluster.addEndpoint({ id: 1, name: 'chaos', cluster: 'chaos-cluster', enabled: true, allow_writes: true });
-  for (const node of NODES) {
-    proxbox.cluster.addNode({ endpointId: 1, name: node });
-    proxbox.cluster.addStorage({ endpointId: 1, node, storage: 'local-lvm', content: ['images', 'rootdir'] });
-  }
+  seedWritableCluster(proxbox.cluster, 'chaos', NODES);
   const pb = await proxbox.listen(0);
   const env = parseEnv({
     PORT: '0', DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: 'chaos',

@@ -2,6 +2,15 @@ import type { FakeProxmox } from './fake-proxmox';
 
 export const DEMO_TEMPLATE = 'local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst';
 
+/** A writable endpoint (id 1) whose nodes each have `local-lvm` for images and root filesystems: benchmarks and chaos runs. */
+export function seedWritableCluster(cluster: FakeProxmox, name: string, nodes: readonly string[]): void {
+  cluster.addEndpoint({ id: 1, name, cluster: `${name}-cluster`, enabled: true, allow_writes: true });
+  for (const node of nodes) {
+    cluster.addNode({ endpointId: 1, name: node });
+    cluster.addStorage({ endpointId: 1, node, storage: 'local-lvm', content: ['images', 'rootdir'] });
+  }
+}
+
 /**
  * One writable endpoint `lab` (id 1) serving `lab-cluster`: nodes pve01 and pve02, each with
  * `local-lvm` (images,rootdir) and `local` (iso,vztmpl with the Debian 12 template), and a few guests.
