@@ -7,6 +7,8 @@ import { guestBranch, mergeAndWait } from '../support/merges';
 import { eventually, NETBOX_TOKEN, PROXBOX_KEY, startStack, WEBHOOK_SECRET, type Stack } from '../support/stack';
 import { reconcilerScheduleId } from '../../services/reconciler-schedule';
 import { verifySignature } from '../../domain/notifications';
+import { deliveryWorkflowId } from '../../workflows/definitions';
+import { recordHistoryIfAsked } from '../support/histories';
 
 const PUBLIC_URL = 'https://intent.example.test';
 const HOOK_SECRET = 'hook-signing-secret-0123456789';
@@ -201,6 +203,10 @@ describe('notifications: signed webhooks and Slack, delivered durably apart from
     const records = (await deliveriesOf(hookId)).filter((d) => d.subject.id === String(request.id));
     expect(records).toHaveLength(3);
     expect(records.every((d) => d.status === 'delivered' && d.attempts >= 2 && /unreachable/.test(d.lastError))).toBe(true);
+    // Its DeliveryWorkflow ends once nothing is pending: rounds, waits for the backoff, wake-ups (a replay history).
+    const workflowId = deliveryWorkflowId({ type: 'deletion_request', id: String(request.id) });
+    expect(await s.system.temporal.workflow.getHandle(workflowId).result()).toMatchObject({ nextInMs: null });
+    await recordHistoryIfAsked(s.system.temporal, workflowId, 'deliveries-receiver-down');
   });
 
   it('the reminder before expiry: sent once by the reconciler\'s sweep, whichever process runs it', async () => {
