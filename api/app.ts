@@ -158,7 +158,7 @@ export function createApp(deps: AppDeps) {
   app.route('/ui', uiRoutes({
     users: stores.users, sessions: stores.sessions, jobs: stores.jobs, deletions: stores.deletions, jobService, decisions, validator, links: deps.links,
     authGuard, trustedProxies: limits.trustedProxies,
-    admin: { settings: stores.settings, endpoints: stores.endpoints, audit: stores.audit, status },
+    admin: { settings: stores.settings, endpoints: stores.endpoints, audit: stores.audit, status, destinations: stores.destinations, deliveries: stores.deliveries },
   }));
   app.route('/codec', codecRoutes({
     codec: deps.payloadCodec ?? null, users: stores.users, authGuard, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,

@@ -122,6 +122,11 @@ export class DeliveryStore {
     return (await this.summaries(type, [id], group)).get(id)!;
   }
 
+  /** The latest notification deliveries to any destination, newest first. */
+  async recentNotifications(limit: number): Promise<DeliveryRow[]> {
+    return this.db.select().from(deliveries).where(ofGroup('notifications')).orderBy(desc(deliveries.id)).limit(limit);
+  }
+
   /** A destination's deliveries, newest first (ids below `beforeId` for the next page). */
   async forDestination(destinationId: number, opts: { limit: number; beforeId?: number }): Promise<DeliveryRow[]> {
     return this.db.select().from(deliveries)
