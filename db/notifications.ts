@@ -12,7 +12,7 @@ import {
   type NotificationEvent, type Subscriber,
 } from '../domain/notifications';
 import type { SecretBox } from '../domain/secret-box';
-import type { Actor } from '../domain/tokens';
+import { systemActor, type Actor } from '../domain/tokens';
 
 const URL_CONTEXT = 'notification_destination.url';
 const SECRET_CONTEXT = 'notification_destination.secret';
@@ -103,6 +103,23 @@ export class NotificationDestinationStore {
   /** The URL rule in force (NOTIFICATIONS_ALLOW_HTTP), for the sender to check again before each attempt. */
   urlRefusal(url: string): string | null {
     return notificationUrlRefusal(url, { allowHttp: this.opts.allowHttp });
+  }
+
+  /** Seals again what was sealed with SECRETS_ENCRYPTION_KEY_PREVIOUS (at start, as the backend key); returns how many. */
+  async sealStoredSecrets(): Promise<number> {
+    const box = this.opts.secrets;
+    return this.db.transaction(async (tx) => {
+      const rows = await tx.select().from(notificationDestinations).for('update');
+      const stale = rows.filter((r) => box.needsReseal(r.urlSealed) || (r.secretSealed !== null && box.needsReseal(r.secretSealed)));
+      for (const r of stale) {
+        await tx.update(notificationDestinations).set({
+          urlSealed: box.seal(box.open(r.urlSealed, URL_CONTEXT), URL_CONTEXT),
+          secretSealed: r.secretSealed === null ? null : box.seal(box.open(r.secretSealed, SECRET_CONTEXT), SECRET_CONTEXT),
+        }).where(eq(notificationDestinations.id, r.id));
+        await record(tx, { actor: systemActor('start').name, action: 'notification_destination.reencrypt', target: `notification_destination:${r.id}` });
+      }
+      return stale.length;
+    });
   }
 
   async create(input: NotificationDestinationInput, actor: Actor): Promise<DestinationView | DestinationRefusal> {

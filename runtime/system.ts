@@ -64,6 +64,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   try {
     // A key stored in plaintext (before encryption existed) or under the previous key is sealed with the current one.
     await endpoints.sealStoredSecrets();
+    await new NotificationDestinationStore(db, { secrets, allowHttp: env.NOTIFICATIONS_ALLOW_HTTP }).sealStoredSecrets();
     await endpoints.seedFromEnvironment(env);
   } catch (err) {
     await database.close();

@@ -111,6 +111,21 @@ describe('notifications: signed webhooks and Slack, delivered durably apart from
     ]);
     expect(refusals.map((r) => [r.status, r.body.code])).toEqual([[422, 'url_refused'], [422, 'validation_failed'], [409, 'name_taken']]);
     expect((await s.call(s.tokens.admin, 'GET', '/api/v1/notification-destinations')).body.items).toHaveLength(2);
+
+    // A change: the new secret is audited as changed, never shown; a Slack destination takes no secret.
+    const spare = (await s.call(s.tokens.admin, 'POST', '/api/v1/notification-destinations',
+      { name: 'spare', kind: 'webhook', url: 'https://h.example/in?token=abc', secret: 'first-secret-0123456789', events: ['apply.finished'], enabled: false })).body;
+    expect(spare).toMatchObject({ url: 'https://h.example/in?…', enabled: false, secretSet: true });
+    const changed = await s.call(s.tokens.admin, 'PATCH', `/api/v1/notification-destinations/${spare.id}`,
+      { name: 'spare-2', secret: 'second-secret-0123456789', events: ['apply.finished', 'apply.drift_found'] });
+    expect(changed.status).toBe(200);
+    expect(changed.body).toMatchObject({ name: 'spare-2', events: ['apply.drift_found', 'apply.finished'] });
+    expect((await s.call(s.tokens.admin, 'PATCH', `/api/v1/notification-destinations/${slackId}`, { secret: 'x'.repeat(20) })).status).toBe(422);
+    expect((await s.call(s.tokens.admin, 'PATCH', `/api/v1/notification-destinations/${spare.id}`, { name: 'ops-slack' })).status).toBe(409);
+    const updates = (await s.call(s.tokens.admin, 'GET', '/api/v1/audit-log?action=notification_destination.update')).body.items;
+    expect(updates[0].changes).toMatchObject({ name: { from: 'spare', to: 'spare-2' }, secret: { from: '(masked)', to: '(masked)' } });
+    expect(JSON.stringify(updates)).not.toMatch(/first-secret|second-secret|token=abc/);
+    expect((await s.call(s.tokens.admin, 'DELETE', `/api/v1/notification-destinations/${spare.id}`)).status).toBe(204);
   });
 
   it('an apply: exactly its events to the webhook, signed, each delivery recorded and shown on the job', async () => {

@@ -1,3 +1,5 @@
+import { eq } from 'drizzle-orm';
+import { notificationDestinations } from '../../db/schema';
 import { describe, expect, it } from 'vitest';
 import { DeliveryStore, enqueueDeliveries } from '../../db/deliveries';
 import { enqueueNotifications, NotificationDestinationStore } from '../../db/notifications';
@@ -46,6 +48,21 @@ describe('deliveries: one receiver down holds back only its own rows', () => {
     expect(await deliveries.claimNext(subject, 60_000)).toBeUndefined();
     const rows = await deliveries.forSubject(subject);
     expect(rows.find((r) => r.dedupeKey === 'b')).toMatchObject({ attempts: 0, status: 'pending' });
+  });
+
+  it('the URL and secret are sealed at rest and sealed again under a new SECRETS_ENCRYPTION_KEY at start', async () => {
+    const { db } = stores();
+    // The key every store of this file seals with, then a new one.
+    const [oldKey, newKey] = [Buffer.alloc(32, 3), Buffer.alloc(32, 6)];
+    const before = new NotificationDestinationStore(db, { secrets: new SecretBox(oldKey), allowHttp: true });
+    const made = await before.create({ name: 'rotated', kind: 'webhook', url: 'https://h.example/in?token=t0k', secret: 'rotate-me-0123456789', events: ['apply.finished'], enabled: true }, actor);
+    if ('code' in made) throw new Error(made.detail);
+    const [raw] = await db.select().from(notificationDestinations).where(eq(notificationDestinations.id, made.id));
+    expect(`${raw!.urlSealed} ${raw!.secretSealed}`).not.toMatch(/t0k|rotate-me/);
+    expect(await new NotificationDestinationStore(db, { secrets: new SecretBox(newKey, oldKey), allowHttp: true }).sealStoredSecrets()).toBeGreaterThanOrEqual(1);
+    const after = new NotificationDestinationStore(db, { secrets: new SecretBox(newKey), allowHttp: true });
+    expect(await after.forSending(made.id)).toMatchObject({ url: 'https://h.example/in?token=t0k', secret: 'rotate-me-0123456789' });
+    expect(await after.sealStoredSecrets()).toBe(0);
   });
 
   it('fan-out at enqueue time: enabled destinations subscribed to the type, once per event and destination', async () => {
