@@ -4,8 +4,8 @@ import { callDeadline, readCapped } from './http';
 const MAX_ANSWER_BYTES = 64 * 1024;
 export const NOTIFICATION_TIMEOUT_MS = 10_000;
 
-/** One POST's outcome: the receiver's status (a redirect is reported, never followed) and the start of its answer. */
-export interface SendResult { status: number; answer: string }
+/** One POST's outcome: the receiver's status (a redirect is reported, never followed). Its answer is read and dropped. */
+export interface SendResult { status: number }
 
 export class NotificationSendError extends Error {}
 
@@ -22,8 +22,8 @@ export async function sendNotification(url: string, body: string, headers: Recor
       method: 'POST', redirect: 'manual', body, signal: deadline.signal,
       headers: { 'content-type': 'application/json', 'user-agent': 'proxbox-intent-notifications', ...headers },
     });
-    const answer = await readCapped(res, MAX_ANSWER_BYTES).catch(() => '');
-    return { status: res.status, answer: answer.slice(0, 200) };
+    await readCapped(res, MAX_ANSWER_BYTES).catch(() => '');
+    return { status: res.status };
   } catch (err) {
     if (deadline.expired()) throw new NotificationSendError(`no answer within ${Math.round((opts.timeoutMs ?? NOTIFICATION_TIMEOUT_MS) / 1000)} s`);
     if (deadline.cancelled()) throw new NotificationSendError('cancelled');
