@@ -32,7 +32,7 @@ export function NotificationsPage(props: { user: PageUser; csrfToken: string; de
           { header: 'Kind', cell: (d) => (d.kind === 'webhook' ? 'signed webhook' : 'Slack') },
           { header: 'URL', cell: (d) => <code>{d.url}</code> },
           { header: 'Events', cell: (d) => d.events.join(', ') },
-          { header: 'Enabled', cell: (d) => <StateBadge state={d.enabled ? 'permitted' : 'blocked'} /> },
+          { header: 'Enabled', cell: (d) => (d.enabled ? 'yes' : 'no: nothing is sent') },
           { header: 'Actions', cell: (d) => (
             <div class="actions">
               <PostForm action={`/ui/notifications/${d.id}/test`} csrfToken={props.csrfToken} class="inline">
