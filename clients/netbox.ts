@@ -178,7 +178,7 @@ export class NetboxClient {
       });
       status = res.status;
       received = 0;
-      text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
+      text = await readCapped(res, this.maxBodyBytes, deadline.signal, (n) => { received = n; });
     } catch (err) {
       throw transportError(err, what, this.timeoutMs, deadline, received);
     }

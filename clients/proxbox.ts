@@ -167,7 +167,7 @@ export class ProxboxClient {
         signal: deadline.signal,
       });
       received = 0;
-      text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
+      text = await readCapped(res, this.maxBodyBytes, deadline.signal, (n) => { received = n; });
     } catch (err) {
       throw transportError(err, what, isWrite, this.timeoutMs, deadline, received);
     }
