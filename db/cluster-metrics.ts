@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { Gauge, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
 import type { Db } from './client';
 
 /**
@@ -70,76 +70,66 @@ export function cachedRead<T>(read: () => Promise<T>, ttlMs: number, now: () => 
   };
 }
 
-/** A histogram whose samples come from a snapshot (prom-client's Histogram can only observe). */
-function snapshotHistogram(name: string, help: string, buckets: number[], read: () => Promise<{ decision: string; buckets: number[]; count: number; sum: number }[] | null>) {
+type Labels = Record<string, string | number>;
+interface SampleValue { metricName?: string; labels: Labels; value: number }
+
+/**
+ * A metric whose samples are computed from the snapshot at collect time (prom-client's Gauge and Histogram hold values
+ * of their own; these hold none): no samples at all when the snapshot could not be read.
+ */
+function snapshotMetric(name: string, help: string, type: 'gauge' | 'histogram', read: () => Promise<ClusterSnapshot | null>,
+  valuesOf: (s: ClusterSnapshot) => SampleValue[]) {
   return {
-    name, help, type: 'histogram' as const, aggregator: 'omit' as const,
+    name, help, type, aggregator: 'omit' as const,
     async get() {
-      const series = (await read()) ?? [];
-      const values = series.flatMap((s) => [
-        ...buckets.map((le, i) => ({ metricName: `${name}_bucket`, labels: { decision: s.decision, le }, value: s.buckets[i] ?? 0 })),
-        { metricName: `${name}_bucket`, labels: { decision: s.decision, le: '+Inf' }, value: s.count },
-        { metricName: `${name}_sum`, labels: { decision: s.decision }, value: s.sum },
-        { metricName: `${name}_count`, labels: { decision: s.decision }, value: s.count },
-      ]);
-      return { name, help, type: 'histogram' as const, aggregator: 'omit' as const, values };
+      const snapshot = await read();
+      return { name, help, type, aggregator: 'omit' as const, values: snapshot ? valuesOf(snapshot) : [] };
     },
   };
 }
 
+/** Cumulative buckets, sum and count of one labelled histogram series. */
+function histogramValues(name: string, buckets: number[], labels: Labels, series: { buckets: number[]; count: number; sum: number }): SampleValue[] {
+  return [
+    ...buckets.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: series.buckets[i] ?? 0 })),
+    { metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: series.count },
+    { metricName: `${name}_sum`, labels, value: series.sum },
+    { metricName: `${name}_count`, labels, value: series.count },
+  ];
+}
+
 /**
- * The cluster registry: gauges filled from one snapshot per scrape. A snapshot that cannot be read leaves them empty and
- * `proxbox_intent_cluster_metrics_up` at 0; the process's own metrics are still served.
+ * The cluster registry: every metric computed from one snapshot per scrape. A snapshot that cannot be read leaves them
+ * without samples and `proxbox_intent_cluster_metrics_up` at 0; the process's own metrics are still served.
  */
 export function clusterMetricsRegistry(db: Db, opts: { cacheMs?: number; buckets?: number[] } = {}): Registry {
   const registry = new Registry();
-  const registers = [registry];
   const buckets = opts.buckets ?? DECISION_LATENCY_BUCKETS;
   const snapshot = cachedRead(() => readClusterSnapshot(db, buckets), opts.cacheMs ?? 5_000);
   const read = () => snapshot().catch(() => null);
-
-  new Gauge({
-    name: 'proxbox_intent_cluster_metrics_up', help: 'Whether the PostgreSQL-backed metrics (scope: the whole service) could be read for this scrape.', registers,
-    async collect() { this.set((await read()) ? 1 : 0); },
-  });
-  new Gauge({
-    name: 'proxbox_intent_apply_jobs', help: 'Apply jobs by state, whole service (PostgreSQL). Final states only grow: use increase() for applies by outcome.', labelNames: ['state'], registers,
-    async collect() {
-      this.reset();
-      for (const r of (await read())?.applyJobs ?? []) this.set({ state: r.state }, r.n);
+  const latency = 'proxbox_intent_deletion_decision_latency_seconds';
+  const metrics = [
+    {
+      name: 'proxbox_intent_cluster_metrics_up', help: 'Whether the PostgreSQL-backed metrics (the whole service) could be read for this scrape.', type: 'gauge' as const,
+      aggregator: 'omit' as const,
+      async get() {
+        return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [{ labels: {}, value: (await read()) ? 1 : 0 }] };
+      },
     },
-  });
-  new Gauge({
-    name: 'proxbox_intent_vm_results', help: 'Per-VM results of every apply job by status and reason (empty: none), whole service (PostgreSQL).', labelNames: ['status', 'reason'], registers,
-    async collect() {
-      this.reset();
-      for (const r of (await read())?.vmResults ?? []) this.set({ status: r.status, reason: r.reason }, r.n);
-    },
-  });
-  new Gauge({
-    name: 'proxbox_intent_deletion_requests', help: 'Deletion requests by state, whole service (PostgreSQL).', labelNames: ['state'], registers,
-    async collect() {
-      this.reset();
-      for (const r of (await read())?.deletionRequests ?? []) this.set({ state: r.state }, r.n);
-    },
-  });
-  new Gauge({
-    name: 'proxbox_intent_pending_deletions', help: 'Deletion requests waiting for a decision, whole service (PostgreSQL).', registers,
-    async collect() {
-      const s = await read();
-      if (s) this.set(s.deletionRequests.find((r) => r.state === 'pending')?.n ?? 0);
-      else this.reset();
-    },
-  });
-  new Gauge({
-    name: 'proxbox_intent_deliveries', help: 'Outbox deliveries (NetBox write-back, notifications) by channel and status, whole service (PostgreSQL).', labelNames: ['channel', 'status'], registers,
-    async collect() {
-      this.reset();
-      for (const r of (await read())?.deliveries ?? []) this.set({ channel: r.channel, status: r.status }, r.n);
-    },
-  });
-  registry.registerMetric(snapshotHistogram('proxbox_intent_deletion_decision_latency_seconds',
-    'From a deletion request to its approval or rejection (decision label), whole service (PostgreSQL).', buckets,
-    async () => (await read())?.decisionLatency ?? null) as never);
+    snapshotMetric('proxbox_intent_apply_jobs', 'Apply jobs by state, whole service (PostgreSQL). Final states only grow: increase() gives applies by outcome.', 'gauge', read,
+      (s) => s.applyJobs.map((r) => ({ labels: { state: r.state }, value: r.n }))),
+    snapshotMetric('proxbox_intent_vm_results', 'Per-VM results of every apply job by status and reason (empty: none), whole service (PostgreSQL).', 'gauge', read,
+      (s) => s.vmResults.map((r) => ({ labels: { status: r.status, reason: r.reason }, value: r.n }))),
+    snapshotMetric('proxbox_intent_deletion_requests', 'Deletion requests by state, whole service (PostgreSQL).', 'gauge', read,
+      (s) => s.deletionRequests.map((r) => ({ labels: { state: r.state }, value: r.n }))),
+    snapshotMetric('proxbox_intent_pending_deletions', 'Deletion requests waiting for a decision, whole service (PostgreSQL).', 'gauge', read,
+      (s) => [{ labels: {}, value: s.deletionRequests.find((r) => r.state === 'pending')?.n ?? 0 }]),
+    snapshotMetric('proxbox_intent_deliveries', 'Outbox deliveries (NetBox write-back, notifications) by channel and status, whole service (PostgreSQL).', 'gauge', read,
+      (s) => s.deliveries.map((r) => ({ labels: { channel: r.channel, status: r.status }, value: r.n }))),
+    snapshotMetric(latency, 'From a deletion request to its approval or rejection (decision label), whole service (PostgreSQL).', 'histogram', read,
+      (s) => s.decisionLatency.flatMap((d) => histogramValues(latency, buckets, { decision: d.decision }, d))),
+  ];
+  // prom-client's registry renders any object with name, help, type and get(); its own metric classes are not needed here.
+  for (const m of metrics) registry.registerMetric(m as unknown as Parameters<Registry['registerMetric']>[0]);
   return registry;
 }
