@@ -65,7 +65,7 @@ describe('GET /metrics: Prometheus text that matches what happened', () => {
 
   it('counts applies, per-VM results, deletions, approvals, writes, Proxmox tasks, webhooks and upstream errors exactly', async () => {
     // Two deletions (each its own merge and job), one of them approved by bob and destroyed.
-    const kept = await requestDeletion(s, { vmid: 651, name: 'retire-651', node: 'pve01', kind: 'qemu' });
+    await requestDeletion(s, { vmid: 651, name: 'retire-651', node: 'pve01', kind: 'qemu' });
     const gone = await requestDeletion(s, { vmid: 652, name: 'retire-652', node: 'pve01', kind: 'qemu' });
     const approved = await s.call(s.tokens.bob, 'POST', `/api/v1/deletion-requests/${gone.request.id}/approve`, { vmid: 652 });
     expect(approved.status).toBe(200);
