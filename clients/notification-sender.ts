@@ -22,7 +22,7 @@ export async function sendNotification(url: string, body: string, headers: Recor
       method: 'POST', redirect: 'manual', body, signal: deadline.signal,
       headers: { 'content-type': 'application/json', 'user-agent': 'proxbox-intent-notifications', ...headers },
     });
-    await readCapped(res, MAX_ANSWER_BYTES).catch(() => '');
+    await readCapped(res, MAX_ANSWER_BYTES, deadline.signal).catch(() => '');
     return { status: res.status };
   } catch (err) {
     if (deadline.expired()) throw new NotificationSendError(`no answer within ${Math.round((opts.timeoutMs ?? NOTIFICATION_TIMEOUT_MS) / 1000)} s`);

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { createApp } from '../api/app';
@@ -19,6 +20,8 @@ import { DeliveryStarter } from '../services/delivery-starter';
 import { DeliveryStore } from '../db/deliveries';
 import { enqueueDeletionReminders, NotificationDestinationStore } from '../db/notifications';
 import { serveHttp, type RunningServer } from '../infra/http-server';
+import { ProcessMetrics, metricsSource, serveMetrics } from '../infra/metrics';
+import { clusterMetricsRegistry } from '../db/cluster-metrics';
 import { payloadCodecFromConfig, temporalDataConverter } from '../infra/payload-codec';
 import { temporalConnectionOptions } from '../config/temporal-connection';
 import { createIntentWorker, installWorkerRuntime } from './worker';
@@ -43,6 +46,8 @@ export interface RunningSystem {
   temporal: Client;
   api: RunningServer | null;
   apiUrl: string | null;
+  /** This process's metrics; `workerUrl`: the worker's metrics listener (WORKER_METRICS_PORT), null when off. */
+  metrics: { process: ProcessMetrics; workerUrl: string | null };
   /** How this process talks to Temporal: mutual TLS or not, and the id of the key that encrypts payloads (null: off). */
   temporalSecurity: { tls: boolean; clientCertificate: boolean; payloadKeyId: string | null };
   stop(): Promise<void>;
@@ -83,7 +88,12 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const dataConverter = temporalDataConverter(payloadCodec);
   const connection = await Connection.connect(temporalConnection);
   const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
-  const netboxOptions = { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset', pageSize: env.NETBOX_PAGE_SIZE };
+  // One registry per system (never prom-client's global one): the process's own metrics and the cluster's, from PG.
+  const processMetrics = new ProcessMetrics({ process: opts.role, hostname: hostname(), pid: process.pid });
+  const sdkMetricsAddress = opts.role !== 'api' ? env.TEMPORAL_METRICS_ADDRESS ?? null : null;
+  const metrics = metricsSource({ process: processMetrics, cluster: clusterMetricsRegistry(db), sdkBindAddress: sdkMetricsAddress });
+  let workerMetricsUrl: string | null = null;
+  const netboxOptions = { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset', pageSize: env.NETBOX_PAGE_SIZE, onError: processMetrics.upstreamError };
   const netbox = new NetboxClient({ ...netboxOptions, timeoutMs: env.NETBOX_TIMEOUT_MS });
   const starterFor = (client: NetboxClient) => new ApplyStarter({
     netbox: client, jobs: new ApplyJobStore(db), temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, maxConcurrency: env.APPLY_MAX_CONCURRENCY,
@@ -91,17 +101,19 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   });
   const stoppers: (() => Promise<void>)[] = [];
 
+
   let workerRun: Promise<void> | null = null;
   if (opts.role !== 'api') {
     const deliveries = new DeliveryStore(db);
     const deliveryStarter = new DeliveryStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => console.warn(`proxbox-intent: ${m}`) });
-    installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
+    installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, { metricsAddress: env.TEMPORAL_METRICS_ADDRESS });
     const { worker, connection: nativeConnection } = await createIntentWorker({
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
       deps: {
         jobs: new ApplyJobStore(db), workItems: new ApplyWorkItemStore(db, secrets), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, itemsPerRun: env.APPLY_ITEMS_PER_RUN, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, taskPollMs: env.PROXMOX_TASK_POLL_MS,
+        metrics: processMetrics, onUpstreamError: processMetrics.upstreamError,
       },
       reconciler: {
         netbox, starter: starterFor(netbox),
@@ -121,6 +133,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     await deliveryStarter.startOverdue().catch(() => { /* the reconciler's sweep tries again */ });
     await ensureReconcilerSchedule(temporal, { taskQueue: env.TEMPORAL_TASK_QUEUE, intervalS: env.RECONCILE_INTERVAL_S, lookbackHours: env.RECONCILE_LOOKBACK_H });
     workerRun = worker.run();
+    if (env.WORKER_METRICS_PORT !== undefined) {
+      const listener = await serveMetrics(metrics, { port: env.WORKER_METRICS_PORT, hostname: opts.hostname ?? '127.0.0.1', token: env.METRICS_TOKEN });
+      workerMetricsUrl = `${listener.url}/metrics`;
+      stoppers.push(() => listener.close());
+    }
     stoppers.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun?.catch(() => {});
@@ -141,6 +158,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       notificationsAllowHttp: env.NOTIFICATIONS_ALLOW_HTTP,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
       payloadCodec,
+      metrics: { process: processMetrics, source: metrics, token: env.METRICS_TOKEN },
       status: {
         taskQueue: env.TEMPORAL_TASK_QUEUE, readyzRequiresWorker: env.READYZ_REQUIRE_WORKER,
         netbox: env.NETBOX_URL && env.NETBOX_TOKEN ? { baseUrl: env.NETBOX_URL, token: env.NETBOX_TOKEN, timeoutMs: env.NETBOX_TIMEOUT_MS } : null,
@@ -162,6 +180,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   return {
     database, secrets, endpoints, temporal, api, apiUrl: api?.url ?? null,
+    metrics: { process: processMetrics, workerUrl: workerMetricsUrl },
     temporalSecurity: {
       tls: Boolean(temporalConnection.tls), clientCertificate: Boolean(temporalConnection.tls?.clientCertPair), payloadKeyId: payloadCodec?.activeKeyId ?? null,
     },

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { PayloadCodec } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type RuntimeOptions, type WorkflowBundle } from '@temporalio/worker';
 import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
@@ -46,11 +46,20 @@ export interface WorkerOptions {
 
 let runtimeInstalled = false;
 
-/** The SDK's own logging (bundling, state changes) at the configured level; installed once per process. */
-export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error'): void {
+/**
+ * The SDK's own logging (bundling, state changes) at the configured level, and its Prometheus exporter when
+ * `telemetry.metricsAddress` is given (TEMPORAL_METRICS_ADDRESS); installed once per process, so the first call's
+ * settings hold for every worker of the process.
+ */
+export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error', telemetry: { metricsAddress?: string | undefined } = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(level.toUpperCase() as LogLevel) });
+  Runtime.install({ logger: new DefaultLogger(level.toUpperCase() as LogLevel), telemetryOptions: sdkTelemetry(telemetry.metricsAddress) });
+}
+
+/** The SDK's worker metrics (task slots, poll and schedule-to-start latencies, …) in Prometheus form, in seconds. */
+function sdkTelemetry(metricsAddress: string | undefined): RuntimeOptions['telemetryOptions'] {
+  return metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true, useSecondsForDurations: true } } } : {};
 }
 
 export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {

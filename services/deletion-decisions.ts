@@ -4,6 +4,7 @@ import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { UpstreamError } from '../clients/errors';
 import { locateGuest } from '../clients/guest-lookup';
 import { capabilitiesOf, proxboxClientFor } from '../clients/proxbox';
+import type { UpstreamErrorObserver } from '../clients/errors';
 import type { DeletionRequestStore, DeletionRow } from '../db/deletion-requests';
 import type { EndpointStore } from '../db/endpoints';
 import type { SettingsStore } from '../db/settings';
@@ -39,6 +40,8 @@ export interface DeletionDecisionDeps {
   endpoints: EndpointStore;
   temporal: Client;
   approvalSecret: string;
+  /** Told of every failed proxbox-api call (the process's metrics). */
+  onUpstreamError?: UpstreamErrorObserver;
 }
 
 /** The workflow's refusal (or why it could not answer) as the refusal the approver sees; null for anything else. */
@@ -150,7 +153,7 @@ export class DeletionDecisions {
     const [backend, endpoint] = await Promise.all([this.deps.endpoints.getBackend(), this.deps.endpoints.get(row.endpointId)]);
     if (!backend) return clusterUnreadable(row, MESSAGES.noBackend);
     if (!endpoint) return clusterUnreadable(row, `the request's Proxmox endpoint (id ${row.endpointId}) no longer exists`);
-    const client = proxboxClientFor(backend);
+    const client = proxboxClientFor(backend, this.deps.onUpstreamError);
     try {
       const caps = await capabilitiesOf(client, backend.url);
       const listed = await locateGuest(client, caps, endpoint.backendEndpointId, row);
