@@ -6,6 +6,7 @@ import { ApplyJobStore } from '../db/apply-jobs';
 import { AuditLog } from '../db/audit-log';
 import { DeletionRequestStore } from '../db/deletion-requests';
 import { DeliveryStore } from '../db/deliveries';
+import { NotificationDestinationStore } from '../db/notifications';
 import { EndpointStore } from '../db/endpoints';
 import { SettingsStore } from '../db/settings';
 import { SessionStore } from '../db/sessions';
@@ -30,6 +31,7 @@ import { auditLogRoutes } from './routes/audit-log';
 import { deletionRequestRoutes } from './routes/deletion-requests';
 import { backendRoutes, proxmoxEndpointRoutes } from './routes/endpoints';
 import { hookRoutes } from './routes/hooks';
+import { notificationDestinationRoutes } from './routes/notification-destinations';
 import { planRoutes, planSummaryBrowserRedirect } from './routes/plan';
 import { settingsRoutes } from './routes/settings';
 import { statusRoutes } from './routes/status';
@@ -55,6 +57,8 @@ export interface AppDeps {
   secrets: SecretBox;
   /** Where the proxbox-api key may be sent (PROXBOX_API_ALLOW_HTTP, PROXBOX_API_ALLOWED_HOSTS). */
   backendUrlPolicy: BackendUrlPolicy;
+  /** Notification destinations may use plain http (NOTIFICATIONS_ALLOW_HTTP). */
+  notificationsAllowHttp?: boolean;
   /** NetBox as the plan reads it (it builds its own client with the plan's deadline). */
   netbox: { baseUrl: string; token: string };
   log?: (msg: string, err?: unknown) => void;
@@ -108,6 +112,7 @@ export function createApp(deps: AppDeps) {
     jobs: new ApplyJobStore(db), deletions: new DeletionRequestStore(db), audit: new AuditLog(db), quotas: new QuotaStore(db),
     sessions: new SessionStore(db),
     deliveries: new DeliveryStore(db),
+    destinations: new NotificationDestinationStore(db, { secrets: deps.secrets, allowHttp: deps.notificationsAllowHttp ?? false }),
   };
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const authGuard = new AuthFailureGuard(stores.quotas, limits);
@@ -137,6 +142,7 @@ export function createApp(deps: AppDeps) {
     .route('/users', userRoutes(stores.users))
     .route('/status', statusRoutes(status))
     .route('/audit-log', auditLogRoutes(stores.audit))
+    .route('/notification-destinations', notificationDestinationRoutes({ destinations: stores.destinations, deliveries: stores.deliveries }))
     .route('/branches', planRoutes(validator))
     .route('/apply-jobs', applyJobRoutes({ jobs: stores.jobs, service: jobService, links: deps.links, hub: deps.hub,
       streams: { quotas: stores.quotas, rule: { limit: limits.sseStreamsPerUser, ttlMs: SSE_LEASE_TTL_MS } } }))
@@ -169,7 +175,7 @@ export function createApp(deps: AppDeps) {
   app.route('/ui', uiRoutes({
     users: stores.users, sessions: stores.sessions, jobs: stores.jobs, deletions: stores.deletions, jobService, decisions, validator, links: deps.links,
     authGuard, trustedProxies: limits.trustedProxies,
-    admin: { settings: stores.settings, endpoints: stores.endpoints, audit: stores.audit, status },
+    admin: { settings: stores.settings, endpoints: stores.endpoints, audit: stores.audit, status, destinations: stores.destinations, deliveries: stores.deliveries },
   }));
   app.route('/codec', codecRoutes({
     codec: deps.payloadCodec ?? null, users: stores.users, authGuard, namespace: deps.links.namespace, uiOrigin: new URL(deps.links.uiUrl).origin,

@@ -60,6 +60,8 @@ export const ServiceEnv = z.object({
   /** The key before a rotation: still opens what it sealed; everything is sealed again with the new key at start. */
   SECRETS_ENCRYPTION_KEY_PREVIOUS: secretKey.optional(),
   PROXBOX_API_ALLOW_HTTP: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
+  /** Notification destinations may use plain http (default: https only; README "Notifications"). */
+  NOTIFICATIONS_ALLOW_HTTP: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Comma-separated `host` or `host:port` entries; when set, the proxbox-api URL must name one of them. */
   PROXBOX_API_ALLOWED_HOSTS: z.string().optional(),
   // Abuse limits (README "Security"); counted in PostgreSQL, so they hold across every API process.

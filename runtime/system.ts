@@ -16,8 +16,9 @@ import { SecretBox, SecretBoxError } from '../domain/secret-box';
 import { ApplyStarter } from '../services/apply-starter';
 import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
 import { closeOrphanedJobs } from '../services/orphaned-jobs';
-import { WritebackStarter } from '../services/netbox-writeback';
+import { DeliveryStarter } from '../services/delivery-starter';
 import { DeliveryStore } from '../db/deliveries';
+import { enqueueDeletionReminders, NotificationDestinationStore } from '../db/notifications';
 import { serveHttp, type RunningServer } from '../infra/http-server';
 import { ProcessMetrics, metricsSource, serveMetrics } from '../infra/metrics';
 import { clusterMetricsRegistry } from '../db/cluster-metrics';
@@ -68,6 +69,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   try {
     // A key stored in plaintext (before encryption existed) or under the previous key is sealed with the current one.
     await endpoints.sealStoredSecrets();
+    await new NotificationDestinationStore(db, { secrets, allowHttp: env.NOTIFICATIONS_ALLOW_HTTP }).sealStoredSecrets();
     await endpoints.seedFromEnvironment(env);
   } catch (err) {
     await database.close();
@@ -103,7 +105,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   let workerRun: Promise<void> | null = null;
   if (opts.role !== 'api') {
     const deliveries = new DeliveryStore(db);
-    const writebacks = new WritebackStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => console.warn(`proxbox-intent: ${m}`) });
+    const deliveryStarter = new DeliveryStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => console.warn(`proxbox-intent: ${m}`) });
     installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, { metricsAddress: env.TEMPORAL_METRICS_ADDRESS });
     const { worker, connection: nativeConnection } = await createIntentWorker({
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
@@ -117,14 +119,18 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
         netbox, starter: starterFor(netbox),
         // A job younger than a few minutes may still be between its row and its workflow's first task.
         closeOrphanedJobs: () => closeOrphanedJobs(new ApplyJobStore(db), temporal, { olderThanMs: 2 * 60_000 }),
-        startOverdueWritebacks: () => writebacks.startOverdue(),
+        startOverdueDeliveries: () => deliveryStarter.startOverdue(),
+        enqueueDeletionReminders: () => enqueueDeletionReminders(db),
       },
-      writeback: { deliveries, netbox, links: { publicUrl: env.PUBLIC_URL ?? null } },
+      deliveries: {
+        deliveries, netbox, links: { publicUrl: env.PUBLIC_URL ?? null },
+        destinations: new NotificationDestinationStore(db, { secrets, allowHttp: env.NOTIFICATIONS_ALLOW_HTTP }),
+      },
     });
     // Outbox rows committed by any process start their delivery at once; what was missed waits for the sweep.
-    const unlisten = await writebacks.listen(database);
+    const unlisten = await deliveryStarter.listen(database);
     stoppers.push(unlisten);
-    await writebacks.startOverdue().catch(() => { /* the reconciler's sweep tries again */ });
+    await deliveryStarter.startOverdue().catch(() => { /* the reconciler's sweep tries again */ });
     await ensureReconcilerSchedule(temporal, { taskQueue: env.TEMPORAL_TASK_QUEUE, intervalS: env.RECONCILE_INTERVAL_S, lookbackHours: env.RECONCILE_LOOKBACK_H });
     workerRun = worker.run();
     if (env.WORKER_METRICS_PORT !== undefined) {
@@ -149,6 +155,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     const { app } = createApp({
       database, temporal, starter, hub, links: { uiUrl: env.TEMPORAL_UI_URL, namespace: env.TEMPORAL_NAMESPACE },
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET, secrets, backendUrlPolicy: urlPolicy,
+      notificationsAllowHttp: env.NOTIFICATIONS_ALLOW_HTTP,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
       payloadCodec,
       metrics: { process: processMetrics, source: metrics, token: env.METRICS_TOKEN },

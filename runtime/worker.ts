@@ -6,7 +6,7 @@ import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
 import { createReconcilerActivities, type ReconcilerDeps } from '../activities/reconciler';
-import { createWritebackActivities, type WritebackDeps } from '../activities/netbox-writeback';
+import { createDeliveryActivities, type DeliveryDeps } from '../activities/deliveries';
 import { ConcealDatabaseErrors } from './activity-errors';
 import { temporalDataConverter } from '../infra/payload-codec';
 import type { TemporalConnectionOptions } from '../config/temporal-connection';
@@ -35,7 +35,7 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   reconciler: ReconcilerDeps;
-  writeback: WritebackDeps;
+  deliveries: DeliveryDeps;
   bundle?: WorkflowBundle;
   /** Workflows waiting for days (pending deletions) leave the cache; they are replayed when something happens. */
   maxCachedWorkflows?: number;
@@ -72,7 +72,7 @@ export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker:
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.bundle ? { workflowBundle: opts.bundle } : prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler), ...createWritebackActivities(opts.writeback) },
+    activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler), ...createDeliveryActivities(opts.deliveries) },
     interceptors: { activity: [() => ({ inbound: new ConcealDatabaseErrors() })] },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 64,

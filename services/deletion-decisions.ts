@@ -9,7 +9,7 @@ import type { DeletionRequestStore, DeletionRow } from '../db/deletion-requests'
 import type { EndpointStore } from '../db/endpoints';
 import type { SettingsStore } from '../db/settings';
 import type { DeliveryStore } from '../db/deliveries';
-import type { WritebackSummary } from '../domain/netbox-writeback';
+import type { DeliverySummary } from '../domain/deliveries';
 import type { AuthenticatedUser } from '../db/users';
 import { signDecision, type DeletionDecision } from '../domain/approval-signature';
 import {
@@ -67,14 +67,15 @@ const NOT_FOUND = 'No deletion request with this id.';
 export class DeletionDecisions {
   constructor(private readonly deps: DeletionDecisionDeps) {}
 
-  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null; netboxWriteback: WritebackSummary } | Refusal<'not_found'>> {
+  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null; netboxWriteback: DeliverySummary; notifications: DeliverySummary } | Refusal<'not_found'>> {
     const row = await this.deps.deletions.get(id);
     if (!row) return refuse('not_found', NOT_FOUND);
     const finished = FINAL_DELETION_STATES.includes(row.state);
-    const [trouble, netboxWriteback] = await Promise.all([
+    const [trouble, netboxWriteback, notifications] = await Promise.all([
       finished ? null : runTrouble(this.deps.temporal, row.workflowId), this.deps.deliveries.summary('deletion_request', String(row.id)),
+      this.deps.deliveries.summary('deletion_request', String(row.id), 'notifications'),
     ]);
-    return { ok: true, request: row, trouble, netboxWriteback };
+    return { ok: true, request: row, trouble, netboxWriteback, notifications };
   }
 
   /** Checks the rules for an immediate answer, then hands a signed decision to the workflow, which checks again. */
