@@ -151,9 +151,9 @@ describe('two APIs and three workers on one Temporal server and one PostgreSQL',
       expect(Object.values<any>(job.perVmResults).find((r) => r.vmid === vm.vmid)).toMatchObject({ status: 'succeeded' });
     }
     const perNode = s.proxbox.cluster.maxConcurrentTasksPerNode();
-    // Known limit (README "Apply runs"): a node slot is a PostgreSQL session lock, so it goes with a killed worker while
-    // the Proxmox task that worker started keeps running; for that moment its node may run one task over the cap.
-    expect(Object.values(perNode).every((n) => n <= 2 + 1), `most tasks at once per node: ${JSON.stringify(perNode)}`).toBe(true);
+    // A node slot is a lease of the write, not of the worker: the killed worker's slot stays taken while the Proxmox task
+    // it started runs on, until the write's retry on another worker takes it back and follows that task to its end.
+    expect(Object.values(perNode).every((n) => n <= 2), `most tasks at once per node: ${JSON.stringify(perNode)}`).toBe(true);
     expect(Math.max(...Object.values(perNode)), 'the cap was reached, so it was tested').toBeGreaterThanOrEqual(2);
   }, 240_000);
 
