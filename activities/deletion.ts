@@ -45,8 +45,8 @@ const STEP_WORDS: Record<Step, string> = {
 const targetOf = (r: DeletionRow): DeletionTarget => ({ vmid: r.vmid, node: r.node, kind: r.kind });
 /** The destroy's write slot belongs to its request, so the activity that settles a lost execution can keep it while it follows the task. */
 const slotHolder = (requestId: number) => `deletion-request:${requestId}`;
-/** How long an approved destroy waits for its VMID and a slot on its node (its activity may run 30 minutes). */
-const SLOT_WAIT_MS = 20 * 60_000;
+/** How long an approved destroy waits for its VMID and a slot on its node: its activity has 30 minutes, and following the destroy task may take PROXMOX_TASK_DEADLINE_S (15 minutes by default) of them. */
+const SLOT_WAIT_MS = 10 * 60_000;
 const entry = (actor: string, action: string, outcome: DeletionHistoryEntry['outcome'], detail?: string | null, ref?: string): DeletionHistoryEntry =>
   ({ at: new Date().toISOString(), actor, action, outcome, ...(detail ? { detail } : {}), ...(ref ? { ref } : {}) });
 const refused = (actor: string, action: string, detail: string, ref?: string) => ({ ...entry(actor, action, 'refused', detail, ref), outcome: 'refused' as const });
