@@ -4,7 +4,7 @@ import {
   Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, JournalEntry, MacAddress, NetboxFilterError, NetboxStatus,
   NetboxUser, OBJECT_TYPE, Paginated, VirtualMachine, VirtualMachineType, Vlan, VmInterface, netboxAuthHeader, type JournalEntryCreate,
 } from '../contracts/netbox';
-import { UpstreamError } from './errors';
+import { UpstreamError, observed, type UpstreamErrorObserver } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
 
 export interface NetboxClientOptions {
@@ -15,6 +15,8 @@ export interface NetboxClientOptions {
   pageSize?: number;
   maxBodyBytes?: number;
   fetch?: typeof fetch;
+  /** Told of every failed call (the process's metrics). */
+  onError?: UpstreamErrorObserver;
 }
 
 const PAGE_MAX = 1000;
@@ -29,8 +31,10 @@ export class NetboxClient {
   private readonly pageSize: number;
   private readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
+  private readonly onError: UpstreamErrorObserver | undefined;
 
   constructor(opts: NetboxClientOptions) {
+    this.onError = opts.onError;
     this.pageSize = Math.max(1, Math.min(opts.pageSize ?? PAGE_MAX, PAGE_MAX));
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -163,9 +167,16 @@ export class NetboxClient {
     return this.call('GET', path, schema, undefined, { headers });
   }
 
-  private async call<T>(
+  private call<T>(
     method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body?: unknown,
-    { headers, signal }: { headers?: Record<string, string>; signal?: AbortSignal } = {},
+    options: { headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    return observed(this.onError, options.signal, () => this.attempt(method, path, schema, body, options));
+  }
+
+  private async attempt<T>(
+    method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body: unknown,
+    { headers, signal }: { headers?: Record<string, string>; signal?: AbortSignal },
   ): Promise<T> {
     const what = `${method} /${path.split('?')[0]}`;
     const deadline = callDeadline(this.timeoutMs, signal);
@@ -178,7 +189,7 @@ export class NetboxClient {
       });
       status = res.status;
       received = 0;
-      text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
+      text = await readCapped(res, this.maxBodyBytes, deadline.signal, (n) => { received = n; });
     } catch (err) {
       throw transportError(err, what, this.timeoutMs, deadline, received);
     }

@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { PayloadCodec } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type RuntimeOptions, type WorkflowBundle } from '@temporalio/worker';
 import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
 import { createReconcilerActivities, type ReconcilerDeps } from '../activities/reconciler';
-import { createWritebackActivities, type WritebackDeps } from '../activities/netbox-writeback';
+import { createDeliveryActivities, type DeliveryDeps } from '../activities/deliveries';
 import { ConcealDatabaseErrors } from './activity-errors';
 import { temporalDataConverter } from '../infra/payload-codec';
 import type { TemporalConnectionOptions } from '../config/temporal-connection';
@@ -35,7 +35,7 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   reconciler: ReconcilerDeps;
-  writeback: WritebackDeps;
+  deliveries: DeliveryDeps;
   bundle?: WorkflowBundle;
   /** Workflows waiting for days (pending deletions) leave the cache; they are replayed when something happens. */
   maxCachedWorkflows?: number;
@@ -46,11 +46,20 @@ export interface WorkerOptions {
 
 let runtimeInstalled = false;
 
-/** The SDK's own logging (bundling, state changes) at the configured level; installed once per process. */
-export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error'): void {
+/**
+ * The SDK's own logging (bundling, state changes) at the configured level, and its Prometheus exporter when
+ * `telemetry.metricsAddress` is given (TEMPORAL_METRICS_ADDRESS); installed once per process, so the first call's
+ * settings hold for every worker of the process.
+ */
+export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error', telemetry: { metricsAddress?: string | undefined } = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(level.toUpperCase() as LogLevel) });
+  Runtime.install({ logger: new DefaultLogger(level.toUpperCase() as LogLevel), telemetryOptions: sdkTelemetry(telemetry.metricsAddress) });
+}
+
+/** The SDK's worker metrics (task slots, poll and schedule-to-start latencies, …) in Prometheus form, in seconds. */
+function sdkTelemetry(metricsAddress: string | undefined): RuntimeOptions['telemetryOptions'] {
+  return metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true, useSecondsForDurations: true } } } : {};
 }
 
 export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
@@ -63,7 +72,7 @@ export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker:
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.bundle ? { workflowBundle: opts.bundle } : prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler), ...createWritebackActivities(opts.writeback) },
+    activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler), ...createDeliveryActivities(opts.deliveries) },
     interceptors: { activity: [() => ({ inbound: new ConcealDatabaseErrors() })] },
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 64,

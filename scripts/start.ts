@@ -11,6 +11,7 @@ async function main() {
   requireForProduction(env, role);
   const system = await startSystem({ env, role, hostname: process.env.HOST ?? '0.0.0.0' });
   console.log(`proxbox-intent ${role} started${system.apiUrl ? ` (API on port ${env.PORT})` : ''}; Temporal ${env.TEMPORAL_ADDRESS}, task queue ${env.TEMPORAL_TASK_QUEUE}`);
+  if (system.metrics.workerUrl) console.log(`worker metrics: ${system.metrics.workerUrl}${env.METRICS_TOKEN ? ' (METRICS_TOKEN required)' : ''}`);
   if (role !== 'api') {
     const bundle = prebuiltWorkflowBundle();
     console.log(`workflows: ${bundle ? `prebuilt bundle ${bundle}` : 'bundled from source at start (run `npm run build` for a prebuilt bundle)'}`);
