@@ -197,7 +197,8 @@ export function createApplyActivities(deps: ActivityDeps) {
 
     /** One create or update against proxbox-api, writing only while it holds the guest's write slot. */
     async applyGuestChange(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
-      const lease = await acquireWriteSlot(deps.locks, item, deps.maxWritesPerNode ?? 4);
+      // The holder is the job's item, whichever attempt or worker runs it.
+      const lease = await acquireWriteSlot(deps.locks, item, deps.maxWritesPerNode ?? 4, `apply-job:${ctx.jobId}:${item.key}`);
       const started = performance.now();
       let status = 'error';
       try {

@@ -18,6 +18,8 @@ import { createUpstreamGate } from './upstream-gate';
 import type { BackendConfig } from '../db/endpoints';
 import type { ClosedGate } from '../domain/gates';
 import { withHeartbeat } from './heartbeat';
+import { acquireWriteSlot, reclaimWriteSlot } from './write-slots';
+import type { LockLease } from '../db/locks';
 
 export interface ForgedDecision { code: 'forged_decision'; detail: string }
 
@@ -41,6 +43,10 @@ const STEP_WORDS: Record<Step, string> = {
   execute: 'execute the deletion', task: 'follow the destroy task',
 };
 const targetOf = (r: DeletionRow): DeletionTarget => ({ vmid: r.vmid, node: r.node, kind: r.kind });
+/** The destroy's write slot belongs to its request, so the activity that settles a lost execution can keep it while it follows the task. */
+const slotHolder = (requestId: number) => `deletion-request:${requestId}`;
+/** How long an approved destroy waits for its VMID and a slot on its node: its activity has 30 minutes, and following the destroy task may take PROXMOX_TASK_DEADLINE_S (15 minutes by default) of them. */
+const SLOT_WAIT_MS = 10 * 60_000;
 const entry = (actor: string, action: string, outcome: DeletionHistoryEntry['outcome'], detail?: string | null, ref?: string): DeletionHistoryEntry =>
   ({ at: new Date().toISOString(), actor, action, outcome, ...(detail ? { detail } : {}), ...(ref ? { ref } : {}) });
 const refused = (actor: string, action: string, detail: string, ref?: string) => ({ ...entry(actor, action, 'refused', detail, ref), outcome: 'refused' as const });
@@ -203,6 +209,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
       let step: Step = 'read';
       let upid: string | null = null;
       let caps: Capabilities | null = null;
+      let lease: LockLease | null = null;
       /** Every step heartbeats while it waits (a cancel or a worker shutdown reaches it) and its calls take the signal. */
       const during = <T>(name: Step, work: () => Promise<T>): Promise<T> => {
         step = name;
@@ -215,6 +222,17 @@ export function createDeletionActivities(deps: ActivityDeps) {
         // proxbox-api.md §10 (a): without the registration route there is no record id we may use; never guess one.
         if (!caps.registerDeletion) return finishFailed(requestId, backendCannotRegisterDeletion(row));
 
+        // A destroy is a write like any other: one per VMID, at most APPLY_MAX_PER_NODE per node, across every job.
+        try {
+          lease = await acquireWriteSlot(deps.locks, { backendEndpointId: endpoint.backendEndpointId, node: row.node, vmid: row.vmid },
+            deps.maxWritesPerNode ?? 4, slotHolder(requestId), { resume: false, maxWaitMs: SLOT_WAIT_MS });
+        } catch (err) {
+          if (signal.aborted) throw err;
+          return finishFailed(requestId, {
+            code: 'write_slot_busy',
+            message: `VMID ${row.vmid} or node ${row.node} stayed busy with other writes for ${SLOT_WAIT_MS / 60_000} minutes: nothing was destroyed, and it is not retried.`,
+          });
+        }
         // Every check passed: the destroy sequence starts here, and only once.
         if (!(await deps.deletions.transition(requestId, { state: 'executing', executedAt: new Date() }, entry(approver, 'executing', 'ok'), ['approved']))) {
           return alreadyHandled(await load(requestId));
@@ -255,6 +273,8 @@ export function createDeletionActivities(deps: ActivityDeps) {
       } catch (err) {
         if (signal.aborted) throw err;
         return finishFailed(requestId, await failureOf(err, step, { client, caps, backendEndpointId: endpoint.backendEndpointId }, row), upid);
+      } finally {
+        await lease?.release();
       }
     },
   };
@@ -287,6 +307,16 @@ export function createDeletionActivities(deps: ActivityDeps) {
    * nothing was destroyed; after, the cluster decides, so follow the task (or watch the guest) to its end.
    */
   async function settleInterrupted(row: DeletionRow, why: string): Promise<ExecutionOutcome> {
+    // The lost execution's slot, taken back: kept while its destroy is followed, given back once the request is settled.
+    const lease = await reclaimWriteSlot(deps.locks, slotHolder(row.id));
+    try {
+      return await settleInterruptedHoldingSlot(row, why);
+    } finally {
+      await lease?.release();
+    }
+  }
+
+  async function settleInterruptedHoldingSlot(row: DeletionRow, why: string): Promise<ExecutionOutcome> {
     if (row.state === 'succeeded' || row.state === 'failed') return alreadyHandled(row);
     if (row.state !== 'executing') {
       return finishFailed(row.id, { code: 'execution_interrupted', message: `${why} Nothing had been sent to proxbox-api: nothing was destroyed, and it is not retried.` });

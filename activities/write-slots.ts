@@ -3,17 +3,30 @@ import type { LockLease, WriteLocks } from '../db/locks';
 
 export interface WriteTarget { backendEndpointId: number; node: string; vmid: number }
 
+/** The lease keys of a write: its guest's VMID, and the node's write slots (one of which it takes). */
+export function writeSlotKeys(t: WriteTarget, perNode: number): { vmid: string; slots: string[] } {
+  return {
+    vmid: `proxbox-intent:vmid:${t.backendEndpointId}:${t.vmid}`,
+    slots: Array.from({ length: perNode }, (_, slot) => `proxbox-intent:node:${t.backendEndpointId}:${t.node}:${slot}`),
+  };
+}
+
 /**
- * Waits for the right to write to one guest: its VMID is held by one apply at a time across all workers, and at
- * most `perNode` writes run against one Proxmox node. Heartbeats while waiting so a cancel still gets through.
+ * Waits for the right to write to one guest: its VMID is held by one write at a time across all workers, and at
+ * most `perNode` writes run against one Proxmox node. `holder` names the write itself (not this attempt), so a
+ * retry after a lost worker takes back the slot its earlier attempt holds (that attempt's Proxmox task may still be
+ * running there) and nobody else can take it meanwhile. Heartbeats while waiting so a cancel still gets through.
  */
-export async function acquireWriteSlot(locks: WriteLocks, t: WriteTarget, perNode: number, opts: { pollMs?: number; maxWaitMs?: number } = {}): Promise<LockLease> {
+export async function acquireWriteSlot(locks: WriteLocks, t: WriteTarget, perNode: number, holder: string,
+  opts: { pollMs?: number; maxWaitMs?: number; resume?: boolean } = {}): Promise<LockLease> {
   const ctx = Context.current();
-  const vmidKey = `proxbox-intent:vmid:${t.backendEndpointId}:${t.vmid}`;
+  const keys = writeSlotKeys(t, perNode);
+  const earlier = (opts.resume ?? ctx.info.attempt > 1) ? new Set(await locks.heldBy(holder)) : new Set<string>();
+  const slots = [...keys.slots.filter((k) => earlier.has(k)), ...keys.slots.filter((k) => !earlier.has(k))];
   const deadline = Date.now() + (opts.maxWaitMs ?? 10 * 60_000);
   for (;;) {
-    for (let slot = 0; slot < perNode; slot++) {
-      const lease = await locks.tryAcquire([vmidKey, `proxbox-intent:node:${t.backendEndpointId}:${t.node}:${slot}`]);
+    for (const slot of slots) {
+      const lease = await locks.tryAcquire([keys.vmid, slot], holder);
       if (lease) return lease;
     }
     if (Date.now() > deadline) {
@@ -22,4 +35,13 @@ export async function acquireWriteSlot(locks: WriteLocks, t: WriteTarget, perNod
     ctx.heartbeat({ waitingFor: `vmid ${t.vmid} / node ${t.node}` });
     await sleep(opts.pollMs ?? 200);
   }
+}
+
+/**
+ * Takes back whatever `holder` still holds (what an attempt on a worker that died had taken), to keep it while that
+ * attempt's task is followed or to give it back; null when it holds nothing, or another holder took it after it lapsed.
+ */
+export async function reclaimWriteSlot(locks: WriteLocks, holder: string): Promise<LockLease | null> {
+  const keys = await locks.heldBy(holder);
+  return keys.length ? locks.tryAcquire(keys, holder) : null;
 }

@@ -38,6 +38,11 @@ export const ServiceEnv = z.object({
   RECONCILE_LOOKBACK_H: positiveInt(24),
   APPLY_MAX_CONCURRENCY: positiveInt(16),
   APPLY_MAX_PER_NODE: positiveInt(4),
+  /**
+   * How long a write's VMID and node-slot lease lives without renewal (db/locks.ts). Above the write activity's
+   * heartbeat timeout plus its retry delay, so a write whose worker died gets its slot back before anyone else can.
+   */
+  WRITE_LEASE_TTL_S: z.coerce.number().int().min(30).default(180),
   /** How many items one run of an apply dispatches before it continues as new, so no workflow history grows with the branch. */
   APPLY_ITEMS_PER_RUN: positiveInt(DEFAULT_RUN_BUDGET.itemsPerRun),
   /** How long a Proxmox task (create, update, destroy) is followed before its outcome is declared unknown. */

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { mkdirSync } from 'node:fs';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema';
-import { inProcessLocks, postgresLocks, type WriteLocks } from './locks';
+import { leasedLocks, type LeaseOptions, type WriteLocks } from './locks';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
@@ -21,13 +21,13 @@ const migrationsFolder = fileURLToPath(new URL('./migrations', import.meta.url))
  * Opens PostgreSQL at `url` (postgres.js), or, without one, an embedded PGlite stored in `pgliteDir`
  * so that the dev stack needs no database server. Migrations are applied before it is returned.
  */
-export async function openDatabase(opts: { url?: string; pgliteDir?: string; maxConnections?: number }): Promise<Database> {
-  if (opts.url) return openPostgres(opts.url, opts.maxConnections ?? 10);
+export async function openDatabase(opts: { url?: string; pgliteDir?: string; maxConnections?: number; leases?: LeaseOptions }): Promise<Database> {
+  if (opts.url) return openPostgres(opts.url, opts.maxConnections ?? 10, opts.leases);
   if (!opts.pgliteDir) throw new Error('openDatabase needs a DATABASE_URL or an embedded database folder');
-  return openPglite(opts.pgliteDir);
+  return openPglite(opts.pgliteDir, opts.leases);
 }
 
-async function openPostgres(url: string, max: number): Promise<Database> {
+async function openPostgres(url: string, max: number, leases: LeaseOptions | undefined): Promise<Database> {
   const { default: postgres } = await import('postgres');
   const { drizzle } = await import('drizzle-orm/postgres-js');
   const { migrate } = await import('drizzle-orm/postgres-js/migrator');
@@ -37,7 +37,7 @@ async function openPostgres(url: string, max: number): Promise<Database> {
   return {
     db: db as unknown as Db,
     kind: 'postgres',
-    locks: postgresLocks(sql),
+    locks: leasedLocks(db as unknown as Db, leases),
     async listen(channel, onPayload) {
       const sub = await sql.listen(channel, onPayload);
       return () => sub.unlisten();
@@ -54,7 +54,7 @@ async function migrateWithLock(sql: import('postgres').Sql, run: () => Promise<v
   });
 }
 
-async function openPglite(dir: string): Promise<Database> {
+async function openPglite(dir: string, leases: LeaseOptions | undefined): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
   const { migrate } = await import('drizzle-orm/pglite/migrator');
@@ -65,7 +65,7 @@ async function openPglite(dir: string): Promise<Database> {
   return {
     db: db as unknown as Db,
     kind: 'pglite',
-    locks: inProcessLocks(),
+    locks: leasedLocks(db as unknown as Db, leases),
     async listen(channel, onPayload) {
       const unsub = await client.listen(channel, onPayload);
       return () => unsub();

@@ -244,6 +244,19 @@ export const quotas = pgTable('quotas', {
 }, (t) => [index('quotas_expires').on(t.expiresAt)]);
 
 /**
+ * Write leases (db/locks.ts): a VMID or a node's write slot, held by one write at a time across every process. The
+ * holder is the write's durable identity (an apply job's item, a deletion request), so a retry of the write on
+ * another worker takes its own lease back; `claim` is the one acquisition that holds it now, so a late release or
+ * renewal of an older attempt does nothing. A lease nobody renews lapses at `expires_at`.
+ */
+export const writeLeases = pgTable('write_leases', {
+  key: text('key').primaryKey(),
+  holder: text('holder').notNull(),
+  claim: text('claim').notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+});
+
+/**
  * Browser sessions of the operator pages (ui/): the cookie holds a random secret, only its SHA-256 is stored. A session
  * lives as long as the token it was opened with (revoking the token, or deleting the user, ends it) and no longer than
  * its idle and absolute limits (domain/sessions.ts).

@@ -117,6 +117,7 @@ export const DELETION_REASON_CODES = {
   destroy_task_failed: 'the Proxmox destroy task ended with an error',
   execution_interrupted: 'the execution was interrupted before the destroy was sent',
   execution_error: 'an unexpected error inside proxbox-intent',
+  write_slot_busy: "the guest's VMID or its node stayed busy with other writes until the execution gave up; nothing was destroyed",
   manually_destroyed: 'succeeded: after backend_cannot_register_deletion or unknown_outcome, an authorizer (not the requester) confirmed the guest was destroyed by hand, and the cluster no longer lists its VMID',
   failed: 'a failed request stored without a code',
 } as const;

@@ -62,7 +62,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   }
   const secrets = SecretBox.fromBase64(env.SECRETS_ENCRYPTION_KEY, env.SECRETS_ENCRYPTION_KEY_PREVIOUS);
   const urlPolicy = backendUrlPolicy(env);
-  const database = await openDatabase({ ...(env.DATABASE_URL ? { url: env.DATABASE_URL } : {}), ...(opts.pgliteDir ? { pgliteDir: opts.pgliteDir } : {}) });
+  const leases = {
+    ttlMs: env.WRITE_LEASE_TTL_S * 1000,
+    onLost: (holder: string, keys: readonly string[]) => console.warn(`proxbox-intent: the write lease of ${holder} on ${keys.join(', ')} lapsed and was taken over while its write ran`),
+  };
+  const database = await openDatabase({ ...(env.DATABASE_URL ? { url: env.DATABASE_URL } : {}), ...(opts.pgliteDir ? { pgliteDir: opts.pgliteDir } : {}), leases });
   const db = database.db;
   const users = new UserStore(db);
   const endpoints = new EndpointStore(db, { secrets, urlPolicy });

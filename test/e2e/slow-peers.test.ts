@@ -32,8 +32,7 @@ describe('a proxbox-api that trickles the answer to a write', () => {
     expect(result, JSON.stringify(job.perVmResults)).toMatchObject({ vmid: 751, reason: 'adopted' });
     expect(['succeeded', 'accepted']).toContain(result.status);
     expect(s.proxbox.cluster.pveCalls('POST', /^nodes\/pve01\/qemu$/).filter((c) => c.params.vmid === 751), 'created once').toHaveLength(1);
-    const held = await s.system.database.db.execute(sql`
-      SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
+    const held = await s.system.database.db.execute(sql`SELECT count(*)::int AS n FROM write_leases`);
     expect((held as unknown as { n: number }[])[0]!.n, 'no VMID or node lock is left').toBe(0);
   }, 60_000);
 });
