@@ -35,6 +35,8 @@ import { statusRoutes } from './routes/status';
 import { userRoutes } from './routes/users';
 import type { TemporalLinks } from './views';
 import { Metrics } from './metrics';
+import { traceRequests } from './tracing';
+import { logger } from '../infra/logger';
 import { QuotaStore } from '../db/quotas';
 import { uiRoutes } from '../ui/app';
 import { sessionCookieReader } from '../ui/session';
@@ -98,7 +100,7 @@ export function createApp(deps: AppDeps) {
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const authGuard = new AuthFailureGuard(stores.quotas, limits);
   const metrics = new Metrics();
-  const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
+  const log = deps.log ?? ((msg: string, err?: unknown) => logger().error(err === undefined ? {} : { err }, msg));
   const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, deliveries: stores.deliveries, starter: deps.starter, temporal: deps.temporal, log });
   const status = new ServiceStatusService({
     temporal: deps.temporal, taskQueue: deps.status.taskQueue, temporalUiUrl: deps.links.uiUrl, settings: stores.settings, endpoints: stores.endpoints,
@@ -128,6 +130,7 @@ export function createApp(deps: AppDeps) {
 
   const app = router<BlankEnv>();
   registerComponents(app);
+  app.use(traceRequests());
   app.use(metrics.middleware());
   // The signed webhook comes first: its own body limit, and its raw bytes untouched until the signature is checked.
   app.route('/api/v1/hooks', hookRoutes({ secret: deps.webhookSecret, jobs: jobService, links: deps.links, guard: authGuard }));

@@ -1,4 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
+import type { DestinationStream } from 'pino';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { ApplyEventHub } from '../api/event-hub';
@@ -21,6 +23,8 @@ import { serveHttp, type RunningServer } from '../infra/http-server';
 import { payloadCodecFromConfig, temporalDataConverter } from '../infra/payload-codec';
 import { temporalConnectionOptions } from '../config/temporal-connection';
 import { createIntentWorker, installWorkerRuntime } from './worker';
+import { configureLogging, logger, neverLog } from '../infra/logger';
+import { startTracing, tracesEndpointOf } from '../infra/tracing';
 
 const HOOK_NETBOX_TIMEOUT_MS = 5_000;
 
@@ -31,6 +35,8 @@ export interface SystemOptions {
   pgliteDir?: string;
   bundle?: WorkflowBundle;
   hostname?: string;
+  /** Where the log lines go (default stdout); tests read them from a stream of their own. */
+  logDestination?: DestinationStream;
 }
 
 export interface RunningSystem {
@@ -50,6 +56,10 @@ export interface RunningSystem {
 /** Wires the API and/or the worker from configuration; used by `npm start`, the dev stack and the e2e tests. */
 export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const { env } = opts;
+  const serviceName = opts.role === 'all' ? 'proxbox-intent' : `proxbox-intent-${opts.role}`;
+  const log = configureLogging({ level: env.LOG_LEVEL, base: { service: serviceName }, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
+  neverLog(env.PROXBOX_API_KEY, env.NETBOX_TOKEN, env.NETBOX_WEBHOOK_SECRET, env.APPROVAL_SIGNING_SECRET, env.BOOTSTRAP_ADMIN_TOKEN,
+    env.SECRETS_ENCRYPTION_KEY, env.SECRETS_ENCRYPTION_KEY_PREVIOUS, env.TEMPORAL_PAYLOAD_ENCRYPTION_KEY);
   if (!env.APPROVAL_SIGNING_SECRET) throw new Error('APPROVAL_SIGNING_SECRET is required');
   if (!env.SECRETS_ENCRYPTION_KEY) {
     throw new ConfigError('SECRETS_ENCRYPTION_KEY is required: it encrypts the proxbox-api key at rest (32 random bytes in base64: openssl rand -base64 32).');
@@ -71,7 +81,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   }
   const stored = await endpoints.describeBackend();
   if (stored?.urlRefusal) {
-    console.warn(`proxbox-intent: the configured proxbox-api URL is refused (${stored.urlRefusal}); nothing is sent to it until it is set again with PUT /api/v1/backend.`);
+    log.warn(`the configured proxbox-api URL is refused (${stored.urlRefusal}); nothing is sent to it until it is set again with PUT /api/v1/backend.`);
   }
   if (env.BOOTSTRAP_ADMIN_TOKEN) await users.bootstrapAdmin(env.BOOTSTRAP_ADMIN_TOKEN);
 
@@ -79,8 +89,14 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const temporalConnection = temporalConnectionOptions(env);
   const payloadCodec = payloadCodecFromConfig(env);
   const dataConverter = temporalDataConverter(payloadCodec);
+  // Tracing is off (and the Temporal interceptors that carry a trace absent) unless an OTLP endpoint is configured.
+  const tracing = await startTracing({ serviceName, endpoint: tracesEndpointOf(env) });
   const connection = await Connection.connect(temporalConnection);
-  const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
+  const temporal = new Client({
+    connection, namespace: env.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}),
+    // Starting a workflow is a span of the request (or sweep) that starts it, and the workflow's spans continue it.
+    ...(tracing.enabled ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
+  });
   const netboxOptions = { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset', pageSize: env.NETBOX_PAGE_SIZE };
   const netbox = new NetboxClient({ ...netboxOptions, timeoutMs: env.NETBOX_TIMEOUT_MS });
   const starterFor = (client: NetboxClient) => new ApplyStarter({
@@ -92,11 +108,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   let workerRun: Promise<void> | null = null;
   if (opts.role !== 'api') {
     const deliveries = new DeliveryStore(db);
-    const writebacks = new WritebackStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => console.warn(`proxbox-intent: ${m}`) });
-    installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL);
+    const writebacks = new WritebackStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => logger().warn(m) });
+    installWorkerRuntime(env.LOG_LEVEL);
     const { worker, connection: nativeConnection } = await createIntentWorker({
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
-      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
+      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000, tracing,
       deps: {
         jobs: new ApplyJobStore(db), workItems: new ApplyWorkItemStore(db, secrets), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, itemsPerRun: env.APPLY_ITEMS_PER_RUN, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, taskPollMs: env.PROXMOX_TASK_POLL_MS,
@@ -163,6 +179,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       await Promise.all(stoppers.map((s) => s()));
       await connection.close();
       await database.close();
+      await tracing.shutdown();
     },
   };
 }
