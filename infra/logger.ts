@@ -35,7 +35,9 @@ export function scrubLine(line: string): string {
   return withoutSecrets(out);
 }
 
-function errorFields(err: unknown): Record<string, unknown> {
+function errorFields(err: unknown): unknown {
+  // Already made plain (and scrubbed) by redactDeep.
+  if (err && typeof err === 'object' && !(err instanceof Error)) return err;
   if (!(err instanceof Error)) return { message: withoutSecrets(String(err)) };
   const cause = err.cause instanceof Error ? { cause: withoutSecrets(err.cause.message) } : {};
   return { type: err.name, message: withoutSecrets(err.message), ...cause };
