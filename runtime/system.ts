@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { DestinationStream } from 'pino';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { createApp } from '../api/app';

@@ -7,7 +7,7 @@ import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import {
   OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, makeWorkflowExporter,
-} from '@temporalio/interceptors-opentelemetry/lib/worker';
+} from '@temporalio/interceptors-opentelemetry';
 import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
