@@ -17,7 +17,7 @@ import { nicsToSend } from '../domain/nics';
 import { runBounded } from '../domain/bounded';
 import { applyRunIdFromMs, deletionRequestWorkflowId } from '../domain/run-identity';
 import type { IntentSettings } from '../domain/settings';
-import { backendClient, clientFor, type ActivityDeps } from './deps';
+import { NO_METRICS, backendClient, clientFor, type ActivityDeps } from './deps';
 import { readGateFacts } from '../db/gate-facts';
 import type { BackendConfig } from '../db/endpoints';
 import { withHeartbeat } from './heartbeat';
@@ -61,7 +61,8 @@ export function createApplyActivities(deps: ActivityDeps) {
     (k: { endpointId: number; username: string | null }) => readGateFacts(deps.db, k.endpointId, k.username, deps.endpoints),
     (k) => `${k.endpointId}:${k.username ?? ''}`,
   );
-  const upstreamGate = createUpstreamGate();
+  const upstreamGate = createUpstreamGate(deps.onUpstreamError);
+  const metrics = deps.metrics ?? NO_METRICS;
 
   /** Whether the calling run is the one that claimed this job (closing paths may run before the claim succeeded). */
   async function ownsJob(jobId: string, firstRunId: string): Promise<boolean> {
@@ -201,9 +202,14 @@ export function createApplyActivities(deps: ActivityDeps) {
     /** One create or update against proxbox-api, writing only while it holds the guest's write slot. */
     async applyGuestChange(item: WorkItem, ctx: ApplyContext): Promise<ItemOutcome> {
       const lease = await acquireWriteSlot(deps.locks, item, deps.maxWritesPerNode ?? 4);
+      const started = performance.now();
+      let status = 'error';
       try {
-        return await applyHoldingSlot(item, ctx);
+        const outcome = await applyHoldingSlot(item, ctx);
+        status = outcome.status;
+        return outcome;
       } finally {
+        metrics.vmWrite({ op: item.op, kind: item.kind, status }, (performance.now() - started) / 1000);
         await lease.release();
       }
     },
@@ -326,7 +332,7 @@ export function createApplyActivities(deps: ActivityDeps) {
     const { closed, backend: config } = await gateNow(ctx.jobId, item, ctx.username, branch);
     if (closed) return record(ctx.jobId, resultOf(item, 'blocked', closed.reason, closed.message));
     if (!config || !item.payload) return record(ctx.jobId, resultOf(item, 'blocked', 'no_backend', 'No FastAPIEndpoint is configured'));
-    const { client, baseUrl } = clientFor(config);
+    const { client, baseUrl } = clientFor(config, deps.onUpstreamError);
 
     try {
       const caps = await capabilitiesOf(client, baseUrl);
@@ -354,7 +360,7 @@ export function createApplyActivities(deps: ActivityDeps) {
       // Remember the task across a lost worker: the next attempt follows it instead of guessing.
       activity.heartbeat({ key: item.key, phase: 'task', sent: true, upid: r.proxmox_upid });
       const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid: r.proxmox_upid, vmid: item.vmid, op: item.op as 'create' | 'update' },
-        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000, signal: null });
+        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000, signal: null, metrics });
       return record(ctx.jobId, taskResult(item, task, { message: r.message, upid: r.proxmox_upid }));
     } catch (err) {
       return handleApplyError(err, item, ctx, client);
@@ -371,7 +377,7 @@ export function createApplyActivities(deps: ActivityDeps) {
     const earlier = Context.current().info.heartbeatDetails as { upid?: string | null } | undefined;
     const follow = async (upid: string | null, how: string) => {
       const task = await waitForTask(client, caps, { backendEndpointId: item.backendEndpointId, node: item.node, upid, vmid: item.vmid, op: 'create' },
-        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000, signal: null });
+        { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000, signal: null, metrics });
       return taskResult(item, task, { message: how, upid, reason: 'adopted' });
     };
     if (earlier?.upid) return follow(earlier.upid, `Followed the create task an earlier attempt started (${earlier.upid})`);

@@ -49,7 +49,7 @@ const refused = (actor: string, action: string, detail: string, ref?: string) =>
 const claimed = (value: unknown, fallback: string) => (typeof value === 'string' && value.length > 0 ? value.slice(0, 100) : fallback);
 
 export function createDeletionActivities(deps: ActivityDeps) {
-  const upstreamGate = createUpstreamGate();
+  const upstreamGate = createUpstreamGate(deps.onUpstreamError);
   async function load(requestId: number): Promise<DeletionRow> {
     const row = await deps.deletions.get(requestId);
     if (!row) throw new Error(`DeletionRequest ${requestId} does not exist`);
@@ -269,7 +269,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
     interrupted: string | null): Promise<ExecutionOutcome> {
     const upid = row.proxmoxUpid;
     const task = await waitForTask(client, caps, { backendEndpointId, node: row.node, upid, vmid: row.vmid, op: 'destroy' },
-      { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000 });
+      { pollMs: deps.taskPollMs ?? 2000, deadlineMs: deps.taskDeadlineMs ?? 15 * 60_000, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
     const prefix = interrupted ? `${interrupted} ` : '';
     if (task.done && !task.ok) {
       return finishFailed(row.id, { code: 'destroy_task_failed', message: `${prefix}The Proxmox destroy task failed: ${task.reason}` }, upid);

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { Capabilities, ProxboxClient } from '../clients/proxbox';
 import { withHeartbeat } from './heartbeat';
+import type { ActivityMetrics } from './deps';
 
 export type TaskOutcome =
   | { done: true; ok: true; warnings: string | null }
@@ -24,6 +25,14 @@ export interface WaitOptions {
    * `null`, so a cancel waits for its outcome instead of leaving it unknown.
    */
   signal?: AbortSignal | null;
+  /** Observes how long the task was followed, by outcome (a synchronous update has no task and is not observed). */
+  metrics?: ActivityMetrics;
+}
+
+/** The `outcome` label of proxbox_intent_proxmox_task_duration_seconds. */
+export function taskOutcomeLabel(t: TaskOutcome): 'ok' | 'failed' | 'deadline' | 'unfollowable' {
+  if (t.done) return t.ok ? 'ok' : 'failed';
+  return t.followable ? 'deadline' : 'unfollowable';
 }
 
 /**
@@ -32,6 +41,19 @@ export interface WaitOptions {
  * guest being gone (proxbox-api.md §8.5); a create whose guest vanishes again failed.
  */
 export async function waitForTask(client: ProxboxClient, caps: Capabilities, target: TaskTarget, opts: WaitOptions): Promise<TaskOutcome> {
+  if (!opts.metrics || (target.op === 'update' && !target.upid)) return followTask(client, caps, target, opts);
+  const started = performance.now();
+  let outcome = 'error';
+  try {
+    const task = await followTask(client, caps, target, opts);
+    outcome = taskOutcomeLabel(task);
+    return task;
+  } finally {
+    opts.metrics.proxmoxTask({ op: target.op, outcome }, (performance.now() - started) / 1000);
+  }
+}
+
+async function followTask(client: ProxboxClient, caps: Capabilities, target: TaskTarget, opts: WaitOptions): Promise<TaskOutcome> {
   const ctx = Context.current();
   const signal = opts.signal === undefined ? ctx.cancellationSignal : opts.signal ?? undefined;
   const deadline = Date.now() + opts.deadlineMs;

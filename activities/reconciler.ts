@@ -24,8 +24,10 @@ export interface ReconcilerDeps {
   starter: MergeStarter;
   /** Closes jobs whose workflow ended without closing them (runtime/ wires services/orphaned-jobs). */
   closeOrphanedJobs: () => Promise<ClosedOrphan[]>;
-  /** Starts the NetBox write-back of subjects whose outbox rows are overdue (runtime/ wires services/netbox-writeback). */
-  startOverdueWritebacks?: () => Promise<number>;
+  /** Starts the deliveries of subjects whose outbox rows are overdue (runtime/ wires services/delivery-starter). */
+  startOverdueDeliveries?: () => Promise<number>;
+  /** Enqueues the reminders of pending deletion requests inside their lead time (runtime/ wires db/notifications). */
+  enqueueDeletionReminders?: () => Promise<number>;
   now?: () => number;
 }
 
@@ -37,6 +39,8 @@ export interface ReconcilerDeps {
 export function createReconcilerActivities(deps: ReconcilerDeps) {
   return {
     async reconcileMergedBranches(input: ReconcileInput): Promise<ReconcileResult> {
+      // First, and apart from NetBox: a reminder must not wait for NetBox to answer.
+      const remindersDue = deps.enqueueDeletionReminders ? await deps.enqueueDeletionReminders() : undefined;
       const windowStartMs = lookbackStartMs((deps.now ?? Date.now)(), input.lookbackHours);
       const since = new Date(windowStartMs).toISOString();
       // A merge also sets last_updated and an archive keeps it, so this filter keeps every merge in the window.
@@ -75,7 +79,8 @@ export function createReconcilerActivities(deps: ReconcilerDeps) {
         }
       }
       result.closedOrphans = await deps.closeOrphanedJobs();
-      if (deps.startOverdueWritebacks) result.overdueWritebacksStarted = await deps.startOverdueWritebacks();
+      if (remindersDue !== undefined) result.deletionRemindersDue = remindersDue;
+      if (deps.startOverdueDeliveries) result.overdueDeliveriesStarted = await deps.startOverdueDeliveries();
       return result;
     },
   };

@@ -1,34 +1,32 @@
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
+import type { ProcessMetrics } from '../infra/metrics';
 
-/** Request counters and latency sums per route, rendered in the Prometheus text format. */
-export class Metrics {
-  private readonly requests = new Map<string, { count: number; seconds: number }>();
+/** Counts every request and its duration by method, route pattern (never the raw path) and status. */
+export function requestMetrics(metrics: ProcessMetrics): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const labels = { method: c.req.method, route: routePath(c), status: String(c.res.status) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, (performance.now() - started) / 1000);
+  };
+}
 
-  middleware(): MiddlewareHandler {
-    return async (c, next) => {
-      const started = performance.now();
-      await next();
-      const key = `${c.req.method} ${routePath(c)} ${c.res.status}`;
-      const entry = this.requests.get(key) ?? { count: 0, seconds: 0 };
-      entry.count += 1;
-      entry.seconds += (performance.now() - started) / 1000;
-      this.requests.set(key, entry);
-    };
-  }
-
-  render(): string {
-    const lines = [
-      '# HELP proxbox_intent_http_requests_total HTTP requests served.',
-      '# TYPE proxbox_intent_http_requests_total counter',
-      '# HELP proxbox_intent_http_request_seconds_sum Time spent serving HTTP requests.',
-      '# TYPE proxbox_intent_http_request_seconds_sum counter',
-    ];
-    for (const [key, v] of this.requests) {
-      const [method, route, status] = key.split(' ');
-      const labels = `method="${method}",route="${route}",status="${status}"`;
-      lines.push(`proxbox_intent_http_requests_total{${labels}} ${v.count}`, `proxbox_intent_http_request_seconds_sum{${labels}} ${v.seconds.toFixed(6)}`);
-    }
-    return lines.join('\n') + '\n';
-  }
+/**
+ * Counts NetBox webhooks by outcome, read from the answer itself: the start's outcome (`started`, …), `ignored`, or
+ * the problem's code (`signature_invalid`, `merge_too_old`, …). Codes and outcomes are a closed set: no ids in labels.
+ */
+export function webhookMetrics(metrics: ProcessMetrics): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    let outcome = `http_${c.res.status}`;
+    try {
+      const body = (await c.res.clone().json()) as { outcome?: unknown; ignored?: unknown; code?: unknown };
+      if (typeof body.outcome === 'string') outcome = body.outcome;
+      else if (body.ignored !== undefined) outcome = 'ignored';
+      else if (typeof body.code === 'string') outcome = body.code;
+    } catch { /* not JSON: the status says enough */ }
+    metrics.webhooks.inc({ outcome });
+  };
 }

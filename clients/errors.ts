@@ -20,3 +20,20 @@ export class UpstreamError extends Error {
     return this.kind === 'unauthorized' || this.kind === 'forbidden';
   }
 }
+
+/**
+ * Told of every failed call (metrics count them by system and kind); a call its own caller cancelled is not a failure
+ * of the peer and is not reported.
+ */
+export type UpstreamErrorObserver = (err: UpstreamError) => void;
+
+/** Runs one call and reports its UpstreamError, if any, to `observer` before rethrowing it. */
+export async function observed<T>(observer: UpstreamErrorObserver | undefined, signal: AbortSignal | undefined, call: () => Promise<T>): Promise<T> {
+  if (!observer) return call();
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof UpstreamError && !signal?.aborted) observer(err);
+    throw err;
+  }
+}

@@ -37,8 +37,13 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-/** Reads at most `maxBytes` of a body as text; a larger one (declared or actual) is refused without reading it all. */
-export async function readCapped(res: Response, maxBytes: number, onProgress?: (bytes: number) => void): Promise<string> {
+/**
+ * Reads at most `maxBytes` of a body as text; a larger one (declared or actual) is refused without reading it all.
+ * Stops when `signal` aborts, by its own listener: fetch's abort of the body hangs on the Request's internal
+ * controller, which undici lets the garbage collector take once the Response is out, and with it the listener,
+ * so under memory pressure a trickling body would otherwise outlive its deadline.
+ */
+export async function readCapped(res: Response, maxBytes: number, signal: AbortSignal, onProgress?: (bytes: number) => void): Promise<string> {
   const declared = Number(res.headers.get('content-length') ?? Number.NaN);
   if (declared > maxBytes) {
     await res.body?.cancel().catch(() => {});
@@ -46,18 +51,26 @@ export async function readCapped(res: Response, maxBytes: number, onProgress?: (
   }
   if (!res.body) return '';
   const reader = res.body.getReader();
+  const stop = () => { void reader.cancel(signal.reason).catch(() => {}); };
+  signal.addEventListener('abort', stop, { once: true });
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    onProgress?.(total);
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw new BodyTooLargeError(maxBytes);
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const { done, value } = await reader.read();
+      signal.throwIfAborted();
+      if (done) break;
+      total += value.byteLength;
+      onProgress?.(total);
+      if (total > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw new BodyTooLargeError(maxBytes);
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
+  } finally {
+    signal.removeEventListener('abort', stop);
   }
   return Buffer.concat(chunks).toString('utf8');
 }

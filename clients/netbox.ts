@@ -4,7 +4,7 @@ import {
   Branch, BranchEvent, ChangeDiff, Cluster, CustomField, DeviceRole, JournalEntry, MacAddress, NetboxFilterError, NetboxStatus,
   NetboxUser, OBJECT_TYPE, Paginated, VirtualMachine, VirtualMachineType, Vlan, VmInterface, netboxAuthHeader, type JournalEntryCreate,
 } from '../contracts/netbox';
-import { UpstreamError } from './errors';
+import { UpstreamError, observed, type UpstreamErrorObserver } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, traceOutgoingCall, type CallDeadline } from './http';
 import { neverLog } from '../infra/logger';
 
@@ -16,6 +16,8 @@ export interface NetboxClientOptions {
   pageSize?: number;
   maxBodyBytes?: number;
   fetch?: typeof fetch;
+  /** Told of every failed call (the process's metrics). */
+  onError?: UpstreamErrorObserver;
 }
 
 const PAGE_MAX = 1000;
@@ -31,8 +33,10 @@ export class NetboxClient {
   private readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
   private readonly baseUrl: string;
+  private readonly onError: UpstreamErrorObserver | undefined;
 
   constructor(opts: NetboxClientOptions) {
+    this.onError = opts.onError;
     this.pageSize = Math.max(1, Math.min(opts.pageSize ?? PAGE_MAX, PAGE_MAX));
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -169,7 +173,14 @@ export class NetboxClient {
 
   private call<T>(
     method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body?: unknown,
-    { headers, signal }: { headers?: Record<string, string>; signal?: AbortSignal } = {},
+    options: { headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    return observed(this.onError, options.signal, () => this.attempt(method, path, schema, body, options));
+  }
+
+  private async attempt<T>(
+    method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body: unknown,
+    { headers, signal }: { headers?: Record<string, string>; signal?: AbortSignal },
   ): Promise<T> {
     return traceOutgoingCall({ system: 'netbox', baseUrl: this.baseUrl }, method, path, (traced) =>
       this.callOnce(method, path, schema, body, { headers: { ...headers, ...traced.headers }, ...(signal ? { signal } : {}) }, traced.answered));
@@ -191,7 +202,7 @@ export class NetboxClient {
       status = res.status;
       answered(status);
       received = 0;
-      text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
+      text = await readCapped(res, this.maxBodyBytes, deadline.signal, (n) => { received = n; });
     } catch (err) {
       throw transportError(err, what, this.timeoutMs, deadline, received);
     }

@@ -6,7 +6,7 @@ import {
   TaskStatus, classifyErrorBody, type ApplyRequest, type ClassifiedError, type DeletionTarget, type PlanRequest,
   type RegisterDeletionRequest, type CapabilityPath,
 } from '../contracts/proxbox-api';
-import { UpstreamError, type UpstreamErrorKind } from './errors';
+import { UpstreamError, observed, type UpstreamErrorKind, type UpstreamErrorObserver } from './errors';
 import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, traceOutgoingCall, type CallDeadline } from './http';
 import { neverLog } from '../infra/logger';
 import type { GuestKind } from '../domain/guest-kind';
@@ -18,6 +18,8 @@ export interface ProxboxClientOptions {
   timeoutMs?: number;
   maxBodyBytes?: number;
   fetch?: typeof fetch;
+  /** Told of every failed call (the process's metrics). */
+  onError?: UpstreamErrorObserver;
 }
 
 export const DEFAULT_PROXBOX_TIMEOUT_MS = 30_000;
@@ -156,6 +158,12 @@ export class ProxboxClient {
   private call<T>(method: 'get' | 'post' | 'put', path: string,
     options: { json?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
     schema: z.ZodType<T>, isWrite: boolean): Promise<T> {
+    return observed(this.opts.onError, options.signal, () => this.attempt(method, path, options, schema, isWrite));
+  }
+
+  private async attempt<T>(method: 'get' | 'post' | 'put', path: string,
+    options: { json?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+    schema: z.ZodType<T>, isWrite: boolean): Promise<T> {
     return traceOutgoingCall({ system: 'proxbox-api', baseUrl: this.opts.baseUrl }, method, path, (traced) =>
       this.callOnce(method, path, { ...options, headers: { ...options.headers, ...traced.headers } }, schema, isWrite, traced.answered));
   }
@@ -177,7 +185,7 @@ export class ProxboxClient {
       });
       answered(res.status);
       received = 0;
-      text = await readCapped(res, this.maxBodyBytes, (n) => { received = n; });
+      text = await readCapped(res, this.maxBodyBytes, deadline.signal, (n) => { received = n; });
     } catch (err) {
       throw transportError(err, what, isWrite, this.timeoutMs, deadline, received);
     }
@@ -248,18 +256,26 @@ function describe(c: ClassifiedError): string {
 export interface ProxboxBackend { url: string; apiKey: string; timeoutMs: number }
 
 const sharedClients = new Map<string, ProxboxClient>();
+/** Clients are shared per configuration and per observer (each system in a process counts its own errors). */
+const observerIds = new WeakMap<UpstreamErrorObserver, number>();
+let observersSeen = 0;
+const observerId = (o: UpstreamErrorObserver | undefined) => {
+  if (!o) return 0;
+  if (!observerIds.has(o)) observerIds.set(o, (observersSeen += 1));
+  return observerIds.get(o)!;
+};
 
 /**
  * The one factory of proxbox-api clients (activities and the merge validator): the same configuration reuses one
  * client and its HTTP connections; a rotated key or a new URL makes a new one and the oldest go, so keys no longer
  * used are not kept for long.
  */
-export function proxboxClientFor(backend: ProxboxBackend): ProxboxClient {
-  const id = JSON.stringify([backend.url, backend.apiKey, backend.timeoutMs]);
+export function proxboxClientFor(backend: ProxboxBackend, onError?: UpstreamErrorObserver): ProxboxClient {
+  const id = JSON.stringify([backend.url, backend.apiKey, backend.timeoutMs, observerId(onError)]);
   let client = sharedClients.get(id);
   if (!client) {
     if (sharedClients.size >= 8) sharedClients.delete(sharedClients.keys().next().value!);
-    client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs });
+    client = new ProxboxClient({ baseUrl: backend.url, apiKey: backend.apiKey, timeoutMs: backend.timeoutMs, ...(onError ? { onError } : {}) });
     sharedClients.set(id, client);
   }
   return client;

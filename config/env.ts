@@ -64,6 +64,8 @@ export const ServiceEnv = z.object({
   /** The key before a rotation: still opens what it sealed; everything is sealed again with the new key at start. */
   SECRETS_ENCRYPTION_KEY_PREVIOUS: secretKey.optional(),
   PROXBOX_API_ALLOW_HTTP: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
+  /** Notification destinations may use plain http (default: https only; README "Notifications"). */
+  NOTIFICATIONS_ALLOW_HTTP: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Comma-separated `host` or `host:port` entries; when set, the proxbox-api URL must name one of them. */
   PROXBOX_API_ALLOWED_HOSTS: z.string().optional(),
   // Abuse limits (README "Security"); counted in PostgreSQL, so they hold across every API process.
@@ -80,6 +82,12 @@ export const ServiceEnv = z.object({
   READYZ_REQUIRE_WORKER: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** On SIGTERM the API stops accepting connections and gives requests in flight this long to finish. */
   API_SHUTDOWN_GRACE_S: z.coerce.number().int().min(0).default(30),
+  /** When set, `GET /metrics` (API and worker listener) needs `Authorization: Bearer <METRICS_TOKEN>`; unset: open. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** A worker process serves `GET /metrics` on this port (0: any free port); unset: no listener. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  /** host:port where the Temporal SDK's Prometheus exporter binds; its metrics are merged into the worker's /metrics. */
+  TEMPORAL_METRICS_ADDRESS: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, for example 127.0.0.1:9464').optional(),
 }).superRefine((env, ctx) => {
   // The environment's backend obeys the same rules as PUT /api/v1/backend.
   const refused = env.PROXBOX_API_URL ? backendUrlRefusal(env.PROXBOX_API_URL, backendUrlPolicy(env)) : null;

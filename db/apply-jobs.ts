@@ -5,6 +5,8 @@ import { groupCommit } from '../infra/batching';
 import { isRowError } from './errors';
 import { enqueueDeliveries } from './deliveries';
 import { applyJobWritebacks } from '../domain/netbox-writeback';
+import { applyNotifications } from '../domain/notifications';
+import { enqueueNotifications } from './notifications';
 import { ACTIVE_JOB_STATES, isActiveJobState, jobStateOf, type JobSource, type JobState, type ResultStatus } from '../domain/job-state';
 
 export const APPLY_EVENTS_CHANNEL = 'apply_events';
@@ -256,7 +258,10 @@ export class ApplyJobStore {
     const row = await this.db.transaction(async (tx) => {
       const [closed] = await tx.update(applyJobs).set({ state: 'failed', error, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())` })
         .where(and(eq(applyJobs.id, jobId), inArray(applyJobs.state, [...ACTIVE_JOB_STATES]))).returning();
-      if (closed) await enqueueDeliveries(tx, { type: 'apply_job', id: jobId }, applyJobWritebacks(closed, results));
+      if (closed) {
+        await enqueueDeliveries(tx, { type: 'apply_job', id: jobId }, applyJobWritebacks(closed, results));
+        await enqueueNotifications(tx, { type: 'apply_job', id: jobId }, applyNotifications(closed, results, { cancelled: false, at: new Date() }));
+      }
       return closed;
     });
     if (!row) return false;
@@ -266,7 +271,7 @@ export class ApplyJobStore {
 
   /**
    * Computes the final state from the stored results (the documented rule) and closes the job once; what NetBox is
-   * told about it (netbox.md §7.6) enters the outbox in the same transaction.
+   * told about it (netbox.md §7.6) and the notifications enter the outbox in the same transaction.
    */
   async finish(jobId: string, opts: { cancelled: boolean; runFailed?: boolean; error?: string; drift?: Record<string, unknown> }): Promise<JobRow> {
     const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);
@@ -276,6 +281,7 @@ export class ApplyJobStore {
         .set({ state, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())`, error: opts.error ?? null, ...(opts.drift ? { drift: opts.drift } : {}) })
         .where(eq(applyJobs.id, jobId)).returning();
       await enqueueDeliveries(tx, { type: 'apply_job', id: jobId }, applyJobWritebacks(row!, results));
+      await enqueueNotifications(tx, { type: 'apply_job', id: jobId }, applyNotifications(row!, results, { cancelled: opts.cancelled, at: new Date() }));
       return row!;
     });
   }

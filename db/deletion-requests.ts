@@ -4,16 +4,22 @@ import { deletionRequests, type DeletionHistoryEntry } from './schema';
 import { record } from './audit-log';
 import { MANUALLY_CONFIRMABLE_REASONS, REFUSAL_RECORD_INTERVAL_MS, type DeletionState } from '../domain/deletion-rules';
 import { deletionWriteback } from '../domain/netbox-writeback';
+import { deletionNotification } from '../domain/notifications';
 import { enqueueDeliveries, type DbOrTx } from './deliveries';
+import { approversFor, enqueueNotifications } from './notifications';
 
 /**
- * Tells NetBox about a deletion request's new state (netbox.md §7.6): call it in the transaction that moved the row
- * there. `transition` and `ensure` do; a new transition written by another statement calls it the same way, with
- * `actor` when the row does not say who caused it.
+ * Tells NetBox (netbox.md §7.6) and the notification destinations about a deletion request's new state: call it in the
+ * transaction that moved the row there. `transition` and `ensure` do; a new transition written by another statement
+ * calls it the same way, with `actor` when the row does not say who caused it.
  */
-export async function enqueueDeletionWriteback(tx: DbOrTx, row: DeletionRow, actor: string | null = null): Promise<void> {
+export async function enqueueDeletionDeliveries(tx: DbOrTx, row: DeletionRow, actor: string | null = null): Promise<void> {
+  const subject = { type: 'deletion_request', id: String(row.id) } as const;
   const delivery = deletionWriteback(row, actor);
-  if (delivery) await enqueueDeliveries(tx, { type: 'deletion_request', id: String(row.id) }, [delivery]);
+  if (delivery) await enqueueDeliveries(tx, subject, [delivery]);
+  const approvers = row.state === 'pending' ? await approversFor(tx, row.requestedBy) : [];
+  const event = deletionNotification(row, { actor, approvers, at: new Date() });
+  if (event) await enqueueNotifications(tx, subject, [event]);
 }
 
 export type DeletionRow = typeof deletionRequests.$inferSelect;
@@ -28,7 +34,7 @@ export class DeletionRequestStore {
     const inserted = await this.db.transaction(async (tx) => {
       const [row] = await tx.insert(deletionRequests).values({ ...input, history })
         .onConflictDoNothing({ target: deletionRequests.workflowId }).returning();
-      if (row) await enqueueDeletionWriteback(tx, row);
+      if (row) await enqueueDeletionDeliveries(tx, row);
       return row;
     });
     return inserted ?? (await this.byWorkflowId(input.workflowId))!;
@@ -68,7 +74,7 @@ export class DeletionRequestStore {
     if (!patch.state) return (await update(this.db))[0];
     return this.db.transaction(async (tx) => {
       const [row] = await update(tx);
-      if (row) await enqueueDeletionWriteback(tx, row);
+      if (row) await enqueueDeletionDeliveries(tx, row);
       return row;
     });
   }
@@ -93,7 +99,7 @@ export class DeletionRequestStore {
           inArray(deletionRequests.reasonCode, [...MANUALLY_CONFIRMABLE_REASONS])))
         .returning();
       if (updated) {
-        await enqueueDeletionWriteback(tx, updated, by);
+        await enqueueDeletionDeliveries(tx, updated, by);
         await record(tx, {
           actor: by, action: 'deletion_request.confirm_destroyed', target: `deletion_request:${row.id}`,
           changes: {

@@ -1,16 +1,22 @@
-import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { deliveries } from './schema';
 import {
-  EMPTY_WRITEBACK_SUMMARY, type DeliverySubject, type DeliverySubjectType, type NewDelivery, type WritebackSummary,
-} from '../domain/netbox-writeback';
+  EMPTY_DELIVERY_SUMMARY, NETBOX_CHANNELS, NOTIFICATION_CHANNELS, isNotificationChannel, type DeliveryChannel, type DeliverySubject,
+  type DeliverySubjectType, type DeliverySummary,
+} from '../domain/deliveries';
+import type { WritebackEvent } from '../domain/netbox-writeback';
+import type { NotificationEvent } from '../domain/notifications';
+
+/** One fact for one receiver; `destinationId` names the notification destination (webhook and slack channels). */
+export interface NewDelivery { channel: DeliveryChannel; dedupeKey: string; event: WritebackEvent | NotificationEvent; destinationId?: number }
 
 /** NOTIFY channel: `<subject type>:<subject id>` of rows just committed, so a worker starts their delivery at once. */
 export const DELIVERIES_CHANNEL = 'deliveries';
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 /** The database, or a transaction of it: deliveries are enqueued inside the transaction of the state they describe. */
-export type DbOrTx = Pick<Db, 'insert' | 'execute'>;
+export type DbOrTx = Pick<Db, 'insert' | 'execute' | 'select'>;
 
 /**
  * Adds the deliveries of one subject (a fact already recorded is not added again) and announces them on commit.
@@ -18,14 +24,24 @@ export type DbOrTx = Pick<Db, 'insert' | 'execute'>;
  */
 export async function enqueueDeliveries(tx: DbOrTx, subject: DeliverySubject, items: readonly NewDelivery[]): Promise<void> {
   if (items.length === 0) return;
-  await tx.insert(deliveries).values(items.map((i) => ({
+  const inserted = await tx.insert(deliveries).values(items.map((i) => ({
     subjectType: subject.type, subjectId: subject.id, channel: i.channel, dedupeKey: i.dedupeKey, event: i.event,
-  }))).onConflictDoNothing({ target: deliveries.dedupeKey });
+    destinationId: i.destinationId ?? null,
+  }))).onConflictDoNothing({ target: deliveries.dedupeKey }).returning({ id: deliveries.id });
+  if (inserted.length === 0) return;
   await tx.execute(sql`select pg_notify(${DELIVERIES_CHANNEL}, ${`${subject.type}:${subject.id}`})`);
 }
 
 const ofSubject = (s: DeliverySubject) => and(eq(deliveries.subjectType, s.type), eq(deliveries.subjectId, s.id));
 const leaseFree = () => or(isNull(deliveries.leasedUntil), lt(deliveries.leasedUntil, sql`now()`));
+/** The rows of the same receiver as `row` (domain/deliveries.ts receiverOf): NetBox, or one destination. */
+const sameReceiver = (row: Pick<DeliveryRow, 'channel' | 'destinationId'>): SQL => (isNotificationChannel(row.channel)
+  ? and(inArray(deliveries.channel, [...NOTIFICATION_CHANNELS]),
+    row.destinationId === null ? isNull(deliveries.destinationId) : eq(deliveries.destinationId, row.destinationId))!
+  : inArray(deliveries.channel, [...NETBOX_CHANNELS]));
+/** Which of a subject's rows a summary counts. */
+export type DeliveryGroup = 'netbox' | 'notifications';
+const ofGroup = (group: DeliveryGroup) => inArray(deliveries.channel, group === 'netbox' ? [...NETBOX_CHANNELS] : [...NOTIFICATION_CHANNELS]);
 
 export class DeliveryStore {
   constructor(private readonly db: Db) {}
@@ -51,14 +67,18 @@ export class DeliveryStore {
     }).where(eq(deliveries.id, id));
   }
 
-  /** A failed attempt that may succeed later: the row waits `delayMs`, and so do the subject's other due rows. */
+  /**
+   * A failed attempt that may succeed later: the row waits `delayMs`, and so do the subject's other due rows for the same
+   * receiver (it is down for all of them). Rows for other receivers are not held back.
+   */
   async retryLater(row: DeliveryRow, error: string, delayMs: number): Promise<void> {
     const at = sql`now() + ${delayMs} * interval '1 millisecond'`;
     await this.db.update(deliveries).set({ lastError: error, nextAttemptAt: at, leasedUntil: null, updatedAt: sql`now()` })
       .where(eq(deliveries.id, row.id));
-    // The receiver is down for all of them: they wait too, without an attempt counted.
+    // They wait too, without an attempt counted.
     await this.db.update(deliveries).set({ nextAttemptAt: at })
-      .where(and(ofSubject({ type: row.subjectType, id: row.subjectId }), eq(deliveries.status, 'pending'), lte(deliveries.nextAttemptAt, sql`now()`), leaseFree()));
+      .where(and(ofSubject({ type: row.subjectType, id: row.subjectId }), sameReceiver(row), eq(deliveries.status, 'pending'),
+        lte(deliveries.nextAttemptAt, sql`now()`), leaseFree()));
   }
 
   /** Milliseconds until the subject's next pending row is due and free (0: now), or null when nothing is pending. */
@@ -80,14 +100,14 @@ export class DeliveryStore {
     return this.db.select().from(deliveries).where(ofSubject(subject)).orderBy(asc(deliveries.id));
   }
 
-  /** Counts per status and the latest error, per subject id (every id asked for gets an answer). */
-  async summaries(type: DeliverySubjectType, ids: readonly string[]): Promise<Map<string, WritebackSummary>> {
-    const out = new Map<string, WritebackSummary>(ids.map((id) => [id, { ...EMPTY_WRITEBACK_SUMMARY }]));
+  /** Counts per status and the latest error of one group of rows, per subject id (every id asked for gets an answer). */
+  async summaries(type: DeliverySubjectType, ids: readonly string[], group: DeliveryGroup = 'netbox'): Promise<Map<string, DeliverySummary>> {
+    const out = new Map<string, DeliverySummary>(ids.map((id) => [id, { ...EMPTY_DELIVERY_SUMMARY }]));
     if (ids.length === 0) return out;
     const rows = await this.db.select({
       id: deliveries.subjectId, status: deliveries.status, n: sql<number>`count(*)::int`,
       lastError: sql<string | null>`(array_agg(${deliveries.lastError} order by ${deliveries.updatedAt} desc) filter (where ${deliveries.lastError} is not null))[1]`,
-    }).from(deliveries).where(and(eq(deliveries.subjectType, type), inArray(deliveries.subjectId, [...ids])))
+    }).from(deliveries).where(and(eq(deliveries.subjectType, type), inArray(deliveries.subjectId, [...ids]), ofGroup(group)))
       .groupBy(deliveries.subjectId, deliveries.status);
     for (const r of rows) {
       const s = out.get(r.id)!;
@@ -98,7 +118,19 @@ export class DeliveryStore {
     return out;
   }
 
-  async summary(type: DeliverySubjectType, id: string): Promise<WritebackSummary> {
-    return (await this.summaries(type, [id])).get(id)!;
+  async summary(type: DeliverySubjectType, id: string, group: DeliveryGroup = 'netbox'): Promise<DeliverySummary> {
+    return (await this.summaries(type, [id], group)).get(id)!;
+  }
+
+  /** The latest notification deliveries to any destination, newest first. */
+  async recentNotifications(limit: number): Promise<DeliveryRow[]> {
+    return this.db.select().from(deliveries).where(ofGroup('notifications')).orderBy(desc(deliveries.id)).limit(limit);
+  }
+
+  /** A destination's deliveries, newest first (ids below `beforeId` for the next page). */
+  async forDestination(destinationId: number, opts: { limit: number; beforeId?: number }): Promise<DeliveryRow[]> {
+    return this.db.select().from(deliveries)
+      .where(and(eq(deliveries.destinationId, destinationId), opts.beforeId !== undefined ? lt(deliveries.id, opts.beforeId) : undefined))
+      .orderBy(desc(deliveries.id)).limit(opts.limit);
   }
 }

@@ -5,7 +5,9 @@ import {
 import { GUEST_KINDS } from '../domain/guest-kind';
 import { DELETION_STATES } from '../domain/deletion-rules';
 import { JOB_SOURCES, JOB_STATES } from '../domain/job-state';
-import { DELIVERY_CHANNELS, DELIVERY_STATUSES, DELIVERY_SUBJECT_TYPES, type WritebackEvent } from '../domain/netbox-writeback';
+import { DELIVERY_CHANNELS, DELIVERY_STATUSES, DELIVERY_SUBJECT_TYPES } from '../domain/deliveries';
+import type { WritebackEvent } from '../domain/netbox-writeback';
+import { DESTINATION_KINDS, type NotificationEvent } from '../domain/notifications';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 
@@ -54,11 +56,14 @@ export const settings = pgTable('settings', {
   warnPlaintextPassword: boolean('warn_plaintext_password').notNull().default(true),
   /** Lifetime of new API tokens in days; null: they do not expire unless their creator says so. */
   tokenLifetimeDays: integer('token_lifetime_days'),
+  /** How long before a pending deletion request expires its reminder is sent (README "Notifications"). */
+  deletionReminderLeadHours: integer('deletion_reminder_lead_hours').notNull().default(24),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   updatedBy: text('updated_by'),
 }, (t) => [
   check('settings_singleton', sql`${t.id} = 1`),
   check('settings_ttl_min', sql`${t.deletionRequestTtlDays} >= 1`),
+  check('settings_reminder_lead_min', sql`${t.deletionReminderLeadHours} >= 1`),
   check('settings_token_lifetime_min', sql`${t.tokenLifetimeDays} is null or ${t.tokenLifetimeDays} >= 1`),
 ]);
 
@@ -257,9 +262,31 @@ export const uiSessions = pgTable('ui_sessions', {
 }, (t) => [index('ui_sessions_user').on(t.userId)]);
 
 /**
- * The outbox of what the service tells other systems (today: journal entries and stamps in NetBox, netbox.md §7.6).
- * Rows are written in the same transaction as the state they describe and delivered by the NetboxWritebackWorkflow
- * of their subject; each keeps its own attempts and last error, shown on the apply job or deletion request.
+ * Where notifications go (README "Notifications"): a signed JSON webhook or a Slack-compatible incoming webhook, each
+ * with the events it wants. The URL and the secret are sealed with SECRETS_ENCRYPTION_KEY and never returned.
+ */
+export const notificationDestinations = pgTable('notification_destinations', {
+  id: serial('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  kind: text('kind', { enum: DESTINATION_KINDS }).notNull(),
+  /** Sealed (context `notification_destination.url`): a Slack URL is itself the secret, a webhook's query may hold one. */
+  urlSealed: text('url_sealed').notNull(),
+  /** What the API shows of the URL (domain/notifications.ts shownUrl). */
+  urlShown: text('url_shown').notNull(),
+  /** Sealed (context `notification_destination.secret`); webhooks only. */
+  secretSealed: text('secret_sealed'),
+  events: text('events').array().notNull(),
+  enabled: boolean('enabled').notNull().default(true),
+  createdBy: text('created_by'),
+  createdAt: createdAt(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * The outbox of what the service tells other systems: journal entries and stamps in NetBox (netbox.md §7.6) and
+ * notifications to the configured destinations. Rows are written in the same transaction as the state they describe
+ * and delivered by the DeliveryWorkflow of their subject; each keeps its own attempts and last error, shown on the
+ * apply job or deletion request (and, for notifications, under its destination).
  */
 export const deliveries = pgTable('deliveries', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
@@ -268,7 +295,9 @@ export const deliveries = pgTable('deliveries', {
   channel: text('channel', { enum: DELIVERY_CHANNELS }).notNull(),
   /** One delivery per fact, for ever: a retried or repeated transition finds its row and adds none. */
   dedupeKey: text('dedupe_key').notNull().unique(),
-  event: jsonb('event').$type<WritebackEvent>().notNull(),
+  event: jsonb('event').$type<WritebackEvent | NotificationEvent>().notNull(),
+  /** The notification destination (webhook and slack channels); null for NetBox, or once the destination is removed. */
+  destinationId: integer('destination_id').references(() => notificationDestinations.id, { onDelete: 'set null' }),
   status: text('status', { enum: DELIVERY_STATUSES }).notNull().default('pending'),
   /** Attempts started (counted before sending: a pending row with attempts may have reached NetBox). */
   attempts: integer('attempts').notNull().default(0),
@@ -284,4 +313,5 @@ export const deliveries = pgTable('deliveries', {
 }, (t) => [
   index('deliveries_subject').on(t.subjectType, t.subjectId, t.id),
   index('deliveries_pending').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+  index('deliveries_destination').on(t.destinationId, t.id),
 ]);

@@ -16,6 +16,7 @@ export const settingsOfRow = (row: SettingsRow): IntentSettings => ({
   deletionRequestTtlDays: row.deletionRequestTtlDays,
   warnPlaintextPassword: row.warnPlaintextPassword,
   tokenLifetimeDays: row.tokenLifetimeDays,
+  deletionReminderLeadHours: row.deletionReminderLeadHours,
 });
 
 /** The settings row as `to_json(settings)` renders it (keyed by column name), through the same mapping. */

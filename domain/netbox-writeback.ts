@@ -1,25 +1,13 @@
 import { z } from 'zod';
 import { OBJECT_TYPE, type JournalKind } from '../contracts/netbox';
 import { withoutSecrets } from './secret-text';
+import type { DeliveryChannel } from './deliveries';
 
 /**
  * Results written back to NetBox (docs/contracts/netbox.md §7.6): what happened, as facts stored in the outbox with
  * the state they describe, and how each fact becomes a journal entry or a custom-field stamp when it is delivered.
  * Pure: the outbox (db/deliveries.ts) stores the facts, the delivery activity renders and sends them.
  */
-
-/** Who a delivery belongs to: its summary shows on that apply job or deletion request. */
-export const DELIVERY_SUBJECT_TYPES = ['apply_job', 'deletion_request'] as const;
-export type DeliverySubjectType = (typeof DELIVERY_SUBJECT_TYPES)[number];
-export interface DeliverySubject { type: DeliverySubjectType; id: string }
-
-/** Where a delivery goes. Issue 16's webhook and chat notifications would be more channels over the same outbox. */
-export const DELIVERY_CHANNELS = ['netbox_journal', 'netbox_stamp'] as const;
-export type DeliveryChannel = (typeof DELIVERY_CHANNELS)[number];
-
-/** `skipped`: nothing to deliver there (the stamp custom fields do not exist in NetBox). */
-export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed', 'skipped'] as const;
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 const VmFacts = z.object({
   key: z.string(), netboxId: z.number().int().nullable(), name: z.string().nullable(), op: z.string(), kind: z.string().nullable(),
@@ -46,7 +34,7 @@ export const WritebackEvent = z.discriminatedUnion('type', [
 ]);
 export type WritebackEvent = z.infer<typeof WritebackEvent>;
 
-export interface NewDelivery { channel: DeliveryChannel; dedupeKey: string; event: WritebackEvent }
+export interface NewWriteback { channel: DeliveryChannel; dedupeKey: string; event: WritebackEvent }
 
 /** What an apply job's closing needs to know of the job and of each VM's result. */
 export interface ClosedJob { id: string; branchId: number; branchName: string; username: string | null; state: string; error: string | null }
@@ -59,9 +47,9 @@ const APPLIED = new Set(['succeeded', 'accepted', 'skipped']);
  * that still exists, and the job's summary on the branch. A delete that created its DeletionRequest is left to the
  * request, which writes its own `requested` entry.
  */
-export function applyJobWritebacks(job: ClosedJob, results: readonly VmResultFacts[]): NewDelivery[] {
+export function applyJobWritebacks(job: ClosedJob, results: readonly VmResultFacts[]): NewWriteback[] {
   const facts = { jobId: job.id, branchId: job.branchId, branchName: job.branchName, mergedBy: job.username };
-  const out: NewDelivery[] = [];
+  const out: NewWriteback[] = [];
   const counts: Record<string, number> = {};
   for (const r of results) {
     counts[r.status] = (counts[r.status] ?? 0) + 1;
@@ -95,7 +83,7 @@ export interface DeletionFacts {
  * The one delivery a deletion request's move into `state` causes (none for `executing`). `actor` names who caused a
  * transition the row does not attribute (for example who confirmed a manual destroy).
  */
-export function deletionWriteback(row: DeletionFacts, actor: string | null = null): NewDelivery | null {
+export function deletionWriteback(row: DeletionFacts, actor: string | null = null): NewWriteback | null {
   const transition = TRANSITION_OF_STATE[row.state];
   if (!transition) return null;
   actor ??= transition === 'requested' ? row.requestedBy : transition === 'approved' || transition === 'rejected' ? row.authorizer : null;
@@ -226,11 +214,6 @@ export function carriesDeliveryMarker(comments: string, deliveryId: number): boo
 /** Transient failures are retried this long after the fact was recorded, then the delivery is `failed`. */
 export const WRITEBACK_GIVE_UP_MS = 72 * 3600_000;
 
-/** The wait before the next attempt after `attempts` failed ones: 5 s doubling up to 10 minutes. */
-export function writebackRetryDelayMs(attempts: number): number {
-  return Math.min(10 * 60_000, 5_000 * 2 ** Math.max(0, Math.min(attempts - 1, 20)));
-}
-
 /** NetBox's answer decides: a refused token or a bad request will not get better by retrying. */
 export function isPermanentNetboxFailure(kind: string): boolean {
   return ['unauthorized', 'forbidden', 'rejected', 'not_found'].includes(kind);
@@ -247,7 +230,3 @@ export function writebackFailureHint(channel: DeliveryChannel, kind: string): st
   if (kind === 'not_found') return 'The object no longer exists in NetBox.';
   return '';
 }
-
-export interface WritebackSummary { pending: number; delivered: number; failed: number; skipped: number; lastError: string | null }
-
-export const EMPTY_WRITEBACK_SUMMARY: WritebackSummary = { pending: 0, delivered: 0, failed: 0, skipped: 0, lastError: null };

@@ -12,6 +12,8 @@ export interface IntentSettings {
   warnPlaintextPassword: boolean;
   /** Lifetime of new API tokens in days; null: no expiry unless the token's creator sets one. */
   tokenLifetimeDays: number | null;
+  /** Hours before a pending deletion request expires that its reminder goes to the notification destinations. */
+  deletionReminderLeadHours: number;
 }
 
 export const DEFAULT_SETTINGS: IntentSettings = {
@@ -21,6 +23,7 @@ export const DEFAULT_SETTINGS: IntentSettings = {
   deletionRequestTtlDays: 7,
   warnPlaintextPassword: true,
   tokenLifetimeDays: null,
+  deletionReminderLeadHours: 24,
 };
 
 export const SettingsChange = z.strictObject({
@@ -31,6 +34,7 @@ export const SettingsChange = z.strictObject({
   warnPlaintextPassword: z.boolean().optional(),
   selfApprovalConfirmation: z.string().max(200).optional(),
   tokenLifetimeDays: z.number().int().min(1).max(3650).nullable().optional(),
+  deletionReminderLeadHours: z.number().int().min(1).max(24 * 365).optional(),
 });
 export type SettingsChange = z.infer<typeof SettingsChange>;
 
@@ -59,6 +63,7 @@ export function applySettingsChange(current: IntentSettings, change: SettingsCha
   if (change.deletionRequestTtlDays !== undefined) next.deletionRequestTtlDays = change.deletionRequestTtlDays;
   if (change.warnPlaintextPassword !== undefined) next.warnPlaintextPassword = change.warnPlaintextPassword;
   if (change.tokenLifetimeDays !== undefined) next.tokenLifetimeDays = change.tokenLifetimeDays;
+  if (change.deletionReminderLeadHours !== undefined) next.deletionReminderLeadHours = change.deletionReminderLeadHours;
   return { ok: true, settings: next };
 }
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { DestinationStream } from 'pino';
@@ -17,9 +18,12 @@ import { SecretBox, SecretBoxError } from '../domain/secret-box';
 import { ApplyStarter } from '../services/apply-starter';
 import { ensureReconcilerSchedule } from '../services/reconciler-schedule';
 import { closeOrphanedJobs } from '../services/orphaned-jobs';
-import { WritebackStarter } from '../services/netbox-writeback';
+import { DeliveryStarter } from '../services/delivery-starter';
 import { DeliveryStore } from '../db/deliveries';
+import { enqueueDeletionReminders, NotificationDestinationStore } from '../db/notifications';
 import { serveHttp, type RunningServer } from '../infra/http-server';
+import { ProcessMetrics, metricsSource, serveMetrics } from '../infra/metrics';
+import { clusterMetricsRegistry } from '../db/cluster-metrics';
 import { payloadCodecFromConfig, temporalDataConverter } from '../infra/payload-codec';
 import { temporalConnectionOptions } from '../config/temporal-connection';
 import { createIntentWorker, installWorkerRuntime } from './worker';
@@ -48,6 +52,8 @@ export interface RunningSystem {
   temporal: Client;
   api: RunningServer | null;
   apiUrl: string | null;
+  /** This process's metrics; `workerUrl`: the worker's metrics listener (WORKER_METRICS_PORT), null when off. */
+  metrics: { process: ProcessMetrics; workerUrl: string | null };
   /** How this process talks to Temporal: mutual TLS or not, and the id of the key that encrypts payloads (null: off). */
   temporalSecurity: { tls: boolean; clientCertificate: boolean; payloadKeyId: string | null };
   stop(): Promise<void>;
@@ -73,6 +79,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   try {
     // A key stored in plaintext (before encryption existed) or under the previous key is sealed with the current one.
     await endpoints.sealStoredSecrets();
+    await new NotificationDestinationStore(db, { secrets, allowHttp: env.NOTIFICATIONS_ALLOW_HTTP }).sealStoredSecrets();
     await endpoints.seedFromEnvironment(env);
   } catch (err) {
     await database.close();
@@ -97,7 +104,12 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     // Starting a workflow is a span of the request (or sweep) that starts it, and the workflow's spans continue it.
     ...(tracing.enabled ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
   });
-  const netboxOptions = { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset', pageSize: env.NETBOX_PAGE_SIZE };
+  // One registry per system (never prom-client's global one): the process's own metrics and the cluster's, from PG.
+  const processMetrics = new ProcessMetrics({ process: opts.role, hostname: hostname(), pid: process.pid });
+  const sdkMetricsAddress = opts.role !== 'api' ? env.TEMPORAL_METRICS_ADDRESS ?? null : null;
+  const metrics = metricsSource({ process: processMetrics, cluster: clusterMetricsRegistry(db), sdkBindAddress: sdkMetricsAddress });
+  let workerMetricsUrl: string | null = null;
+  const netboxOptions = { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset', pageSize: env.NETBOX_PAGE_SIZE, onError: processMetrics.upstreamError };
   const netbox = new NetboxClient({ ...netboxOptions, timeoutMs: env.NETBOX_TIMEOUT_MS });
   const starterFor = (client: NetboxClient) => new ApplyStarter({
     netbox: client, jobs: new ApplyJobStore(db), temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, maxConcurrency: env.APPLY_MAX_CONCURRENCY,
@@ -105,32 +117,43 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   });
   const stoppers: (() => Promise<void>)[] = [];
 
+
   let workerRun: Promise<void> | null = null;
   if (opts.role !== 'api') {
     const deliveries = new DeliveryStore(db);
-    const writebacks = new WritebackStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => logger().warn(m) });
-    installWorkerRuntime(env.LOG_LEVEL);
+    const deliveryStarter = new DeliveryStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => logger().warn(m) });
+    installWorkerRuntime(env.LOG_LEVEL, { metricsAddress: env.TEMPORAL_METRICS_ADDRESS });
     const { worker, connection: nativeConnection } = await createIntentWorker({
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
       shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000, tracing,
       deps: {
         jobs: new ApplyJobStore(db), workItems: new ApplyWorkItemStore(db, secrets), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, itemsPerRun: env.APPLY_ITEMS_PER_RUN, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, taskPollMs: env.PROXMOX_TASK_POLL_MS,
+        metrics: processMetrics, onUpstreamError: processMetrics.upstreamError,
       },
       reconciler: {
         netbox, starter: starterFor(netbox),
         // A job younger than a few minutes may still be between its row and its workflow's first task.
         closeOrphanedJobs: () => closeOrphanedJobs(new ApplyJobStore(db), temporal, { olderThanMs: 2 * 60_000 }),
-        startOverdueWritebacks: () => writebacks.startOverdue(),
+        startOverdueDeliveries: () => deliveryStarter.startOverdue(),
+        enqueueDeletionReminders: () => enqueueDeletionReminders(db),
       },
-      writeback: { deliveries, netbox, links: { publicUrl: env.PUBLIC_URL ?? null } },
+      deliveries: {
+        deliveries, netbox, links: { publicUrl: env.PUBLIC_URL ?? null },
+        destinations: new NotificationDestinationStore(db, { secrets, allowHttp: env.NOTIFICATIONS_ALLOW_HTTP }),
+      },
     });
     // Outbox rows committed by any process start their delivery at once; what was missed waits for the sweep.
-    const unlisten = await writebacks.listen(database);
+    const unlisten = await deliveryStarter.listen(database);
     stoppers.push(unlisten);
-    await writebacks.startOverdue().catch(() => { /* the reconciler's sweep tries again */ });
+    await deliveryStarter.startOverdue().catch(() => { /* the reconciler's sweep tries again */ });
     await ensureReconcilerSchedule(temporal, { taskQueue: env.TEMPORAL_TASK_QUEUE, intervalS: env.RECONCILE_INTERVAL_S, lookbackHours: env.RECONCILE_LOOKBACK_H });
     workerRun = worker.run();
+    if (env.WORKER_METRICS_PORT !== undefined) {
+      const listener = await serveMetrics(metrics, { port: env.WORKER_METRICS_PORT, hostname: opts.hostname ?? '127.0.0.1', token: env.METRICS_TOKEN });
+      workerMetricsUrl = `${listener.url}/metrics`;
+      stoppers.push(() => listener.close());
+    }
     stoppers.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun?.catch(() => {});
@@ -148,8 +171,10 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     const { app } = createApp({
       database, temporal, starter, hub, links: { uiUrl: env.TEMPORAL_UI_URL, namespace: env.TEMPORAL_NAMESPACE },
       webhookSecret: env.NETBOX_WEBHOOK_SECRET, approvalSecret: env.APPROVAL_SIGNING_SECRET, secrets, backendUrlPolicy: urlPolicy,
+      notificationsAllowHttp: env.NOTIFICATIONS_ALLOW_HTTP,
       netbox: { baseUrl: env.NETBOX_URL ?? 'http://127.0.0.1:1', token: env.NETBOX_TOKEN ?? 'unset' },
       payloadCodec,
+      metrics: { process: processMetrics, source: metrics, token: env.METRICS_TOKEN },
       status: {
         taskQueue: env.TEMPORAL_TASK_QUEUE, readyzRequiresWorker: env.READYZ_REQUIRE_WORKER,
         netbox: env.NETBOX_URL && env.NETBOX_TOKEN ? { baseUrl: env.NETBOX_URL, token: env.NETBOX_TOKEN, timeoutMs: env.NETBOX_TIMEOUT_MS } : null,
@@ -171,6 +196,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   return {
     database, secrets, endpoints, temporal, api, apiUrl: api?.url ?? null,
+    metrics: { process: processMetrics, workerUrl: workerMetricsUrl },
     temporalSecurity: {
       tls: Boolean(temporalConnection.tls), clientCertificate: Boolean(temporalConnection.tls?.clientCertPair), payloadKeyId: payloadCodec?.activeKeyId ?? null,
     },

@@ -4,7 +4,7 @@ import type { Context } from '@temporalio/activity';
 import type { PayloadCodec } from '@temporalio/common';
 import { Resource } from '@opentelemetry/resources';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, bundleWorkflowCode, type RuntimeOptions, type WorkflowBundle } from '@temporalio/worker';
 import {
   OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, makeWorkflowExporter,
 } from '@temporalio/interceptors-opentelemetry';
@@ -12,7 +12,7 @@ import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
 import { createReconcilerActivities, type ReconcilerDeps } from '../activities/reconciler';
-import { createWritebackActivities, type WritebackDeps } from '../activities/netbox-writeback';
+import { createDeliveryActivities, type DeliveryDeps } from '../activities/deliveries';
 import { ConcealDatabaseErrors } from './activity-errors';
 import { activityLogIds } from './activity-log-ids';
 import { logger, temporalLogger, type LogLevel } from '../infra/logger';
@@ -49,7 +49,7 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   reconciler: ReconcilerDeps;
-  writeback: WritebackDeps;
+  deliveries: DeliveryDeps;
   bundle?: WorkflowBundle;
   /** Workflows waiting for days (pending deletions) leave the cache; they are replayed when something happens. */
   maxCachedWorkflows?: number;
@@ -71,13 +71,19 @@ export function workflowSinks(tracing?: Tracing) {
 let runtimeInstalled = false;
 
 /**
- * The SDK's logging (its own, and what workflows and activities log) through the process's logger, from `level` up;
- * installed once per process.
+ * The SDK's logging (its own, and what workflows and activities log) through the process's logger, from `level` up,
+ * and its Prometheus exporter when `telemetry.metricsAddress` is given (TEMPORAL_METRICS_ADDRESS); installed once per
+ * process, so the first call's settings hold for every worker of the process.
  */
-export function installWorkerRuntime(level: LogLevel): void {
+export function installWorkerRuntime(level: LogLevel, telemetry: { metricsAddress?: string | undefined } = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: temporalLogger(level) });
+  Runtime.install({ logger: temporalLogger(level), telemetryOptions: sdkTelemetry(telemetry.metricsAddress) });
+}
+
+/** The SDK's worker metrics (task slots, poll and schedule-to-start latencies, …) in Prometheus form, in seconds. */
+function sdkTelemetry(metricsAddress: string | undefined): RuntimeOptions['telemetryOptions'] {
+  return metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true, useSecondsForDurations: true } } } : {};
 }
 
 export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
@@ -90,7 +96,7 @@ export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker:
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     ...(opts.bundle ? { workflowBundle: opts.bundle } : prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler), ...createWritebackActivities(opts.writeback) },
+    activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler), ...createDeliveryActivities(opts.deliveries) },
     interceptors: {
       // Bundled here only when running from source; a given or prebuilt bundle already holds them.
       ...(opts.bundle || prebuilt ? {} : { workflowModules: [WORKFLOW_INTERCEPTORS_PATH] }),

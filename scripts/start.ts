@@ -13,6 +13,7 @@ async function main() {
   const system = await startSystem({ env, role, hostname: process.env.HOST ?? '0.0.0.0' });
   const log = logger();
   log.info(`proxbox-intent ${role} started${system.apiUrl ? ` (API on port ${env.PORT})` : ''}; Temporal ${env.TEMPORAL_ADDRESS}, task queue ${env.TEMPORAL_TASK_QUEUE}`);
+  if (system.metrics.workerUrl) log.info(`worker metrics: ${system.metrics.workerUrl}${env.METRICS_TOKEN ? ' (METRICS_TOKEN required)' : ''}`);
   if (role !== 'api') {
     const bundle = prebuiltWorkflowBundle();
     log.info(`workflows: ${bundle ? `prebuilt bundle ${bundle}` : 'bundled from source at start (run `npm run build` for a prebuilt bundle)'}`);

@@ -4,7 +4,7 @@ import { UpstreamError } from '../clients/errors';
 import type { ApplyJobStore, JobRow, VmResult } from '../db/apply-jobs';
 import type { AuditLog } from '../db/audit-log';
 import type { DeliveryStore } from '../db/deliveries';
-import type { WritebackSummary } from '../domain/netbox-writeback';
+import type { DeliverySummary } from '../domain/deliveries';
 import type { AuthenticatedUser } from '../db/users';
 import type { MergedByClaim } from '../domain/merge-eligibility';
 import { ONLY_ACTIVE_JOBS_CANCEL } from '../domain/messages';
@@ -45,14 +45,14 @@ const isActive = (job: JobRow) => isActiveJobState(job.state);
 export class ApplyJobService {
   constructor(private readonly deps: ApplyJobServiceDeps) {}
 
-  async show(id: string): Promise<(JobWithResults & { trouble: RunTrouble | null; netboxWriteback: WritebackSummary }) | Refusal<'not_found'>> {
+  async show(id: string): Promise<(JobWithResults & { trouble: RunTrouble | null; netboxWriteback: DeliverySummary; notifications: DeliverySummary }) | Refusal<'not_found'>> {
     const job = await this.deps.jobs.get(id);
     if (!job) return refuse('not_found', NOT_FOUND);
-    const [results, trouble, netboxWriteback] = await Promise.all([
+    const [results, trouble, netboxWriteback, notifications] = await Promise.all([
       this.deps.jobs.results(job.id), isActive(job) ? runTrouble(this.deps.temporal, job.workflowId) : null,
-      this.deps.deliveries.summary('apply_job', job.id),
+      this.deps.deliveries.summary('apply_job', job.id), this.deps.deliveries.summary('apply_job', job.id, 'notifications'),
     ]);
-    return { ok: true, job, results, trouble, netboxWriteback };
+    return { ok: true, job, results, trouble, netboxWriteback, notifications };
   }
 
   /**

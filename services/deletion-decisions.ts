@@ -4,11 +4,12 @@ import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { UpstreamError } from '../clients/errors';
 import { locateGuest } from '../clients/guest-lookup';
 import { capabilitiesOf, proxboxClientFor } from '../clients/proxbox';
+import type { UpstreamErrorObserver } from '../clients/errors';
 import type { DeletionRequestStore, DeletionRow } from '../db/deletion-requests';
 import type { EndpointStore } from '../db/endpoints';
 import type { SettingsStore } from '../db/settings';
 import type { DeliveryStore } from '../db/deliveries';
-import type { WritebackSummary } from '../domain/netbox-writeback';
+import type { DeliverySummary } from '../domain/deliveries';
 import type { AuthenticatedUser } from '../db/users';
 import { signDecision, type DeletionDecision } from '../domain/approval-signature';
 import {
@@ -39,6 +40,8 @@ export interface DeletionDecisionDeps {
   endpoints: EndpointStore;
   temporal: Client;
   approvalSecret: string;
+  /** Told of every failed proxbox-api call (the process's metrics). */
+  onUpstreamError?: UpstreamErrorObserver;
 }
 
 /** The workflow's refusal (or why it could not answer) as the refusal the approver sees; null for anything else. */
@@ -64,14 +67,15 @@ const NOT_FOUND = 'No deletion request with this id.';
 export class DeletionDecisions {
   constructor(private readonly deps: DeletionDecisionDeps) {}
 
-  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null; netboxWriteback: WritebackSummary } | Refusal<'not_found'>> {
+  async show(id: number): Promise<{ ok: true; request: DeletionRow; trouble: RunTrouble | null; netboxWriteback: DeliverySummary; notifications: DeliverySummary } | Refusal<'not_found'>> {
     const row = await this.deps.deletions.get(id);
     if (!row) return refuse('not_found', NOT_FOUND);
     const finished = FINAL_DELETION_STATES.includes(row.state);
-    const [trouble, netboxWriteback] = await Promise.all([
+    const [trouble, netboxWriteback, notifications] = await Promise.all([
       finished ? null : runTrouble(this.deps.temporal, row.workflowId), this.deps.deliveries.summary('deletion_request', String(row.id)),
+      this.deps.deliveries.summary('deletion_request', String(row.id), 'notifications'),
     ]);
-    return { ok: true, request: row, trouble, netboxWriteback };
+    return { ok: true, request: row, trouble, netboxWriteback, notifications };
   }
 
   /** Checks the rules for an immediate answer, then hands a signed decision to the workflow, which checks again. */
@@ -149,7 +153,7 @@ export class DeletionDecisions {
     const [backend, endpoint] = await Promise.all([this.deps.endpoints.getBackend(), this.deps.endpoints.get(row.endpointId)]);
     if (!backend) return clusterUnreadable(row, MESSAGES.noBackend);
     if (!endpoint) return clusterUnreadable(row, `the request's Proxmox endpoint (id ${row.endpointId}) no longer exists`);
-    const client = proxboxClientFor(backend);
+    const client = proxboxClientFor(backend, this.deps.onUpstreamError);
     try {
       const caps = await capabilitiesOf(client, backend.url);
       const listed = await locateGuest(client, caps, endpoint.backendEndpointId, row);

@@ -2,6 +2,7 @@ import type { Branch } from '../contracts/netbox';
 import type { ClusterResource } from '../contracts/proxbox-api';
 import { NetboxClient, type NetboxClientOptions } from '../clients/netbox';
 import { proxboxClientFor, type ProxboxClient } from '../clients/proxbox';
+import type { UpstreamErrorObserver } from '../clients/errors';
 import { UpstreamError } from '../clients/errors';
 import type { EndpointStore } from '../db/endpoints';
 import type { QuotaStore } from '../db/quotas';
@@ -31,6 +32,8 @@ export interface MergeValidatorDeps {
   proxboxBudget?: { quotas: QuotaStore; callsPerMinute: number };
   /** Each plan reads NetBox and proxbox-api: at most `perMinute` per user in any rolling minute (API and pages together). */
   perUser?: { quotas: QuotaStore; perMinute: number };
+  /** Told of every failed NetBox or proxbox-api call (the process's metrics). */
+  onUpstreamError?: UpstreamErrorObserver;
 }
 
 /** A user's plan (`planFor`): the plan, or why there is none. */
@@ -102,7 +105,7 @@ export class MergeValidator {
 
   private async compute(branchId: number, actor: string | null, settings: Awaited<ReturnType<SettingsStore['get']>>,
     deadline: AbortSignal): Promise<MergeValidation | null> {
-    const netbox = new NetboxClient({ ...this.deps.netbox, timeoutMs: this.budgetMs, fetch: deadlineFetch(deadline, this.deps.netbox.fetch) });
+    const netbox = new NetboxClient({ ...this.deps.netbox, timeoutMs: this.budgetMs, fetch: deadlineFetch(deadline, this.deps.netbox.fetch), ...(this.deps.onUpstreamError ? { onError: this.deps.onUpstreamError } : {}) });
     const netboxDown = (err: unknown, branch: BranchFacts | null) => {
       if (!(err instanceof UpstreamError)) throw err;
       const detail = deadline.aborted ? `NetBox did not answer within ${this.seconds()}` : err.message;
@@ -145,7 +148,7 @@ export class MergeValidator {
       }
     }
     // The deadline bounds every call; the backend's own timeout still applies when it is shorter.
-    const client = proxboxClientFor(backend);
+    const client = proxboxClientFor(backend, this.deps.onUpstreamError);
     const live = new Map<number, EndpointLive>();
     await Promise.all(local.backendReads.map(async (read) => {
       live.set(read.backendEndpointId, await this.readEndpoint(client, local, read, deadline));

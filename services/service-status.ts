@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { NetboxClient } from '../clients/netbox';
 import { proxboxClientFor } from '../clients/proxbox';
+import type { UpstreamErrorObserver } from '../clients/errors';
 import { describeTaskQueuePollers } from '../clients/temporal-task-queue';
 import { UpstreamError } from '../clients/errors';
 import type { EndpointStore, ProxmoxEndpointRow } from '../db/endpoints';
@@ -27,6 +28,8 @@ export interface ServiceStatusDeps {
   probeTimeoutMs?: number;
   cacheMs?: number;
   now?: () => number;
+  /** Told of every failed NetBox or proxbox-api probe (the process's metrics). */
+  onUpstreamError?: UpstreamErrorObserver;
 }
 
 const STATUS_BUDGET_KEY = 'proxbox-api-calls:status';
@@ -109,7 +112,7 @@ export class ServiceStatusService {
   private async probeNetbox(): Promise<ServiceStatus['netbox']> {
     const config = this.deps.netbox;
     if (!config) return { configured: false, reachable: false, version: null, branchingInstalled: null, error: 'NETBOX_URL or NETBOX_TOKEN is not set' };
-    const client = new NetboxClient({ ...config, timeoutMs: Math.min(config.timeoutMs, this.probeTimeoutMs) });
+    const client = new NetboxClient({ ...config, timeoutMs: Math.min(config.timeoutMs, this.probeTimeoutMs), ...(this.deps.onUpstreamError ? { onError: this.deps.onUpstreamError } : {}) });
     const read = await this.attempt(() => client.status(), [config.token]);
     return read.ok
       ? { configured: true, reachable: true, version: read.value['netbox-version'], branchingInstalled: 'netbox_branching' in read.value.plugins, error: null }
@@ -133,7 +136,7 @@ export class ServiceStatusService {
         items: endpointItems(new Map()), unprobedReason: rows.length ? 'proxbox-api is not configured' : null,
       };
     }
-    const client = proxboxClientFor({ ...backend, timeoutMs: Math.min(backend.timeoutMs, this.probeTimeoutMs) });
+    const client = proxboxClientFor({ ...backend, timeoutMs: Math.min(backend.timeoutMs, this.probeTimeoutMs) }, this.deps.onUpstreamError);
     const backends = new Map<number, EndpointStatus['backend']>();
     let ids = [...new Set(rows.map((r) => r.backendEndpointId))].slice(0, STATUS_MAX_PROBED_ENDPOINTS);
     let unprobedReason: string | null = null;

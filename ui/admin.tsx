@@ -2,6 +2,9 @@ import type { Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import type { AuditLog } from '../db/audit-log';
+import type { DeliveryStore } from '../db/deliveries';
+import type { NotificationDestinationStore } from '../db/notifications';
+import { NotificationDestinationInput, NotificationEvent } from '../domain/notifications';
 import type { EndpointStore } from '../db/endpoints';
 import type { SessionStore } from '../db/sessions';
 import type { SettingsStore } from '../db/settings';
@@ -19,6 +22,7 @@ import { refusalStatus } from '../api/refusal-status';
 import { pageActor, type UiEnv } from './context';
 import { AuditLogPage } from './pages/audit-log';
 import { EndpointFormPage, EndpointsPage, endpointFormValues, type EndpointFormValues } from './pages/endpoints';
+import { NotificationsPage, type DestinationFormValues } from './pages/notifications';
 import { SettingsPage, type SettingsFormValues } from './pages/settings';
 import { StatusPage } from './pages/status';
 import { TokenCreatedPage, UserPage, UsersPage, userPath } from './pages/users';
@@ -32,6 +36,8 @@ export interface AdminDeps {
   endpoints: EndpointStore;
   audit: AuditLog;
   status: ServiceStatusService;
+  destinations: NotificationDestinationStore;
+  deliveries: DeliveryStore;
 }
 
 type Refusal = { code: string; detail: string };
@@ -74,10 +80,12 @@ export function adminPages(ui: Hono<UiEnv>, deps: AdminDeps): void {
     const values: SettingsFormValues = {
       netboxToProxmoxEnabled: f.ticked('netboxToProxmoxEnabled'), selfApproveAllowed: f.ticked('selfApproveAllowed'),
       warnPlaintextPassword: f.ticked('warnPlaintextPassword'), deletionRequestTtlDays: f.text('deletionRequestTtlDays'), tokenLifetimeDays: f.text('tokenLifetimeDays'),
+      deletionReminderLeadHours: f.text('deletionReminderLeadHours'),
     };
     const parsed = SettingsChange.safeParse({
       netboxToProxmoxEnabled: values.netboxToProxmoxEnabled, selfApproveAllowed: values.selfApproveAllowed, warnPlaintextPassword: values.warnPlaintextPassword,
       deletionRequestTtlDays: numberOrText(values.deletionRequestTtlDays),
+      ...(values.deletionReminderLeadHours ? { deletionReminderLeadHours: numberOrText(values.deletionReminderLeadHours) } : {}),
       tokenLifetimeDays: values.tokenLifetimeDays === '' ? null : numberOrText(values.tokenLifetimeDays),
       ...(f.text('typedConfirmation') ? { typedConfirmation: f.text('typedConfirmation') } : {}),
       ...(f.text('selfApprovalConfirmation') ? { selfApprovalConfirmation: f.text('selfApprovalConfirmation') } : {}),
@@ -86,6 +94,46 @@ export function adminPages(ui: Hono<UiEnv>, deps: AdminDeps): void {
     const decision = await deps.settings.update(parsed.data, pageActor(page.user(c)));
     if (!decision.ok) return settingsPage(c, { refusal: decision, values, status: refusalStatus(decision.code) });
     return c.redirect('/ui/settings?saved=1', 303);
+  });
+
+  // Notifications: `manage_settings` reads and changes (/api/v1/notification-destinations).
+  const notificationsPage = async (c: Context<UiEnv>, extra: { refusal?: Refusal; values?: DestinationFormValues; status?: ContentfulStatusCode } = {}) => {
+    const [destinations, recent] = await Promise.all([deps.destinations.list(), deps.deliveries.recentNotifications(50)]);
+    const names = new Map(destinations.map((d) => [d.id, d.name]));
+    const deliveries = recent.map((row) => {
+      const event = NotificationEvent.safeParse(row.event);
+      return { row, destination: row.destinationId === null ? '(removed)' : names.get(row.destinationId) ?? '(removed)', event: event.success ? event.data.type : '?' };
+    });
+    const changed = c.req.query('changed');
+    return render(c, <NotificationsPage user={page.user(c)} csrfToken={page.csrf(c)} destinations={destinations} deliveries={deliveries}
+      refusal={extra.refusal} notice={changed ? `Done: ${changed}.` : undefined} {...(extra.values ? { values: extra.values } : {})} />, extra.status ?? 200);
+  };
+  const destinationId = (c: Context<UiEnv>) => EndpointId.safeParse(c.req.param('id')).data;
+  const noDestination = (c: Context<UiEnv>) => notificationsPage(c, { refusal: { code: 'not_found', detail: 'No notification destination with this id.' }, status: 404 });
+  ui.get('/notifications', pagePermission('manage_settings'), (c) => notificationsPage(c));
+  ui.post('/notifications', pagePermission('manage_settings'), async (c) => {
+    const f = await formOf(c);
+    const values: DestinationFormValues = { name: f.text('name'), kind: f.text('kind'), url: f.text('url'), events: f.all('events') };
+    const parsed = NotificationDestinationInput.safeParse({ ...values, ...(f.text('secret') ? { secret: f.text('secret') } : {}) });
+    if (!parsed.success) return notificationsPage(c, { refusal: validationRefusal(parsed.error, 'form'), values, status: 422 });
+    const made = await deps.destinations.create(parsed.data, pageActor(page.user(c)));
+    if ('code' in made) return notificationsPage(c, { refusal: made, values, status: made.code === 'name_taken' ? 409 : 422 });
+    return c.redirect(`/ui/notifications?changed=${encodeURIComponent(`${made.name} added`)}`, 303);
+  });
+  ui.post('/notifications/:id/test', pagePermission('manage_settings'), async (c) => {
+    const id = destinationId(c);
+    const sent = id === undefined ? undefined : await deps.destinations.sendTest(id, pageActor(page.user(c)));
+    if (!sent) return noDestination(c);
+    return c.redirect(`/ui/notifications?changed=${encodeURIComponent('a test is on its way')}`, 303);
+  });
+  ui.post('/notifications/:id/delete', pagePermission('manage_settings'), async (c) => {
+    const id = destinationId(c);
+    if (id === undefined) return noDestination(c);
+    if (!(await formOf(c)).ticked('confirm')) {
+      return notificationsPage(c, { refusal: { code: 'confirmation_required', detail: 'Tick the confirmation to remove the destination.' }, status: 422 });
+    }
+    if (!(await deps.destinations.delete(id, pageActor(page.user(c))))) return noDestination(c);
+    return c.redirect(`/ui/notifications?changed=${encodeURIComponent('the destination removed')}`, 303);
   });
 
   // Endpoints and backend: `view` reads, `manage_settings` changes (/api/v1/backend, /api/v1/proxmox-endpoints).

@@ -71,12 +71,12 @@ export const decideUpdate = defineUpdate<DeletionLiveState, [SignedDeletionDecis
  */
 export const decideSignal = defineSignal<[SignedDeletionDecision]>('decide');
 
-/** New outbox rows for a NetboxWritebackWorkflow's subject: deliver now rather than at the next scheduled round. */
-export const writebackWakeSignal = defineSignal('wake');
+/** New outbox rows for a DeliveryWorkflow's subject: deliver now rather than at the next scheduled round. */
+export const deliveryWakeSignal = defineSignal('wake');
 
-export const NETBOX_WRITEBACK_WORKFLOW = 'NetboxWritebackWorkflow';
+export const DELIVERY_WORKFLOW = 'DeliveryWorkflow';
 
-/** One writeback workflow per apply job or deletion request at a time: `netbox-writeback:<type>:<id>`. */
-export function writebackWorkflowId(subject: { type: string; id: string }): string {
-  return `netbox-writeback:${subject.type}:${subject.id}`;
+/** One delivery workflow per subject (apply job, deletion request, destination) at a time: `deliveries:<type>:<id>`. */
+export function deliveryWorkflowId(subject: { type: string; id: string }): string {
+  return `deliveries:${subject.type}:${subject.id}`;
 }

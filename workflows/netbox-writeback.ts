@@ -1,10 +1,10 @@
 import { condition, continueAsNew, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
-import type { WritebackActivities, WritebackRound } from '../activities/netbox-writeback';
-import type { DeliverySubject } from '../domain/netbox-writeback';
-import { writebackWakeSignal } from './definitions';
+import type { DeliveryActivities, WritebackRound } from '../activities/deliveries';
+import type { DeliverySubject } from '../domain/deliveries';
+import { deliveryWakeSignal as writebackWakeSignal } from './definitions';
 
 /** NetBox's failures are recorded per row by the activity; only our own (the database) make it fail and be retried. */
-const { deliverNetboxWritebacks } = proxyActivities<WritebackActivities>({
+const { deliverNetboxWritebacks } = proxyActivities<DeliveryActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes' },
@@ -14,6 +14,9 @@ const { deliverNetboxWritebacks } = proxyActivities<WritebackActivities>({
 const ROUNDS_PER_RUN = 200;
 
 /**
+ * Superseded by DeliveryWorkflow (workflows/deliveries.ts), which nothing here starts any more: kept, unchanged in
+ * shape, so that runs started by an earlier version finish (their activity delivers every receiver's rows now).
+ *
  * Delivers what NetBox is told about one apply job or deletion request (netbox.md §7.6), apart from the
  * ApplyWorkflow and DeletionWorkflow, so that NetBox being slow or down never delays them. Started (or woken) when
  * rows are committed and by the reconciler's sweep; ends when nothing is left pending.

@@ -141,6 +141,8 @@ export interface ReconcileResult {
   failed: { branchId: number; error: string }[];
   /** Jobs whose workflow had ended without closing them: now closed `failed`. */
   closedOrphans?: ClosedOrphan[];
-  /** Apply jobs and deletion requests whose NetBox write-back was overdue (never started, or its worker died): started again. */
-  overdueWritebacksStarted?: number;
+  /** Subjects whose deliveries (NetBox write-back, notifications) were overdue (never started, or their worker died): started again. */
+  overdueDeliveriesStarted?: number;
+  /** Pending deletion requests inside their reminder lead time (each reminded once; a repeat enqueues nothing). */
+  deletionRemindersDue?: number;
 }

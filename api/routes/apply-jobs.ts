@@ -88,7 +88,7 @@ export function applyJobRoutes(deps: ApplyJobRouteDeps) {
     .openapi(defs.show, async (c) => {
       const shown = await service.show(c.req.valid('param').id);
       if (!shown.ok) return refusalProblem(c, shown);
-      return c.json({ ...jobView(shown.job, shown.results, links), trouble: shown.trouble, netboxWriteback: shown.netboxWriteback }, 200);
+      return c.json({ ...jobView(shown.job, shown.results, links), trouble: shown.trouble, netboxWriteback: shown.netboxWriteback, notifications: shown.notifications }, 200);
     })
     .openapi(defs.cancel, async (c) => {
       const result = await service.cancel(c.req.valid('param').id, c.get('user').username, c.req.valid('query').force === 'true');

@@ -78,7 +78,7 @@ export function deletionRequestRoutes(deps: DeletionRouteDeps) {
     .openapi(deletionRouteDefs.show, async (c) => {
       const shown = await decisions.show(c.req.valid('param').id);
       if (!shown.ok) return refusalProblem(c, shown);
-      return c.json({ ...deletionView(shown.request, links), trouble: shown.trouble, netboxWriteback: shown.netboxWriteback }, 200);
+      return c.json({ ...deletionView(shown.request, links), trouble: shown.trouble, netboxWriteback: shown.netboxWriteback, notifications: shown.notifications }, 200);
     })
     .openapi(deletionRouteDefs.approve, (c) => decide(c, c.req.valid('param').id, 'approve', { typedVmid: c.req.valid('json').vmid }))
     .openapi(deletionRouteDefs.reject, (c) => decide(c, c.req.valid('param').id, 'reject', { reason: c.req.valid('json').reason }))

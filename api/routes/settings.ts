@@ -12,6 +12,7 @@ export function settingsView(s: IntentSettings) {
     deletionRequestTtlDays: s.deletionRequestTtlDays,
     warnPlaintextPassword: s.warnPlaintextPassword,
     tokenLifetimeDays: s.tokenLifetimeDays,
+    deletionReminderLeadHours: s.deletionReminderLeadHours,
   };
 }
 

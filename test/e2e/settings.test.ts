@@ -27,6 +27,7 @@ describe('settings: the master flag and its typed phrase', () => {
   it('starts disabled, with the documented defaults and without the phrase', async () => {
     expect(await get()).toEqual({
       netboxToProxmoxEnabled: false, typedConfirmationSet: false, selfApproveAllowed: false, deletionRequestTtlDays: 7, warnPlaintextPassword: true, tokenLifetimeDays: null,
+      deletionReminderLeadHours: 24,
     });
   });
 

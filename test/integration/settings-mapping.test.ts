@@ -31,6 +31,7 @@ describe('one settings row mapping for the settings store and the gate facts', (
       netboxToProxmoxEnabled: !DEFAULT_SETTINGS.netboxToProxmoxEnabled, typedConfirmation: 'apply it',
       selfApproveAllowed: !DEFAULT_SETTINGS.selfApproveAllowed, deletionRequestTtlDays: DEFAULT_SETTINGS.deletionRequestTtlDays + 3,
       warnPlaintextPassword: !DEFAULT_SETTINGS.warnPlaintextPassword, tokenLifetimeDays: 42,
+      deletionReminderLeadHours: DEFAULT_SETTINGS.deletionReminderLeadHours + 5,
     };
     await database.db.insert(settings).values({ id: 1, ...stored });
     const viaStore = await new SettingsStore(database.db).get();

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamError } from '../../clients/errors';
 import { DEFAULT_MAX_BODY_BYTES } from '../../clients/http';
@@ -69,8 +71,17 @@ async function startPeer(behaviour: Behaviour): Promise<Peer> {
   return peer;
 }
 
-async function failure(p: Promise<unknown>): Promise<UpstreamError> {
-  const err = await p.then(() => 'the call returned an answer', (e: unknown) => e);
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+/**
+ * `collecting`: garbage is collected every 20 ms while the call runs. undici drops its own abort listener with its
+ * Request once that is collected, so a deadline that leant on it let a trickling body run its whole length about one
+ * run in ten.
+ */
+async function failure(p: Promise<unknown>, { collecting = false } = {}): Promise<UpstreamError> {
+  const gc = collecting ? setInterval(collectGarbage, 20) : null;
+  const err = await p.then(() => 'the call returned an answer', (e: unknown) => e).finally(() => { if (gc) clearInterval(gc); });
   expect(err).toBeInstanceOf(UpstreamError);
   return err as UpstreamError;
 }
@@ -90,7 +101,7 @@ describe('NetBox client: a deadline for the whole call and a cap on the body', (
   const netbox = (b: Behaviour) => new NetboxClient({ baseUrl: peer(b).url, token: 'nbt_a.b', timeoutMs: 600 });
 
   it('fails a trickling answer at the deadline, saying the body did not finish, and hangs up', async () => {
-    const err = await failure(netbox('trickle').status());
+    const err = await failure(netbox('trickle').status(), { collecting: true });
     expect(err).toMatchObject({ system: 'netbox', kind: 'timeout', status: null });
     expect(err.message).toMatch(/^NetBox did not finish its answer to GET \/api\/status\/ within 600 ms \(\d+ bytes of the body received\)$/);
     await hungUp('trickle');
@@ -114,13 +125,13 @@ describe('proxbox-api client: a deadline for the whole call and a cap on the bod
   const proxbox = (b: Behaviour, timeoutMs = 600) => new ProxboxClient({ baseUrl: peer(b).url, apiKey: 'k', timeoutMs });
 
   it('fails a trickling answer at the deadline and hangs up; a write whose answer was cut has an unknown outcome', async () => {
-    const read = await failure(proxbox('trickle').capabilities());
+    const read = await failure(proxbox('trickle').capabilities(), { collecting: true });
     expect(read).toBeInstanceOf(ProxboxError);
     expect(read).toMatchObject({ system: 'proxbox-api', kind: 'timeout', unknownOutcome: false });
     expect(read.message).toMatch(/^proxbox-api did not finish its answer to GET \/openapi\.json within 600 ms \(\d+ bytes of the body received\)$/);
     await hungUp('trickle');
     peer('trickle').closedEarly = 0;
-    const write = await failure(proxbox('trickle').executeDeletion(7, { vmid: 190, node: 'pve02', kind: 'lxc' }, 'bob'));
+    const write = await failure(proxbox('trickle').executeDeletion(7, { vmid: 190, node: 'pve02', kind: 'lxc' }, 'bob'), { collecting: true });
     expect(write).toMatchObject({ kind: 'timeout', unknownOutcome: true });
     await hungUp('trickle');
   }, 20_000);
@@ -139,7 +150,7 @@ describe('proxbox-api client: a deadline for the whole call and a cap on the bod
 
   it("stops reading at once when the caller's own signal aborts mid-body, and says it was cancelled", async () => {
     const caller = new AbortController();
-    const call = failure(new ProxboxClient({ baseUrl: peer('trickle').url, apiKey: 'k', timeoutMs: 60_000 }).capabilities(caller.signal));
+    const call = failure(new ProxboxClient({ baseUrl: peer('trickle').url, apiKey: 'k', timeoutMs: 60_000 }).capabilities(caller.signal), { collecting: true });
     setTimeout(() => caller.abort(), 200);
     const err = await call;
     expect(err).toMatchObject({ kind: 'unreachable' });

@@ -15,6 +15,7 @@ export const NAV: NavItem[] = [
   { href: '/ui/plans', label: 'Plans', anyOf: ['view'] },
   { href: '/ui/settings', label: 'Settings', anyOf: ['view'] },
   { href: '/ui/endpoints', label: 'Endpoints', anyOf: ['view'] },
+  { href: '/ui/notifications', label: 'Notifications', anyOf: ['manage_settings'] },
   { href: '/ui/users', label: 'Users', anyOf: ['manage_users'] },
   { href: '/ui/audit-log', label: 'Audit log', anyOf: ['manage_users', 'manage_settings'] },
   { href: '/ui/status', label: 'Status', anyOf: ['view'] },

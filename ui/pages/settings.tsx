@@ -8,12 +8,13 @@ import type { PageUser } from '../context';
 /** What the form sent back, shown again after a refusal (never the stored phrase). */
 export interface SettingsFormValues {
   netboxToProxmoxEnabled: boolean; selfApproveAllowed: boolean; warnPlaintextPassword: boolean;
-  deletionRequestTtlDays: string; tokenLifetimeDays: string;
+  deletionRequestTtlDays: string; tokenLifetimeDays: string; deletionReminderLeadHours: string;
 }
 
 export const formValuesOf = (s: IntentSettings): SettingsFormValues => ({
   netboxToProxmoxEnabled: s.netboxToProxmoxEnabled, selfApproveAllowed: s.selfApproveAllowed, warnPlaintextPassword: s.warnPlaintextPassword,
   deletionRequestTtlDays: String(s.deletionRequestTtlDays), tokenLifetimeDays: s.tokenLifetimeDays === null ? '' : String(s.tokenLifetimeDays),
+  deletionReminderLeadHours: String(s.deletionReminderLeadHours),
 });
 
 const yesNo = (b: boolean) => (b ? 'yes' : 'no');
@@ -42,6 +43,7 @@ export function SettingsPage(props: { user: PageUser; csrfToken: string; setting
         <dt>Intent master flag</dt><dd>{intentEnabled(s) ? 'on' : 'off'}{s.typedConfirmation !== null && ' (typed phrase set)'}</dd>
         <dt>Self-approval allowed</dt><dd>{yesNo(s.selfApproveAllowed)}</dd>
         <dt>Deletion request TTL</dt><dd>{s.deletionRequestTtlDays} days</dd>
+        <dt>Reminder before a deletion request expires</dt><dd>{s.deletionReminderLeadHours} hours</dd>
         <dt>Warn on plaintext passwords</dt><dd>{yesNo(s.warnPlaintextPassword)}</dd>
         <dt>New token lifetime</dt><dd>{s.tokenLifetimeDays === null ? 'no expiry unless set per token' : `${s.tokenLifetimeDays} days`}</dd>
       </dl>
@@ -59,6 +61,8 @@ export function SettingsPage(props: { user: PageUser; csrfToken: string; setting
               hint={`Required to allow self-approval: type ${SELF_APPROVAL_PHRASE} exactly.`} />
             <Field id="deletionRequestTtlDays" label="Deletion request TTL (days)" type="number" value={v.deletionRequestTtlDays} required
               hint="A pending deletion request expires after this many days (at least 1)." />
+            <Field id="deletionReminderLeadHours" label="Reminder lead time (hours)" type="number" value={v.deletionReminderLeadHours} required
+              hint="The notification destinations hear of a pending deletion request this long before it expires (at least 1)." />
             <CheckboxField id="warnPlaintextPassword" label="Warn when a cloud-init password is in plaintext" checked={v.warnPlaintextPassword} />
             <Field id="tokenLifetimeDays" label="Lifetime of new API tokens (days)" type="number" value={v.tokenLifetimeDays}
               hint="Empty: new tokens do not expire unless their creator sets a date." />

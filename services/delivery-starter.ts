@@ -1,25 +1,29 @@
 import type { Client } from '@temporalio/client';
 import type { Database } from '../db/client';
 import { DELIVERIES_CHANNEL, type DeliveryStore } from '../db/deliveries';
-import { DELIVERY_SUBJECT_TYPES, type DeliverySubject, type DeliverySubjectType } from '../domain/netbox-writeback';
-import { NETBOX_WRITEBACK_WORKFLOW, writebackWakeSignal, writebackWorkflowId } from '../workflows/definitions';
+import { DELIVERY_SUBJECT_TYPES, type DeliverySubject, type DeliverySubjectType } from '../domain/deliveries';
+import { DELIVERY_WORKFLOW, deliveryWakeSignal, deliveryWorkflowId } from '../workflows/definitions';
 
 /** A pending row due longer than this has no delivery running (its worker died, or nobody heard the NOTIFY). */
 const OVERDUE_GRACE_MS = 60_000;
 
+const SUMMARY_OF: Record<DeliverySubjectType, string> = {
+  apply_job: 'apply job', deletion_request: 'deletion request', notification_destination: 'notification destination',
+};
+
 /**
- * Starts, or wakes, the NetboxWritebackWorkflow of a subject whose outbox rows were committed: on the rows' NOTIFY
- * (every worker listens; a second start is a second wake-up, harmless) and, as the safety net, from the reconciler's
- * sweep of overdue rows.
+ * Starts, or wakes, the DeliveryWorkflow of a subject whose outbox rows were committed: on the rows' NOTIFY (every
+ * worker listens; a second start is a second wake-up, harmless) and, as the safety net, from the reconciler's sweep of
+ * overdue rows.
  */
-export class WritebackStarter {
+export class DeliveryStarter {
   constructor(private readonly deps: { temporal: Client; taskQueue: string; deliveries: DeliveryStore; log?: (message: string) => void }) {}
 
   async start(subject: DeliverySubject): Promise<void> {
-    await this.deps.temporal.workflow.signalWithStart(NETBOX_WRITEBACK_WORKFLOW, {
-      workflowId: writebackWorkflowId(subject), taskQueue: this.deps.taskQueue, args: [subject],
-      signal: writebackWakeSignal, signalArgs: [],
-      staticSummary: `Results of ${subject.type.replace('_', ' ')} ${subject.id} written back to NetBox`,
+    await this.deps.temporal.workflow.signalWithStart(DELIVERY_WORKFLOW, {
+      workflowId: deliveryWorkflowId(subject), taskQueue: this.deps.taskQueue, args: [subject],
+      signal: deliveryWakeSignal, signalArgs: [],
+      staticSummary: `Deliveries of ${SUMMARY_OF[subject.type]} ${subject.id}: NetBox write-back and notifications`,
     });
   }
 
@@ -35,7 +39,7 @@ export class WritebackStarter {
     return database.listen(DELIVERIES_CHANNEL, (payload) => {
       const subject = subjectOf(payload);
       if (!subject) return;
-      this.start(subject).catch((err: unknown) => this.deps.log?.(`netbox writeback of ${payload} not started (the sweep retries): ${String(err)}`));
+      this.start(subject).catch((err: unknown) => this.deps.log?.(`deliveries of ${payload} not started (the sweep retries): ${String(err)}`));
     });
   }
 }
