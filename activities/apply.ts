@@ -75,6 +75,10 @@ export function createApplyActivities(deps: ActivityDeps) {
 
   async function record(jobId: string, result: VmResult): Promise<ItemOutcome> {
     await deps.jobs.recordOutcome(jobId, result);
+    const line = `${result.op} ${result.kind} ${result.vmid} ${result.name}: ${result.status}${result.reason ? ` (${result.reason})` : ''}`;
+    const fields = { jobId, vmid: result.vmid, netboxId: result.netboxId, status: result.status, ...(result.reason ? { reason: result.reason } : {}) };
+    if (result.status === 'failed' || result.status === 'unknown') log.warn(line, { ...fields, message: result.message });
+    else log.info(line, fields);
     return { key: result.key, status: result.status, message: result.message };
   }
 
@@ -341,6 +345,7 @@ export function createApplyActivities(deps: ActivityDeps) {
       // Nothing is sent after a cancel.
       if (activity.cancellationSignal.aborted) throw activity.cancellationSignal.reason;
       await deps.jobs.appendEvent(ctx.jobId, 'dispatch', { key: item.key, op: item.op, kind: item.kind, vmid: item.vmid, node: item.node, name: item.name }, `dispatch:${item.key}`);
+      log.info(`dispatch ${item.op} ${item.kind} ${item.vmid} ${item.name} on ${item.node}`, { jobId: ctx.jobId, vmid: item.vmid, netboxId: item.netboxId });
       // A write that was sent is awaited, cancel or not: its outcome is what the job must record.
       const response = await withHeartbeat({ key: item.key, phase: 'apply', sent: true }, () => client.apply(item.backendEndpointId, {
         run_uuid: `${ctx.runUuid}:${item.netboxId}`,

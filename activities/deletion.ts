@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { PENDING_DELETION_TAG, type DeletionTarget } from '../contracts/proxbox-api';
 import { ProxboxError, capabilitiesOf, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import type { DeletionRow } from '../db/deletion-requests';
@@ -20,6 +20,7 @@ import type { ClosedGate } from '../domain/gates';
 import { withHeartbeat } from './heartbeat';
 import { acquireWriteSlot, reclaimWriteSlot } from './write-slots';
 import type { LockLease } from '../db/locks';
+import { addLogIds } from './log-ids';
 
 export interface ForgedDecision { code: 'forged_decision'; detail: string }
 
@@ -58,6 +59,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
   async function load(requestId: number): Promise<DeletionRow> {
     const row = await deps.deletions.get(requestId);
     if (!row) throw new Error(`DeletionRequest ${requestId} does not exist`);
+    addLogIds({ deletionRequestId: row.id, vmid: row.vmid, ...(row.applyJobId ? { jobId: row.applyJobId } : {}) });
     return row;
   }
 
@@ -93,6 +95,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
   async function finishFailed(requestId: number, refusal: ExecutionRefusal, upid: string | null = null): Promise<ExecutionOutcome> {
     await deps.deletions.transition(requestId, { state: 'failed', finishedAt: new Date(), reason: refusal.message, reasonCode: refusal.code },
       entry(SYSTEM, 'failed', 'error', refusal.message), ['approved', 'executing']);
+    log.warn(`deletion request ${requestId} failed: ${refusal.message}`, { reasonCode: refusal.code });
     return { state: 'failed', reason: refusal.message, reasonCode: refusal.code, upid };
   }
 
@@ -108,7 +111,9 @@ export function createDeletionActivities(deps: ActivityDeps) {
         await deps.deletions.appendHistory(row.id, entry(SYSTEM, 'tag_pending_deletion', 'refused', `not written: ${closed}`));
         return { tagged: false };
       }
-      return { tagged: await setTag(row, false, row.requestedBy) };
+      const tagged = await setTag(row, false, row.requestedBy);
+      log.info(`${row.kind} ${row.vmid} ${row.name}: ${tagged ? 'tagged' : 'not tagged'} ${PENDING_DELETION_TAG}`);
+      return { tagged };
     },
 
     /**

@@ -40,6 +40,8 @@ import type { TemporalLinks } from './views';
 import { requestMetrics, webhookMetrics } from './metrics';
 import { ProcessMetrics, metricsResponse, metricsSource, type MetricsSource } from '../infra/metrics';
 import { clusterMetricsRegistry } from '../db/cluster-metrics';
+import { traceRequests } from './tracing';
+import { logger } from '../infra/logger';
 import { QuotaStore } from '../db/quotas';
 import { uiRoutes } from '../ui/app';
 import { sessionCookieReader } from '../ui/session';
@@ -118,7 +120,7 @@ export function createApp(deps: AppDeps) {
   const authGuard = new AuthFailureGuard(stores.quotas, limits);
   const metrics = deps.metrics ?? defaultMetrics(deps.database);
   const onUpstreamError = metrics.process.upstreamError;
-  const log = deps.log ?? ((msg: string, err?: unknown) => console.error(msg, err instanceof Error ? err.message : ''));
+  const log = deps.log ?? ((msg: string, err?: unknown) => logger().error(err === undefined ? {} : { err }, msg));
   const jobService = new ApplyJobService({ audit: stores.audit, jobs: stores.jobs, deliveries: stores.deliveries, starter: deps.starter, temporal: deps.temporal, log });
   const status = new ServiceStatusService({
     onUpstreamError, temporal: deps.temporal, taskQueue: deps.status.taskQueue, temporalUiUrl: deps.links.uiUrl, settings: stores.settings, endpoints: stores.endpoints,
@@ -150,6 +152,7 @@ export function createApp(deps: AppDeps) {
 
   const app = router<BlankEnv>();
   registerComponents(app);
+  app.use(traceRequests());
   app.use(requestMetrics(metrics.process));
   app.use('/api/v1/hooks/*', webhookMetrics(metrics.process));
   // The signed webhook comes first: its own body limit, and its raw bytes untouched until the signature is checked.

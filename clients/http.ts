@@ -1,3 +1,7 @@
+import { SpanKind, SpanStatusCode, context, propagation } from '@opentelemetry/api';
+import { withoutSecrets } from '../domain/secret-text';
+import { tracer } from '../infra/tracing';
+
 /**
  * What every NetBox and proxbox-api call shares: one deadline for the whole call (connecting, the headers and the
  * body) and a cap on the body's size. ky's own `timeout` stops at the headers, so a peer that answers at once and
@@ -73,4 +77,56 @@ export async function readCapped(res: Response, maxBytes: number, signal: AbortS
 
 export function formatBytes(n: number): string {
   return n >= 1024 * 1024 ? `${Math.round(n / (1024 * 1024))} MiB` : n >= 1024 ? `${Math.round(n / 1024)} KiB` : `${n} bytes`;
+}
+
+/**
+ * The route of a call without what varies or may be secret: no query string (it can carry filters and ids of every
+ * kind), numeric path segments as `{id}` and Proxmox task ids as `{upid}`: `GET /api/virtualization/virtual-machines/{id}/`.
+ */
+export function routeTemplate(path: string): string {
+  const bare = path.split('?')[0]!.replace(/^\/*/, '/');
+  return bare.split('/').map((seg) => (/^\d+$/.test(seg) ? '{id}' : /^UPID(:|%3A)/i.test(seg) ? '{upid}' : seg)).join('/');
+}
+
+export interface TracedCall {
+  /** The W3C trace-context headers (`traceparent`) that make the callee's spans children of this call's; empty when tracing is off. */
+  headers: Record<string, string>;
+  /** The answer's status, as soon as the headers arrived. */
+  answered(status: number): void;
+}
+
+/**
+ * One client span per NetBox or proxbox-api call: `<METHOD> <route template>`, the peer, the server's address and the
+ * answer's status; a failed call records the error's type and its message (our own, which names no secret).
+ */
+export function traceOutgoingCall<T>(peer: { system: 'netbox' | 'proxbox-api'; baseUrl: string }, method: string, path: string, run: (call: TracedCall) => Promise<T>): Promise<T> {
+  const route = routeTemplate(path);
+  const { hostname, port, protocol } = safeUrl(peer.baseUrl);
+  const attributes = {
+    'http.request.method': method.toUpperCase(), 'url.template': route, 'peer.service': peer.system,
+    'server.address': hostname, 'server.port': Number(port) || (protocol === 'https:' ? 443 : 80),
+  };
+  return tracer().startActiveSpan(`${method.toUpperCase()} ${route}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    const headers: Record<string, string> = {};
+    propagation.inject(context.active(), headers);
+    try {
+      return await run({
+        headers,
+        answered: (status) => {
+          span.setAttribute('http.response.status_code', status);
+          if (status >= 400) span.setStatus({ code: SpanStatusCode.ERROR });
+        },
+      });
+    } catch (err) {
+      span.setAttribute('error.type', err instanceof Error ? err.name : 'Error');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: withoutSecrets(err instanceof Error ? err.message : String(err)) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+function safeUrl(url: string): URL {
+  try { return new URL(url); } catch { return new URL('http://invalid'); }
 }

@@ -5,7 +5,8 @@ import {
   NetboxUser, OBJECT_TYPE, Paginated, VirtualMachine, VirtualMachineType, Vlan, VmInterface, netboxAuthHeader, type JournalEntryCreate,
 } from '../contracts/netbox';
 import { UpstreamError, observed, type UpstreamErrorObserver } from './errors';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, traceOutgoingCall, type CallDeadline } from './http';
+import { neverLog } from '../infra/logger';
 
 export interface NetboxClientOptions {
   baseUrl: string;
@@ -31,6 +32,7 @@ export class NetboxClient {
   private readonly pageSize: number;
   private readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
+  private readonly baseUrl: string;
   private readonly onError: UpstreamErrorObserver | undefined;
 
   constructor(opts: NetboxClientOptions) {
@@ -38,6 +40,8 @@ export class NetboxClient {
     this.pageSize = Math.max(1, Math.min(opts.pageSize ?? PAGE_MAX, PAGE_MAX));
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.baseUrl = opts.baseUrl;
+    neverLog(opts.token);
     this.http = ky.create({
       prefixUrl: opts.baseUrl.replace(/\/+$/, ''),
       // One deadline for the whole call, body included (callDeadline), instead of ky's, which stops at the headers.
@@ -178,6 +182,14 @@ export class NetboxClient {
     method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body: unknown,
     { headers, signal }: { headers?: Record<string, string>; signal?: AbortSignal },
   ): Promise<T> {
+    return traceOutgoingCall({ system: 'netbox', baseUrl: this.baseUrl }, method, path, (traced) =>
+      this.callOnce(method, path, schema, body, { headers: { ...headers, ...traced.headers }, ...(signal ? { signal } : {}) }, traced.answered));
+  }
+
+  private async callOnce<T>(
+    method: 'GET' | 'POST' | 'PATCH', path: string, schema: z.ZodType<T>, body: unknown,
+    { headers, signal }: { headers: Record<string, string>; signal?: AbortSignal }, answered: (status: number) => void,
+  ): Promise<T> {
     const what = `${method} /${path.split('?')[0]}`;
     const deadline = callDeadline(this.timeoutMs, signal);
     let status: number;
@@ -185,9 +197,10 @@ export class NetboxClient {
     let received: number | null = null;
     try {
       const res = await this.http(path, {
-        method, signal: deadline.signal, ...(body === undefined ? {} : { json: body }), ...(headers ? { headers } : {}),
+        method, signal: deadline.signal, ...(body === undefined ? {} : { json: body }), headers,
       });
       status = res.status;
+      answered(status);
       received = 0;
       text = await readCapped(res, this.maxBodyBytes, deadline.signal, (n) => { received = n; });
     } catch (err) {

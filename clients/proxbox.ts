@@ -7,7 +7,8 @@ import {
   type RegisterDeletionRequest, type CapabilityPath,
 } from '../contracts/proxbox-api';
 import { UpstreamError, observed, type UpstreamErrorKind, type UpstreamErrorObserver } from './errors';
-import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, type CallDeadline } from './http';
+import { BodyTooLargeError, DEFAULT_MAX_BODY_BYTES, callDeadline, formatBytes, readCapped, traceOutgoingCall, type CallDeadline } from './http';
+import { neverLog } from '../infra/logger';
 import type { GuestKind } from '../domain/guest-kind';
 
 export interface ProxboxClientOptions {
@@ -51,6 +52,7 @@ export class ProxboxClient {
   constructor(private readonly opts: ProxboxClientOptions) {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_PROXBOX_TIMEOUT_MS;
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    neverLog(opts.apiKey);
     this.http = ky.create({
       prefixUrl: opts.baseUrl.replace(/\/+$/, ''),
       // One deadline for the whole call, body included (callDeadline), instead of ky's, which stops at the headers.
@@ -162,6 +164,13 @@ export class ProxboxClient {
   private async attempt<T>(method: 'get' | 'post' | 'put', path: string,
     options: { json?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
     schema: z.ZodType<T>, isWrite: boolean): Promise<T> {
+    return traceOutgoingCall({ system: 'proxbox-api', baseUrl: this.opts.baseUrl }, method, path, (traced) =>
+      this.callOnce(method, path, { ...options, headers: { ...options.headers, ...traced.headers } }, schema, isWrite, traced.answered));
+  }
+
+  private async callOnce<T>(method: 'get' | 'post' | 'put', path: string,
+    options: { json?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined },
+    schema: z.ZodType<T>, isWrite: boolean, answered: (status: number) => void): Promise<T> {
     const what = `${method.toUpperCase()} /${path.split('?')[0]}`;
     const deadline = callDeadline(this.timeoutMs, options.signal);
     let res: Response;
@@ -174,6 +183,7 @@ export class ProxboxClient {
         ...(options.headers ? { headers: options.headers } : {}),
         signal: deadline.signal,
       });
+      answered(res.status);
       received = 0;
       text = await readCapped(res, this.maxBodyBytes, deadline.signal, (n) => { received = n; });
     } catch (err) {

@@ -50,6 +50,10 @@ export const ServiceEnv = z.object({
   /** The first wait between two reads of a running Proxmox task; it doubles up to 15 s (proxbox-api.md §10 b). */
   PROXMOX_TASK_POLL_MS: z.coerce.number().int().min(10).default(2000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** OpenTelemetry traces over OTLP/HTTP (README "Observability"): off unless one of these is set. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  /** The traces URL itself (`…/v1/traces`); takes precedence over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
   /** Turns the Temporal payload codec on (infra/payload-codec.ts): the key that encrypts. */
   TEMPORAL_PAYLOAD_ENCRYPTION_KEY: z.string().refine((v) => decodePayloadKey(v) !== null, `must be ${KEY_HINT}`).optional(),
   /** Keys that only decrypt (the previous key during and after a rotation), comma-separated. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { OBJECT_TYPE, type JournalKind } from '../contracts/netbox';
+import { withoutSecrets } from './secret-text';
 import type { DeliveryChannel } from './deliveries';
 
 /**
@@ -133,17 +134,6 @@ const requestLink = (links: WritebackLinks, id: number) =>
 /** Text that came from elsewhere (names, messages, reasons) shown as text, never as Markdown or HTML. */
 export function markdownText(text: string): string {
   return text.replace(/([\\`*_{}[\]<>()#+!|~])/g, '\\$1').replace(/\s*\n\s*/g, ' ');
-}
-
-const SECRET_PATTERNS: [RegExp, string][] = [
-  [/\b(Bearer|Token)\s+[A-Za-z0-9._~+/=-]{6,}/g, '$1 [redacted]'],
-  [/\bnbt_[A-Za-z0-9]+\.[A-Za-z0-9]+/g, '[redacted]'],
-  [/\b(password|passwd|secret|token|api[_-]?key|cipassword|x-api-key)(["']?\s*[:=]\s*["']?)[^\s"',;]+/gi, '$1$2[redacted]'],
-];
-
-/** Removes anything that looks like a credential from text bound for NetBox, where many people read it. */
-export function withoutSecrets(text: string): string {
-  return SECRET_PATTERNS.reduce((t, [pattern, replacement]) => t.replace(pattern, replacement), text);
 }
 
 const shown = (text: string) => markdownText(withoutSecrets(text));

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { DeliverySubject, NotificationChannel } from './deliveries';
-import { withoutSecrets } from './netbox-writeback';
+import { withoutSecrets } from './secret-text';
 
 /**
  * Notifications to the destinations operators configure (README "Notifications"): which events exist, the safe facts

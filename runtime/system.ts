@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import type { DestinationStream } from 'pino';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { createApp } from '../api/app';
 import { ApplyEventHub } from '../api/event-hub';
@@ -25,6 +27,8 @@ import { clusterMetricsRegistry } from '../db/cluster-metrics';
 import { payloadCodecFromConfig, temporalDataConverter } from '../infra/payload-codec';
 import { temporalConnectionOptions } from '../config/temporal-connection';
 import { createIntentWorker, installWorkerRuntime } from './worker';
+import { configureLogging, logger, neverLog } from '../infra/logger';
+import { startTracing, tracesEndpointOf } from '../infra/tracing';
 
 const HOOK_NETBOX_TIMEOUT_MS = 5_000;
 
@@ -35,6 +39,8 @@ export interface SystemOptions {
   pgliteDir?: string;
   bundle?: WorkflowBundle;
   hostname?: string;
+  /** Where the log lines go (default stdout); tests read them from a stream of their own. */
+  logDestination?: DestinationStream;
 }
 
 export interface RunningSystem {
@@ -56,6 +62,10 @@ export interface RunningSystem {
 /** Wires the API and/or the worker from configuration; used by `npm start`, the dev stack and the e2e tests. */
 export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const { env } = opts;
+  const serviceName = opts.role === 'all' ? 'proxbox-intent' : `proxbox-intent-${opts.role}`;
+  const log = configureLogging({ level: env.LOG_LEVEL, base: { service: serviceName }, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
+  neverLog(env.PROXBOX_API_KEY, env.NETBOX_TOKEN, env.NETBOX_WEBHOOK_SECRET, env.APPROVAL_SIGNING_SECRET, env.BOOTSTRAP_ADMIN_TOKEN,
+    env.SECRETS_ENCRYPTION_KEY, env.SECRETS_ENCRYPTION_KEY_PREVIOUS, env.TEMPORAL_PAYLOAD_ENCRYPTION_KEY);
   if (!env.APPROVAL_SIGNING_SECRET) throw new Error('APPROVAL_SIGNING_SECRET is required');
   if (!env.SECRETS_ENCRYPTION_KEY) {
     throw new ConfigError('SECRETS_ENCRYPTION_KEY is required: it encrypts the proxbox-api key at rest (32 random bytes in base64: openssl rand -base64 32).');
@@ -64,7 +74,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const urlPolicy = backendUrlPolicy(env);
   const leases = {
     ttlMs: env.WRITE_LEASE_TTL_S * 1000,
-    onLost: (holder: string, keys: readonly string[]) => console.warn(`proxbox-intent: the write lease of ${holder} on ${keys.join(', ')} lapsed and was taken over while its write ran`),
+    onLost: (holder: string, keys: readonly string[]) => log.warn({ holder, keys }, 'a write lease lapsed and was taken over while its write ran'),
   };
   const database = await openDatabase({ ...(env.DATABASE_URL ? { url: env.DATABASE_URL } : {}), ...(opts.pgliteDir ? { pgliteDir: opts.pgliteDir } : {}), leases });
   const db = database.db;
@@ -82,7 +92,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   }
   const stored = await endpoints.describeBackend();
   if (stored?.urlRefusal) {
-    console.warn(`proxbox-intent: the configured proxbox-api URL is refused (${stored.urlRefusal}); nothing is sent to it until it is set again with PUT /api/v1/backend.`);
+    log.warn(`the configured proxbox-api URL is refused (${stored.urlRefusal}); nothing is sent to it until it is set again with PUT /api/v1/backend.`);
   }
   if (env.BOOTSTRAP_ADMIN_TOKEN) await users.bootstrapAdmin(env.BOOTSTRAP_ADMIN_TOKEN);
 
@@ -90,8 +100,14 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const temporalConnection = temporalConnectionOptions(env);
   const payloadCodec = payloadCodecFromConfig(env);
   const dataConverter = temporalDataConverter(payloadCodec);
+  // Tracing is off (and the Temporal interceptors that carry a trace absent) unless an OTLP endpoint is configured.
+  const tracing = await startTracing({ serviceName, endpoint: tracesEndpointOf(env) });
   const connection = await Connection.connect(temporalConnection);
-  const temporal = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}) });
+  const temporal = new Client({
+    connection, namespace: env.TEMPORAL_NAMESPACE, ...(dataConverter ? { dataConverter } : {}),
+    // Starting a workflow is a span of the request (or sweep) that starts it, and the workflow's spans continue it.
+    ...(tracing.enabled ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {}),
+  });
   // One registry per system (never prom-client's global one): the process's own metrics and the cluster's, from PG.
   const processMetrics = new ProcessMetrics({ process: opts.role, hostname: hostname(), pid: process.pid });
   const sdkMetricsAddress = opts.role !== 'api' ? env.TEMPORAL_METRICS_ADDRESS ?? null : null;
@@ -109,11 +125,11 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   let workerRun: Promise<void> | null = null;
   if (opts.role !== 'api') {
     const deliveries = new DeliveryStore(db);
-    const deliveryStarter = new DeliveryStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => console.warn(`proxbox-intent: ${m}`) });
-    installWorkerRuntime(env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, { metricsAddress: env.TEMPORAL_METRICS_ADDRESS });
+    const deliveryStarter = new DeliveryStarter({ temporal, taskQueue: env.TEMPORAL_TASK_QUEUE, deliveries, log: (m) => logger().warn(m) });
+    installWorkerRuntime(env.LOG_LEVEL, { metricsAddress: env.TEMPORAL_METRICS_ADDRESS });
     const { worker, connection: nativeConnection } = await createIntentWorker({
       connection: temporalConnection, payloadCodec, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.TEMPORAL_TASK_QUEUE, ...(opts.bundle ? { bundle: opts.bundle } : {}),
-      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
+      shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000, tracing,
       deps: {
         jobs: new ApplyJobStore(db), workItems: new ApplyWorkItemStore(db, secrets), deletions: new DeletionRequestStore(db), settings: new SettingsStore(db), endpoints, users, netbox,
         approvalSecret: env.APPROVAL_SIGNING_SECRET, db, locks: database.locks, maxConcurrency: env.APPLY_MAX_CONCURRENCY, maxWritesPerNode: env.APPLY_MAX_PER_NODE, itemsPerRun: env.APPLY_ITEMS_PER_RUN, taskDeadlineMs: env.PROXMOX_TASK_DEADLINE_S * 1000, taskPollMs: env.PROXMOX_TASK_POLL_MS,
@@ -193,6 +209,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       await Promise.all(stoppers.map((s) => s()));
       await connection.close();
       await database.close();
+      await tracing.shutdown();
     },
   };
 }

@@ -1,17 +1,28 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { Context } from '@temporalio/activity';
 import type { PayloadCodec } from '@temporalio/common';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type LogLevel, type RuntimeOptions, type WorkflowBundle } from '@temporalio/worker';
+import { Resource } from '@opentelemetry/resources';
+import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NativeConnection, Runtime, Worker, bundleWorkflowCode, type RuntimeOptions, type WorkflowBundle } from '@temporalio/worker';
+import {
+  OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, makeWorkflowExporter,
+} from '@temporalio/interceptors-opentelemetry';
 import { createApplyActivities } from '../activities/apply';
 import { createDeletionActivities } from '../activities/deletion';
 import type { ActivityDeps } from '../activities/deps';
 import { createReconcilerActivities, type ReconcilerDeps } from '../activities/reconciler';
 import { createDeliveryActivities, type DeliveryDeps } from '../activities/deliveries';
 import { ConcealDatabaseErrors } from './activity-errors';
+import { activityLogIds } from './activity-log-ids';
+import { logger, temporalLogger, type LogLevel } from '../infra/logger';
+import type { Tracing } from '../infra/tracing';
 import { temporalDataConverter } from '../infra/payload-codec';
 import type { TemporalConnectionOptions } from '../config/temporal-connection';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** The workflow interceptors (tracing) every bundle includes, the prebuilt one as well (scripts/build.ts). */
+export const WORKFLOW_INTERCEPTORS_PATH = fileURLToPath(new URL('../workflows/interceptors.ts', import.meta.url));
 /**
  * The workflow bundle `npm run build` writes (dist/workflow-bundle.js, next to the compiled dist/runtime/): the
  * compiled worker loads it instead of bundling at start. Run from source, this path does not exist and the worker bundles.
@@ -24,7 +35,10 @@ export function prebuiltWorkflowBundle(): string | null {
 }
 
 export function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m) => console.error(m) } });
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH],
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m) => logger().error(m) },
+  });
 }
 
 export interface WorkerOptions {
@@ -42,19 +56,29 @@ export interface WorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   /** After shutdown() (SIGTERM), running activities get this long to finish before they are cancelled. */
   shutdownGraceMs?: number;
+  /** The process's tracing: activity spans when it is on; workflow spans go to its span processor (dropped when off). */
+  tracing?: Tracing;
+}
+
+/**
+ * Where the spans of traced workflow runs leave the sandbox (workflows/interceptors.ts): the process's span processor,
+ * nowhere while tracing is off. Every worker registers it, replay workers too, since any run may have been traced.
+ */
+export function workflowSinks(tracing?: Tracing) {
+  return { exporter: makeWorkflowExporter(tracing?.spanProcessor ?? new NoopSpanProcessor(), tracing?.resource ?? Resource.empty()) };
 }
 
 let runtimeInstalled = false;
 
 /**
- * The SDK's own logging (bundling, state changes) at the configured level, and its Prometheus exporter when
- * `telemetry.metricsAddress` is given (TEMPORAL_METRICS_ADDRESS); installed once per process, so the first call's
- * settings hold for every worker of the process.
+ * The SDK's logging (its own, and what workflows and activities log) through the process's logger, from `level` up,
+ * and its Prometheus exporter when `telemetry.metricsAddress` is given (TEMPORAL_METRICS_ADDRESS); installed once per
+ * process, so the first call's settings hold for every worker of the process.
  */
-export function installWorkerRuntime(level: 'debug' | 'info' | 'warn' | 'error', telemetry: { metricsAddress?: string | undefined } = {}): void {
+export function installWorkerRuntime(level: LogLevel, telemetry: { metricsAddress?: string | undefined } = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(level.toUpperCase() as LogLevel), telemetryOptions: sdkTelemetry(telemetry.metricsAddress) });
+  Runtime.install({ logger: temporalLogger(level), telemetryOptions: sdkTelemetry(telemetry.metricsAddress) });
 }
 
 /** The SDK's worker metrics (task slots, poll and schedule-to-start latencies, …) in Prometheus form, in seconds. */
@@ -73,7 +97,18 @@ export async function createIntentWorker(opts: WorkerOptions): Promise<{ worker:
     taskQueue: opts.taskQueue,
     ...(opts.bundle ? { workflowBundle: opts.bundle } : prebuilt ? { workflowBundle: { codePath: prebuilt } } : { workflowsPath: WORKFLOWS_PATH }),
     activities: { ...createApplyActivities(opts.deps), ...createDeletionActivities(opts.deps), ...createReconcilerActivities(opts.reconciler), ...createDeliveryActivities(opts.deliveries) },
-    interceptors: { activity: [() => ({ inbound: new ConcealDatabaseErrors() })] },
+    interceptors: {
+      // Bundled here only when running from source; a given or prebuilt bundle already holds them.
+      ...(opts.bundle || prebuilt ? {} : { workflowModules: [WORKFLOW_INTERCEPTORS_PATH] }),
+      activity: [
+        () => ({ inbound: new ConcealDatabaseErrors() }),
+        activityLogIds,
+        ...(opts.tracing?.enabled ? [(ctx: Context) => ({
+          inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx),
+        })] : []),
+      ],
+    },
+    sinks: workflowSinks(opts.tracing),
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 500,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 64,
     // Heartbeats carry cancellation: keep them frequent enough that a cancel reaches in-flight HTTP calls in seconds.

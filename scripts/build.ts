@@ -3,7 +3,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeF
 import { dirname, join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { REPO_ROOT } from '../runtime/paths';
-import { WORKFLOWS_PATH } from '../runtime/worker';
+import { WORKFLOWS_PATH, WORKFLOW_INTERCEPTORS_PATH } from '../runtime/worker';
 
 /**
  * The production build (`npm run build`): compiled JavaScript in dist/ that runs on plain Node 20 (no TypeScript
@@ -45,7 +45,7 @@ for (const file of jsFiles(DIST)) {
 cpSync(resolve(REPO_ROOT, 'db/migrations'), resolve(DIST, 'db/migrations'), { recursive: true });
 cpSync(resolve(REPO_ROOT, 'ui/static'), resolve(DIST, 'ui/static'), { recursive: true });
 
-const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log() {}, trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m) } });
+const bundle = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH], logger: { log() {}, trace() {}, debug() {}, info() {}, warn: (m) => console.warn(m), error: (m) => console.error(m) } });
 // Where runtime/worker.js (PREBUILT_WORKFLOW_BUNDLE) looks for it: dist/runtime/../workflow-bundle.js.
 writeFileSync(resolve(DIST, 'workflow-bundle.js'), bundle.code);
 console.log(`dist/: compiled (${rewritten} files with rewritten imports), migrations copied, workflow bundle of ${bundle.code.length} bytes`);

@@ -6,6 +6,7 @@ import { mergeAdmission, mergedByMismatch, startDecision, type Admission, type M
 import { applyRunId } from '../domain/run-identity';
 import type { ApplyWorkflowInput } from '../workflows/types';
 import { SA_BRANCH, SA_STATE, SA_USER } from '../workflows/definitions';
+import { logger } from '../infra/logger';
 
 export type StartOutcome =
   | { outcome: 'started' | 'existing'; job: JobRow }
@@ -52,7 +53,7 @@ export class ApplyStarter {
     const workflowId = applyRunId(branch.schema_id, branch.merged_time!);
     const mergedTimeMs = toEpochMs(branch.merged_time!);
     const claim = mergedByMismatch(branch.merged_by, opts.claimedMergedBy);
-    if (claim) (this.deps.log ?? console.warn)(`merge ${workflowId} of branch ${branch.id}: ${claim}; the webhook's claim is ignored`);
+    if (claim) (this.deps.log ?? ((m: string) => logger().warn(m)))(`merge ${workflowId} of branch ${branch.id}: ${claim}; the webhook's claim is ignored`);
     const admission = mergeAdmission({
       branchId: branch.id, branchName: branch.name, workflowId, mergedTimeMs, nowMs: (this.deps.now ?? Date.now)(),
       lookbackHours: this.deps.lookbackHours, reapplyConfirmation: opts.reapply?.confirmation,

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { sql } from 'drizzle-orm';
 import { toEpochMs } from '../../contracts/netbox';
@@ -22,9 +22,14 @@ describe('one apply per merge, decided by PostgreSQL', () => {
   let netboxOffsetMs = -48 * 3_600_000;
   const old: { branch: { id: number; schemaId: string; name: string }; vmid: number; body: string }[] = [];
   let operatorToken = '';
+  /** What the system logged, line by line (the stack writes its logs here). */
+  const logLines: { level: string; msg: string }[] = [];
 
   beforeAll(async () => {
-    s = await startStack({ netboxNow: () => Date.now() + netboxOffsetMs, env: { RECONCILE_LOOKBACK_H: String(LOOKBACK_H), RECONCILE_INTERVAL_S: '3600' } });
+    s = await startStack({
+      netboxNow: () => Date.now() + netboxOffsetMs, env: { RECONCILE_LOOKBACK_H: String(LOOKBACK_H), RECONCILE_INTERVAL_S: '3600' },
+      logDestination: { write: (line: string) => { logLines.push(JSON.parse(line) as { level: string; msg: string }); } },
+    });
     for (const vmid of [711, 712]) {
       const { branch } = m.guestBranch(s, `old-${vmid}`, vmid);
       old.push({ branch, vmid, body: await m.mergeUndelivered(s, branch.id) });
@@ -147,28 +152,23 @@ describe('one apply per merge, decided by PostgreSQL', () => {
   });
 
   it('takes who merged from NetBox, never from the webhook body; a body that disagrees is recorded and ignored', async () => {
-    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
-    try {
-      const { branch, vmid } = guestBranch();
-      const body = JSON.parse(await m.mergeUndelivered(s, branch.id));
-      const alicePk = body.data.merged_by;
-      const lying = JSON.stringify({ ...body, username: 'admin', data: { ...body.data, merged_by: 1 } });
-      const res = await hook(lying);
-      expect(res.status).toBe(202);
-      const started = await res.json() as any;
-      const claim = `the webhook body claimed username "admin", user pk 1; NetBox says alice (pk ${alicePk})`;
-      expect(started).toMatchObject({ outcome: 'started', job: { user: 'alice', claimedMergedBy: claim } });
-      expect(warn).toHaveBeenCalledWith(`merge ${runId(branch)} of branch ${branch.id}: ${claim}; the webhook's claim is ignored`);
-      expect(await finished(started.job.id)).toMatchObject({ state: 'succeeded', user: 'alice', claimedMergedBy: claim });
-      expect(appliesTo(vmid)).toHaveLength(1);
-      expect((appliesTo(vmid)[0]!.body as any).actor).toBe('alice');
+    const { branch, vmid } = guestBranch();
+    const body = JSON.parse(await m.mergeUndelivered(s, branch.id));
+    const alicePk = body.data.merged_by;
+    const lying = JSON.stringify({ ...body, username: 'admin', data: { ...body.data, merged_by: 1 } });
+    const res = await hook(lying);
+    expect(res.status).toBe(202);
+    const started = await res.json() as any;
+    const claim = `the webhook body claimed username "admin", user pk 1; NetBox says alice (pk ${alicePk})`;
+    expect(started).toMatchObject({ outcome: 'started', job: { user: 'alice', claimedMergedBy: claim } });
+    expect(logLines).toContainEqual(expect.objectContaining({ level: 'warn', msg: `merge ${runId(branch)} of branch ${branch.id}: ${claim}; the webhook's claim is ignored` }));
+    expect(await finished(started.job.id)).toMatchObject({ state: 'succeeded', user: 'alice', claimedMergedBy: claim });
+    expect(appliesTo(vmid)).toHaveLength(1);
+    expect((appliesTo(vmid)[0]!.body as any).actor).toBe('alice');
 
-      // The genuine body records nothing.
-      const honest = guestBranch();
-      const merged = await s.netbox.mergeBranch(honest.branch.id, 'alice');
-      expect(JSON.parse(merged.deliveries[0]!.responseBody!).job).toMatchObject({ user: 'alice', claimedMergedBy: null });
-    } finally {
-      warn.mockRestore();
-    }
+    // The genuine body records nothing.
+    const honest = guestBranch();
+    const merged = await s.netbox.mergeBranch(honest.branch.id, 'alice');
+    expect(JSON.parse(merged.deliveries[0]!.responseBody!).job).toMatchObject({ user: 'alice', claimedMergedBy: null });
   });
 });

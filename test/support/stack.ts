@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import type { WorkflowBundle } from '@temporalio/worker';
+import type { DestinationStream } from 'pino';
 import { parseEnv, type ServiceEnv } from '../../config/env';
 import { startSystem, type RunningSystem } from '../../runtime/system';
 import { bundleWorkflows } from '../../runtime/worker';
@@ -56,6 +57,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** 'api': no worker in this process (a test starts workers as processes of their own). Default 'all'. */
   role?: 'all' | 'api';
+  /** Where the system's log lines go (default stdout). */
+  logDestination?: DestinationStream;
 }
 
 /**
@@ -96,9 +99,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     AUTH_FAILURES_PER_IP: '1000', PLAN_REQUESTS_PER_USER_PER_MIN: '1000', PLAN_PROXBOX_CALLS_PER_MIN: '100000',
     // restart() stands for a crash as much as a deploy: activities in flight are cancelled at once, as before the grace.
     WORKER_SHUTDOWN_GRACE_S: '0',
+    // Each VM's outcome is an info line: tests that read the logs ask for them.
+    LOG_LEVEL: 'warn',
     ...opts.env,
   });
-  const boot = async () => startSystem({ env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle() });
+  const boot = async () => startSystem({
+    env: { ...env, PORT: apiPort }, role: opts.role ?? 'all', bundle: await sharedBundle(), ...(opts.logDestination ? { logDestination: opts.logDestination } : {}),
+  });
   let apiPort = 0;
   let system = await boot();
   const api = system.apiUrl!;

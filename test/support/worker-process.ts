@@ -27,7 +27,8 @@ export async function startServiceProcess(role: 'api' | 'worker', env: ServiceEn
   const vars = Object.fromEntries(Object.entries(env).filter(([k, v]) => v !== undefined && k !== 'WORKER_SHUTDOWN_GRACE_S').map(([k, v]) => [k, String(v)]));
   const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts', role], {
     cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...vars, ...extra },
+    // At info, so the process says when it started (the stacks' own level is warn).
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...vars, LOG_LEVEL: 'info', ...extra },
   });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString(); });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   applyJobWritebacks, carriesDeliveryMarker, deletionWriteback, isPermanentNetboxFailure, journalEntryOf, markdownText, stampOf,
-  withDeliveryMarker, withoutSecrets, type ClosedJob, type DeletionFacts, type VmResultFacts, type WritebackEvent,
+  withDeliveryMarker, type ClosedJob, type DeletionFacts, type VmResultFacts, type WritebackEvent,
 } from '../../domain/netbox-writeback';
 import { deliveryRetryDelayMs as writebackRetryDelayMs } from '../../domain/deliveries';
+import { withoutSecrets } from '../../domain/secret-text';
 
 const job: ClosedJob = { id: 'job-1', branchId: 42, branchName: 'add-web', username: 'alice', state: 'partial', error: null };
 const vm = (over: Partial<VmResultFacts>): VmResultFacts => ({

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { bundleWorkflows } from '../../runtime/worker';
+import { bundleWorkflows, workflowSinks } from '../../runtime/worker';
 import { payloadCodecFromConfig, temporalDataConverter } from '../../infra/payload-codec';
 import { TEST_PAYLOAD_KEY } from '../support/payload-key';
 
@@ -29,12 +29,20 @@ describe('workflow histories replay against the current code', () => {
     expect(continuedInput, 'the final run was started by a continue-as-new').toBeTruthy();
   });
 
+  it('has the history of a traced apply run: its start and its activities carry the trace header', () => {
+    const text = readFileSync(`${HISTORY_DIR}/apply-traced.json`, 'utf8');
+    const events = (JSON.parse(text) as { events: { eventType: string; workflowExecutionStartedEventAttributes?: { header?: { fields?: object } } }[] }).events;
+    expect(Object.keys(events[0]!.workflowExecutionStartedEventAttributes?.header?.fields ?? {})).toContain('_tracer-data');
+    expect(events.filter((e) => e.eventType === 'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED' && JSON.stringify(e).includes('_tracer-data')).length).toBeGreaterThan(0);
+  });
+
   it.each(files)('%s replays deterministically', async (file) => {
     const history = historyFromJSON(JSON.parse(readFileSync(`${HISTORY_DIR}/${file}`, 'utf8')));
     const workflowBundle = await sharedBundle();
     // Histories recorded with payload encryption on replay with the payload codec, as a worker does.
     const dataConverter = file.includes('-encrypted') ? temporalDataConverter(payloadCodecFromConfig({ TEMPORAL_PAYLOAD_ENCRYPTION_KEY: TEST_PAYLOAD_KEY })) : undefined;
-    await expect(Worker.runReplayHistory({ workflowBundle, replayName: file, ...(dataConverter ? { dataConverter } : {}) }, history)).resolves.toBeUndefined();
+    // Traced runs hand their spans to the `exporter` sink, as on a worker (replay calls no sink, but it must exist).
+    await expect(Worker.runReplayHistory({ workflowBundle, replayName: file, sinks: workflowSinks(), ...(dataConverter ? { dataConverter } : {}) }, history)).resolves.toBeUndefined();
   }, 120_000);
 
   it('has encrypted histories, which hold no plaintext payload and do not replay without the key', async () => {
