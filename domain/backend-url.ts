@@ -1,3 +1,5 @@
+import { checkOutboundUrl } from './outbound-url';
+
 /**
  * Where the proxbox-api key may be sent. The key bypasses every gate in proxbox-api, so the backend URL is checked
  * whenever it is set (API, environment seed): https only unless PROXBOX_API_ALLOW_HTTP=true, only hosts of
@@ -17,18 +19,11 @@ export function parseAllowedHosts(list: string | undefined): string[] {
 
 /** Null when the URL may receive the key; otherwise the sentence that says why not. */
 export function backendUrlRefusal(url: string, policy: BackendUrlPolicy): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return 'the proxbox-api URL is not a valid URL';
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return 'the proxbox-api URL must use https';
-  if (parsed.protocol === 'http:' && !policy.allowHttp) {
-    return 'plain http is refused for proxbox-api (the API key would travel unencrypted); use https, or set PROXBOX_API_ALLOW_HTTP=true';
-  }
-  if (parsed.username || parsed.password) return 'the proxbox-api URL must not contain a user name or password';
-  if (parsed.search || parsed.hash) return 'the proxbox-api URL must not contain a query or fragment';
+  const parsed = checkOutboundUrl(url, {
+    name: 'the proxbox-api URL', allowHttp: policy.allowHttp, refuseQuery: true,
+    httpRefusal: 'plain http is refused for proxbox-api (the API key would travel unencrypted); use https, or set PROXBOX_API_ALLOW_HTTP=true',
+  });
+  if (typeof parsed === 'string') return parsed;
   if (policy.allowedHosts.length > 0) {
     const host = parsed.hostname.toLowerCase();
     const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import type { DeliverySubject, NotificationChannel } from './deliveries';
 import { withoutSecrets } from './secret-text';
+import { checkOutboundUrl } from './outbound-url';
 
 /**
  * Notifications to the destinations operators configure (README "Notifications"): which events exist, the safe facts
@@ -286,17 +287,11 @@ export function httpFailureHint(status: number): string {
 
 /** Where a notification may go: http(s) with https required unless NOTIFICATIONS_ALLOW_HTTP, nothing hiding the host. */
 export function notificationUrlRefusal(url: string, opts: { allowHttp: boolean }): string | null {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return 'the URL is not a valid URL';
-  }
-  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return 'the URL must use https';
-  if (parsed.protocol === 'http:' && !opts.allowHttp) return 'plain http is refused for notifications; use https, or set NOTIFICATIONS_ALLOW_HTTP=true';
-  if (parsed.username || parsed.password) return 'the URL must not contain a user name or password';
-  if (parsed.hash) return 'the URL must not contain a fragment';
-  return null;
+  const parsed = checkOutboundUrl(url, {
+    name: 'the URL', allowHttp: opts.allowHttp, refuseQuery: false,
+    httpRefusal: 'plain http is refused for notifications; use https, or set NOTIFICATIONS_ALLOW_HTTP=true',
+  });
+  return typeof parsed === 'string' ? parsed : null;
 }
 
 /** What the API shows of a URL: scheme, host and path of a webhook (its query may hold a token); only the host of Slack's. */

@@ -1,6 +1,6 @@
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
-import { browserSuite, cookieHeader, expectAccessible, screenshot } from '../support/browser';
+import { browserSuite, submitForm, cookieHeader, expectAccessible, screenshot } from '../support/browser';
 import { PROXBOX_KEY } from '../support/stack';
 
 /**
@@ -13,15 +13,6 @@ const PHRASE_REFUSAL = "Enabling netbox_to_proxmox_enabled requires typedConfirm
 describe('administrators\' pages (/ui) in a browser', () => {
   const ui = browserSuite({ enableIntent: false });
   const { signedIn } = ui;
-  /** Submits with a click and waits for the answer to the POST and the page it leads to. */
-  async function submit(page: Page, button: string, path: string) {
-    const [answer] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path, { timeout: 30_000 }),
-      page.getByRole('button', { name: button, exact: true }).click({ timeout: 30_000 }),
-    ]);
-    await page.waitForLoadState('load');
-    return answer.status();
-  }
   const api = async (path: string) => (await ui.stack.call(ui.stack.tokens.admin, 'GET', path)).body;
   const csrfOf = async (page: Page) => (await page.locator('input[name="_csrf"]').first().getAttribute('value'))!;
 
@@ -34,20 +25,20 @@ describe('administrators\' pages (/ui) in a browser', () => {
 
     await page.getByLabel('netbox_to_proxmox_enabled: apply merged branches to Proxmox').check();
     await page.getByLabel('Typed confirmation phrase').fill('allow-edit-and-add-action');
-    expect(await submit(page, 'Save the settings', '/ui/settings')).toBe(422);
+    expect(await submitForm(page, 'Save the settings', '/ui/settings')).toBe(422);
     expect(await page.getByRole('alert').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining(PHRASE_REFUSAL)]));
     expect((await api('/api/v1/settings')).netboxToProxmoxEnabled).toBe(false);
     await expectAccessible(page, 'settings (refused)');
 
     // A TTL below one day is refused by the API's own schema.
     await page.getByLabel('Deletion request TTL (days)').fill('0');
-    expect(await submit(page, 'Save the settings', '/ui/settings')).toBe(422);
+    expect(await submitForm(page, 'Save the settings', '/ui/settings')).toBe(422);
     expect(await page.getByRole('alert').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('deletionRequestTtlDays')]));
 
     await page.getByLabel('Deletion request TTL (days)').fill('5');
     await page.getByLabel('netbox_to_proxmox_enabled: apply merged branches to Proxmox').check();
     await page.getByLabel('Typed confirmation phrase').fill('allow-edit-and-add-actions');
-    expect(await submit(page, 'Save the settings', '/ui/settings')).toBe(303);
+    expect(await submitForm(page, 'Save the settings', '/ui/settings')).toBe(303);
     expect(page.url()).toBe(`${ui.stack.api}/ui/settings?saved=1`);
     expect(await page.getByRole('alert').count()).toBe(0);
     expect(await api('/api/v1/settings')).toMatchObject({ netboxToProxmoxEnabled: true, typedConfirmationSet: true, deletionRequestTtlDays: 5 });
@@ -79,10 +70,10 @@ describe('administrators\' pages (/ui) in a browser', () => {
     const lab = () => api('/api/v1/proxmox-endpoints').then((b) => b.items.find((e: { name: string }) => e.name === 'lab'));
     expect((await lab()).allowWrites).toBe(true);
 
-    expect(await submit(page, 'Block writes to lab', `/ui/endpoints/${(await lab()).id}/allow-writes`)).toBe(303);
+    expect(await submitForm(page, 'Block writes to lab', `/ui/endpoints/${(await lab()).id}/allow-writes`)).toBe(303);
     expect(await page.getByRole('status').first().textContent()).toContain('writes to lab blocked');
     expect((await lab()).allowWrites).toBe(false);
-    expect(await submit(page, 'Allow writes to lab', `/ui/endpoints/${(await lab()).id}/allow-writes`)).toBe(303);
+    expect(await submitForm(page, 'Allow writes to lab', `/ui/endpoints/${(await lab()).id}/allow-writes`)).toBe(303);
     expect((await lab()).allowWrites).toBe(true);
     await expectAccessible(page, 'endpoints');
     await screenshot(page, 'endpoints');
@@ -92,18 +83,18 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await page.getByLabel('proxbox-api endpoint id').fill('2');
     await page.getByLabel('Clusters').fill('edge-a, edge-b');
     await page.getByLabel('Default bridge').fill('vmbr1');
-    expect(await submit(page, 'Add the endpoint', '/ui/endpoints')).toBe(409);
+    expect(await submitForm(page, 'Add the endpoint', '/ui/endpoints')).toBe(409);
     expect(await page.getByRole('alert').textContent()).toContain('An endpoint with this name already exists.');
     await expectAccessible(page, 'endpoint form (refused)');
     await page.getByLabel('Name').fill('edge');
-    expect(await submit(page, 'Add the endpoint', '/ui/endpoints')).toBe(303);
+    expect(await submitForm(page, 'Add the endpoint', '/ui/endpoints')).toBe(303);
     const edge = (await api('/api/v1/proxmox-endpoints')).items.find((e: { name: string }) => e.name === 'edge');
     expect(edge).toMatchObject({ backendEndpointId: 2, clusters: ['edge-a', 'edge-b'], defaultBridge: 'vmbr1', allowWrites: false, isDefault: false });
 
     await Promise.all([page.waitForURL(`${ui.stack.api}/ui/endpoints/${edge.id}/edit`), page.getByRole('link', { name: 'Edit edge' }).click()]);
-    expect(await submit(page, 'Remove the endpoint', `/ui/endpoints/${edge.id}/delete`)).toBe(422);
+    expect(await submitForm(page, 'Remove the endpoint', `/ui/endpoints/${edge.id}/delete`)).toBe(422);
     await page.getByLabel('I want to remove endpoint edge').check();
-    expect(await submit(page, 'Remove the endpoint', `/ui/endpoints/${edge.id}/delete`)).toBe(303);
+    expect(await submitForm(page, 'Remove the endpoint', `/ui/endpoints/${edge.id}/delete`)).toBe(303);
     expect((await api('/api/v1/proxmox-endpoints')).items.map((e: { name: string }) => e.name)).toEqual(['lab']);
   }, 120_000);
 
@@ -112,15 +103,15 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await page.goto(`${ui.stack.api}/ui/users`);
     await page.getByLabel('Username').fill('dave');
     await page.getByLabel('view', { exact: true }).check();
-    expect(await submit(page, 'Add the user', '/ui/users')).toBe(303);
+    expect(await submitForm(page, 'Add the user', '/ui/users')).toBe(303);
     expect(page.url()).toBe(`${ui.stack.api}/ui/users/dave?done=user%20created`);
     expect((await api('/api/v1/users')).items.find((u: { username: string }) => u.username === 'dave')).toMatchObject({ permissions: ['view'] });
     await page.getByLabel('trigger_apply', { exact: true }).check();
-    expect(await submit(page, 'Save the permissions', '/ui/users/dave/permissions')).toBe(303);
+    expect(await submitForm(page, 'Save the permissions', '/ui/users/dave/permissions')).toBe(303);
     expect((await api('/api/v1/users')).items.find((u: { username: string }) => u.username === 'dave').permissions.sort()).toEqual(['trigger_apply', 'view']);
 
     await page.getByLabel('Description').fill('ui laptop');
-    expect(await submit(page, 'Create the token', '/ui/users/dave/tokens')).toBe(201);
+    expect(await submitForm(page, 'Create the token', '/ui/users/dave/tokens')).toBe(201);
     const token = (await page.locator('#new-token-value').textContent())!;
     expect(token).toMatch(/^pbi_/);
     await expectAccessible(page, 'token created');
@@ -136,7 +127,7 @@ describe('administrators\' pages (/ui) in a browser', () => {
     await expectAccessible(page, 'user');
 
     const [listed] = (await ui.stack.call(ui.stack.tokens.admin, 'GET', '/api/v1/users/dave/tokens')).body.items;
-    expect(await submit(page, `Revoke token ${listed.id}`, `/ui/users/dave/tokens/${listed.id}/revoke`)).toBe(303);
+    expect(await submitForm(page, `Revoke token ${listed.id}`, `/ui/users/dave/tokens/${listed.id}/revoke`)).toBe(303);
     expect((await ui.stack.call(ui.stack.tokens.admin, 'GET', '/api/v1/users/dave/tokens')).body.items[0].state).toBe('revoked');
     await dave.reload();
     expect(new URL(dave.url()).pathname).toBe('/ui/sign-in');
@@ -145,7 +136,7 @@ describe('administrators\' pages (/ui) in a browser', () => {
     const second = (await ui.stack.call(ui.stack.tokens.admin, 'POST', '/api/v1/users/dave/tokens', { description: 'second' })).body.token as string;
     const { page: dave2 } = await signedIn('dave', second);
     await page.goto(`${ui.stack.api}/ui/users/dave`);
-    expect(await submit(page, 'End every session of dave', '/ui/users/dave/sessions/revoke')).toBe(303);
+    expect(await submitForm(page, 'End every session of dave', '/ui/users/dave/sessions/revoke')).toBe(303);
     expect(page.url()).toContain('1%20session(s)%20ended');
     await dave2.reload();
     expect(new URL(dave2.url()).pathname).toBe('/ui/sign-in');

@@ -59,6 +59,16 @@ export async function cookieHeader(context: BrowserContext): Promise<string> {
 }
 
 /** A page in a fresh context of its own (closed after the test that opened it). */
+/** Submits a form with a click on its button; waits for the answer to the POST (its status) and the page it leads to. */
+export async function submitForm(page: Page, button: string, path: string): Promise<number> {
+  const [answer] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path, { timeout: 30_000 }),
+    page.getByRole('button', { name: button, exact: true }).click({ timeout: 30_000 }),
+  ]);
+  await page.waitForLoadState('load');
+  return answer.status();
+}
+
 export interface OpenPage { context: BrowserContext; page: Page }
 
 export interface BrowserSuite {
