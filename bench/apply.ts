@@ -12,6 +12,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseEnv } from '../config/env';
 import { ProxboxClient } from '../clients/proxbox';
 import { APPLY_EVENTS_CHANNEL, ApplyJobStore } from '../db/apply-jobs';
+import { DeliveryStore } from '../db/deliveries';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { CONFIRMATION_PHRASE } from '../domain/settings';
@@ -79,15 +80,25 @@ async function main() {
   await endpoints.putBackend({ url: pb.url, apiKey: 'sim-proxbox-key', timeoutMs: 30_000 });
   await endpoints.create({ name: 'bench', backendEndpointId: 1, allowWrites: true, clusters: ['5'], isDefault: true });
   netbox.addWebhookTarget({ url: `${system.apiUrl}/api/v1/hooks/netbox`, secret: 'bench-webhook-secret' });
-  const worker = await startWorkerProcess({
+  const workerEnv = {
     DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: 'bench-apply', NETBOX_URL: nb.url, NETBOX_TOKEN: 'nbt_simkey.simtoken',
     APPROVAL_SIGNING_SECRET: 'bench-approval-secret-0123456789', SECRETS_ENCRYPTION_KEY: env.SECRETS_ENCRYPTION_KEY!, PROXBOX_API_ALLOW_HTTP: 'true',
     APPLY_MAX_CONCURRENCY: String(CONCURRENCY), APPLY_MAX_PER_NODE: String(PER_NODE), PROXMOX_TASK_POLL_MS: '100', LOG_LEVEL: 'error',
     ...(process.env.APPLY_ITEMS_PER_RUN ? { APPLY_ITEMS_PER_RUN: process.env.APPLY_ITEMS_PER_RUN } : {}),
-  });
+    ...Object.fromEntries(['BENCH_HEAP_TRACE', 'BENCH_HEAP_SNAPSHOT_MIB'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
+  };
+  // Each merge gets a worker process of its own, so its memory figures start from the same place (not from what an
+  // earlier merge, its NetBox write-back or the full collection that measured it left behind).
+  const current: { worker: WorkerProcess | null } = { worker: null };
+  const freshWorker = async () => {
+    await current.worker?.stop();
+    current.worker = await startWorkerProcess(workerEnv);
+    return current.worker;
+  };
 
-  const cpu = () => cpuSnapshot({ 'worker process': worker.pid, 'Temporal dev server': temporal.pid, 'proxbox-api simulator': pb.pid }, 'API, NetBox simulator, benchmark');
+  const cpu = () => cpuSnapshot({ 'worker process': current.worker?.pid ?? null, 'Temporal dev server': temporal.pid, 'proxbox-api simulator': pb.pid }, 'API, NetBox simulator, benchmark');
   const runApply = async (label: string, firstVmid: number, count: number) => {
+    const worker = await freshWorker();
     const branch = netbox.createBranch({ name: label, owner: 'bob', customFields: { apply_to_proxmox: true } });
     for (let i = 0; i < count; i++) {
       netbox.createVm(branch.id, {
@@ -106,7 +117,8 @@ async function main() {
       announced += 1;
       if (announced === 2) {
         cpuAtFirstDispatch = cpu();
-        planMemory = worker.peak().then((peak) => { worker.resetPeak(); return peak; });
+        // No full collection here: it would set the heap's next limit for the apply that follows.
+        planMemory = worker.peak(false).then((peak) => { worker.resetPeak(); return peak; });
       }
       if (announced === 1 + 2 * count) cpuAtLastResult = cpu();
     });
@@ -120,9 +132,14 @@ async function main() {
       if (job && ['succeeded', 'partial', 'failed'].includes(job.state)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const applyMemory = await worker.peak();
+    const applyMemory = await worker.peak(true);
     const plan = await (planMemory ?? applyMemory);
-    const memory = { ...applyMemory, rssBytes: Math.max(plan.rssBytes, applyMemory.rssBytes), planHeapUsedBytes: plan.heapUsedBytes };
+    const memory = {
+      ...applyMemory, rssBytes: Math.max(plan.rssBytes, applyMemory.rssBytes), planHeapUsedBytes: plan.heapUsedBytes,
+      liveHeapBytes: Math.max(plan.liveHeapBytes, applyMemory.liveHeapBytes, applyMemory.retainedHeapBytes),
+    };
+    // The job's NetBox write-back (an entry and a stamp per VM) is delivered before the next merge starts.
+    await waitForWritebacks(job.id);
     await unlisten();
     const events = await jobs.eventsAfter(job.id, 0);
     const at = (type: string) => events.filter((e) => e.type === type).map((e) => e.createdAt.getTime());
@@ -140,6 +157,13 @@ async function main() {
     };
   };
   const temporalClient = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  const deliveries = new DeliveryStore(db);
+  const waitForWritebacks = async (jobId: string) => {
+    for (const until = Date.now() + 15 * 60_000; Date.now() < until;) {
+      if ((await deliveries.summary('apply_job', jobId)).pending === 0) return;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  };
 
   // VMIDs: each run its own range of 100,000.
   const scale: Awaited<ReturnType<typeof runApply>>[] = [];
@@ -182,12 +206,12 @@ async function main() {
   console.log(`machine: ${os.cpus().length} × ${cpuModel?.model ?? '?'}, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
   console.log(`settings: ${VMS} VM creates over ${NODES} nodes, APPLY_MAX_CONCURRENCY=${CONCURRENCY}, APPLY_MAX_PER_NODE=${PER_NODE}, APPLY_ITEMS_PER_RUN=${process.env.APPLY_ITEMS_PER_RUN ?? 'default'}, one worker process, Temporal dev server (in memory), PostgreSQL ${database.url.replace(/\/\/[^@]*@/, '//')}`);
   console.log('');
-  console.log(`one merge at scale (simulator instant, ${NODES} nodes); worker RSS and heap are peaks sampled every 100 ms in the worker process, while it plans (to the first dispatch) and while it applies; heap after GC is what it still holds at the end:`);
-  const header = ['VMs', 'succeeded', 'VMs/s', 'p50 ms', 'p99 ms', 'whole run s', 'runs', 'longest history', 'largest payload', 'worker RSS', 'heap planning', 'heap applying', 'vs first', 'heap after GC'];
+  console.log(`one merge at scale (simulator instant, ${NODES} nodes); worker RSS and heap are peaks sampled every 100 ms in the worker process, while it plans (to the first dispatch) and while it applies; live heap is the most a full collection left during the merge; heap after GC is what it still holds at the end:`);
+  const header = ['VMs', 'succeeded', 'VMs/s', 'p50 ms', 'p99 ms', 'whole run s', 'runs', 'longest history', 'largest payload', 'worker RSS', 'heap planning', 'heap applying', 'vs first', 'live heap', 'heap after GC'];
   const rows = scale.map((r) => [
     String(r.vms), `${r.ok}/${r.vms}`, fmt(r.vms / r.seconds), String(pct(r.latencies, 50)), String(pct(r.latencies, 99)), fmt(r.whole, 1), String(r.chain.runs),
     `${r.chain.longestHistory} events`, kib(r.chain.largestPayloadBytes), mib(r.memory.rssBytes), mib(r.memory.planHeapUsedBytes), mib(r.memory.heapUsedBytes),
-    `${fmt(r.memory.heapUsedBytes / scale[0]!.memory.heapUsedBytes, 2)}×`, mib(r.memory.retainedHeapBytes),
+    `${fmt(r.memory.heapUsedBytes / scale[0]!.memory.heapUsedBytes, 2)}×`, mib(r.memory.liveHeapBytes), mib(r.memory.retainedHeapBytes),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   for (const row of [header, ...rows]) console.log(`  ${row.map((c, i) => c.padStart(widths[i]!)).join(' | ')}`);
@@ -197,7 +221,7 @@ async function main() {
   const within = (a: number, b: number) => `${fmt(a / b, 2)}× (≤ 1.5: ${a <= 1.5 * b ? 'yes' : 'NO'})`;
   console.log(`  targets: every VM succeeded ${scale.every((r) => r.ok === r.vms) ? 'yes' : 'NO'}; largest payload ${kib(largest)} (≤ 512 KiB: ${largest <= PAYLOAD_WARN_BYTES ? 'yes' : 'NO'}); ` +
     `worker heap at ${biggest.vms} VMs against ${first.vms}: applying ${within(biggest.memory.heapUsedBytes, first.memory.heapUsedBytes)}, ` +
-    `after GC ${within(biggest.memory.retainedHeapBytes, first.memory.retainedHeapBytes)}, planning ${within(biggest.memory.planHeapUsedBytes, first.memory.planHeapUsedBytes)}`);
+    `live ${within(biggest.memory.liveHeapBytes, first.memory.liveHeapBytes)}, after GC ${within(biggest.memory.retainedHeapBytes, first.memory.retainedHeapBytes)}, planning ${within(biggest.memory.planHeapUsedBytes, first.memory.planHeapUsedBytes)}`);
   console.log('');
   console.log(`apply, simulator instant:       ${fmt(fastRate)} VMs/s (first dispatch to last result ${fmt(fast.seconds, 2)} s; whole run with plan and drift read-back ${fmt(fast.whole, 2)} s; job ${fast.state}, ${fast.ok}/${VMS} succeeded); per-VM latency p50 ${pct(fast.latencies, 50)} ms, p99 ${pct(fast.latencies, 99)} ms`);
   console.log(`no-op workflow, same fan-out:   ${fmt(noopRate)} activities/s (${COMPARE_VMS} activities in ${fmt(noopSeconds, 2)} s)`);
@@ -210,7 +234,7 @@ async function main() {
   console.log(`sequential (old plugin), ${SLOW_MS} ms: ${fmt(sequentialRate, 2)} VMs/s (measured over ${SEQUENTIAL_SAMPLE} VMs)`);
   console.log(`  ratio apply / sequential:     ${fmt(slowRate / sequentialRate, 1)} (target ≥ 10)`);
 
-  await worker.stop();
+  await current.worker?.stop();
   await system.stop();
   await netbox.close();
   pb.stop();
@@ -233,8 +257,16 @@ async function startProxboxProcess(): Promise<{ url: string; pid: number | null;
   return { url, pid: child.pid ?? null, stop: () => child.kill('SIGTERM') };
 }
 
+interface WorkerProcess {
+  pid: number | null;
+  resetPeak(): void;
+  /** The peaks since the last reset; `collect`: with the heap left after a full collection (which changes the heap's next limit). */
+  peak(collect: boolean): Promise<MemoryPeak>;
+  stop(): Promise<void>;
+}
+
 /** The worker (bench/worker-process.ts) in a process of its own, with its memory peaks over IPC. */
-async function startWorkerProcess(env: Record<string, string>): Promise<{ pid: number | null; resetPeak(): void; peak(): Promise<MemoryPeak>; stop(): Promise<void> }> {
+async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
   const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./worker-process.ts', import.meta.url))], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -246,9 +278,9 @@ async function startWorkerProcess(env: Record<string, string>): Promise<{ pid: n
   return {
     pid: child.pid ?? null,
     resetPeak: () => { child.send('reset'); },
-    peak: () => new Promise((resolve) => {
+    peak: (collect) => new Promise((resolve) => {
       child.once('message', (m) => resolve((m as { peak: MemoryPeak }).peak));
-      child.send('peak');
+      child.send(collect ? 'peak' : 'peek');
     }),
     stop: () => new Promise((resolve) => {
       child.once('exit', () => resolve());
