@@ -218,10 +218,12 @@ async function main() {
   const largest = Math.max(...scale.map((r) => r.chain.largestPayloadBytes));
   const biggest = scale.at(-1)!;
   const first = scale[0]!;
+  // A merge too short for V8 to collect in it has no live figure: compare with the smallest that has one.
+  const liveBase = scale.find((r) => r.memory.liveHeapBytes > 0);
   const within = (a: number, b: number) => `${fmt(a / b, 2)}× (≤ 1.5: ${a <= 1.5 * b ? 'yes' : 'NO'})`;
   console.log(`  targets: every VM succeeded ${scale.every((r) => r.ok === r.vms) ? 'yes' : 'NO'}; largest payload ${kib(largest)} (≤ 512 KiB: ${largest <= PAYLOAD_WARN_BYTES ? 'yes' : 'NO'}); ` +
     `worker heap at ${biggest.vms} VMs against ${first.vms}: applying ${within(biggest.memory.heapUsedBytes, first.memory.heapUsedBytes)}, ` +
-    `live ${within(biggest.memory.liveHeapBytes, first.memory.liveHeapBytes)}, planning ${within(biggest.memory.planHeapUsedBytes, first.memory.planHeapUsedBytes)}`);
+    `live ${liveBase ? `${within(biggest.memory.liveHeapBytes, liveBase.memory.liveHeapBytes)} against ${liveBase.vms}` : '—'}, planning ${within(biggest.memory.planHeapUsedBytes, first.memory.planHeapUsedBytes)}`);
   console.log(`  worker heap after a full collection once every merge above is done: ${mib(retainedHeapBytes)}` +
     (warmup ? `; before them, an unmeasured warm-up merge of ${warmup.vms} VMs (heap applying ${mib(warmup.memory.heapUsedBytes)}, live ${warmup.memory.liveHeapBytes ? mib(warmup.memory.liveHeapBytes) : '—'})` : ''));
   console.log('');
