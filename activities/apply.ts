@@ -4,8 +4,8 @@ import { ProxboxError, capabilitiesOf, type Capabilities, type ProxboxClient } f
 import { PENDING_DELETION_TAG } from '../contracts/proxbox-api';
 import { UpstreamError } from '../clients/errors';
 import type { JobRow, VmResult } from '../db/apply-jobs';
-import { planChanges, type PlannedChange } from '../domain/change-planner';
-import { clusterIdsOf, clusterNamesFor, readBranchChanges, type BranchChanges } from '../clients/netbox-branch-changes';
+import { planPage, type Finding, type PlannedChange } from '../domain/change-planner';
+import { clusterNamesFor, indexBranchChanges, type BranchChangeReader } from '../clients/netbox-branch-changes';
 import { deletionExpiresAt } from '../domain/deletion-rules';
 import { failureReasonOf } from '../domain/failure-reasons';
 import { firstClosedGate, type ClosedGate } from '../domain/gates';
@@ -144,44 +144,61 @@ export function createApplyActivities(deps: ActivityDeps) {
         await deps.jobs.appendEvent(jobId, 'log', { level: 'error', message: abort }, 'abort');
         return { run, branchName: branch.name, abort, planned: 0, recorded: 0, vmids: [] };
       }
-      let changes: BranchChanges;
+      let reader: BranchChangeReader;
       try {
-        changes = await readBranchChanges(deps.netbox, branch);
+        reader = await indexBranchChanges(deps.netbox, branch);
       } catch (err) {
         return upstreamFailure(deps, jobId, err);
       }
       await deps.jobs.setError(jobId, null);
       const [settings, endpoints, backend] = await Promise.all([deps.settings.get(), deps.endpoints.list(), deps.endpoints.getBackend()]);
       const permissions = run.username ? await deps.users.permissionsOf(run.username) : [];
-      const clusterNames = await clusterNamesFor(deps.netbox, clusterIdsOf(changes), endpoints).catch((err: unknown) => upstreamFailure(deps, jobId, err));
+      const clusterNames = await clusterNamesFor(deps.netbox, reader.clusterIds, endpoints).catch((err: unknown) => upstreamFailure(deps, jobId, err));
       const endpointOf = (clusterId: number | null) => routeEndpoint(endpoints, { id: clusterId, name: clusterId !== null ? clusterNames.get(clusterId) ?? null : null });
-      const planned = planChanges(changes.vmDiffs, changes.diskDiffs, changes.nicDiffs, changes.lookups, { warnPlaintextPassword: settings.warnPlaintextPassword, endpointOf });
+      const opts = { warnPlaintextPassword: settings.warnPlaintextPassword, endpointOf };
 
-      const items: WorkItem[] = [];
+      // A page at a time: planned, its verdicts recorded and its work items written before the next page is read.
+      await deps.workItems.clear(jobId);
+      const summary = emptySummary(settings);
+      let written = 0;
       let recorded = 0;
-      for (const p of planned) {
-        const endpoint = endpointOf(p.clusterId);
-        const closed = firstClosedGate({
-          settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(backend),
-          endpoint, permissions, op: p.op, kind: p.kind,
-        });
-        const verdict = immediateResult(p, closed);
-        if (verdict) {
-          await record(jobId, verdict);
-          recorded += 1;
-          continue;
+      let vmids: number[] = [];
+      try {
+        for await (const { page, lookups } of reader.pages()) {
+          const planned = planPage(page, lookups, opts, reader.index);
+          const items: WorkItem[] = [];
+          const verdicts: VmResult[] = [];
+          for (const p of planned) {
+            const endpoint = endpointOf(p.clusterId);
+            const closed = firstClosedGate({
+              settings, optedIn: optedIn(branch), destroyConfirmed: destroyConfirmed(branch), backendConfigured: Boolean(backend),
+              endpoint, permissions, op: p.op, kind: p.kind,
+            });
+            const verdict = immediateResult(p, closed);
+            if (verdict) {
+              verdicts.push(verdict);
+              continue;
+            }
+            items.push({
+              key: p.key, changeDiffId: p.changeDiffId, netboxId: p.netboxId, name: p.name, op: p.op, kind: p.kind,
+              vmid: p.vmid!, node: p.node!, clusterId: p.clusterId, endpointId: endpoint!.id, backendEndpointId: endpoint!.backendEndpointId,
+              payload: p.payload, deletion: p.deletion,
+            });
+          }
+          // Concurrent records share one statement (group commit), in this order.
+          await Promise.all(verdicts.map((v) => record(jobId, v)));
+          await deps.workItems.append(jobId, written, items);
+          recorded += verdicts.length;
+          written += items.length;
+          addToSummary(summary, planned, items.length);
+          vmids = smallestVmids(vmids, items);
         }
-        items.push({
-          key: p.key, changeDiffId: p.changeDiffId, netboxId: p.netboxId, name: p.name, op: p.op, kind: p.kind,
-          vmid: p.vmid!, node: p.node!, clusterId: p.clusterId, endpointId: endpoint!.id, backendEndpointId: endpoint!.backendEndpointId,
-          payload: p.payload, deletion: p.deletion,
-        });
+      } catch (err) {
+        return upstreamFailure(deps, jobId, err);
       }
-      await deps.workItems.replace(jobId, items);
       await deps.jobs.markRunning(jobId);
-      await deps.jobs.appendEvent(jobId, 'plan_summary', summarise(planned, items, settings), 'plan');
-      const vmids = [...new Set(items.map((i) => i.vmid))].sort((a, b) => a - b).slice(0, SEARCH_VMIDS);
-      return { run, branchName: branch.name, abort: null, planned: items.length, recorded, vmids };
+      await deps.jobs.appendEvent(jobId, 'plan_summary', summary, 'plan');
+      return { run, branchName: branch.name, abort: null, planned: written, recorded, vmids };
     },
 
     /**
@@ -459,14 +476,30 @@ function immediateResult(p: PlannedChange, closed: ClosedGate | null): VmResult 
   return null;
 }
 
-function summarise(planned: PlannedChange[], items: WorkItem[], settings: IntentSettings) {
-  const count = (op: string) => planned.filter((p) => p.op === op).length;
-  return {
-    total: planned.length, dispatched: items.length,
-    creates: count('create'), updates: count('update'), deletes: count('delete'),
-    enabled: settings.netboxToProxmoxEnabled,
-    warnings: planned.flatMap((p) => p.findings.filter((f) => f.severity === 'warning').map((f) => ({ key: p.key, ...f }))),
-  };
+/** The live log's `plan_summary`, added up page by page. */
+interface PlanSummary {
+  total: number; dispatched: number; creates: number; updates: number; deletes: number; enabled: boolean;
+  warnings: ({ key: string } & Finding)[];
+}
+
+function emptySummary(settings: IntentSettings): PlanSummary {
+  return { total: 0, dispatched: 0, creates: 0, updates: 0, deletes: 0, enabled: settings.netboxToProxmoxEnabled, warnings: [] };
+}
+
+function addToSummary(summary: PlanSummary, planned: readonly PlannedChange[], dispatched: number): void {
+  summary.total += planned.length;
+  summary.dispatched += dispatched;
+  for (const p of planned) {
+    if (p.op === 'create') summary.creates += 1;
+    else if (p.op === 'update') summary.updates += 1;
+    else if (p.op === 'delete') summary.deletes += 1;
+    for (const f of p.findings) if (f.severity === 'warning') summary.warnings.push({ key: p.key, ...f });
+  }
+}
+
+/** The smallest VMIDs of the work list so far, with this page's, as many as the search attribute takes. */
+function smallestVmids(sofar: readonly number[], items: readonly WorkItem[]): number[] {
+  return [...new Set([...sofar, ...items.map((i) => i.vmid)])].sort((a, b) => a - b).slice(0, SEARCH_VMIDS);
 }
 
 /**

@@ -2,8 +2,8 @@
  * `npm run bench`: throughput and latency of the ApplyWorkflow against the real Temporal dev server, PostgreSQL
  * and the proxbox-api simulator, compared with a minimal no-op workflow and with a one-by-one sequential apply
  * like the old job-queue plugin, and how one merge scales (BENCH_SCALE: VM counts, each with the worker's memory, the
- * largest payload and the longest history of its runs). The worker runs in a process of its own. Prints figures;
- * asserts nothing.
+ * largest payload and the longest history of its runs, after an unmeasured warm-up merge: BENCH_WARMUP_VMS). The
+ * worker runs in a process of its own. Prints figures; asserts nothing.
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { parseEnv } from '../config/env';
 import { ProxboxClient } from '../clients/proxbox';
 import { APPLY_EVENTS_CHANNEL, ApplyJobStore } from '../db/apply-jobs';
+import { DeliveryStore } from '../db/deliveries';
 import { SettingsStore } from '../db/settings';
 import { UserStore } from '../db/users';
 import { CONFIRMATION_PHRASE } from '../domain/settings';
@@ -36,6 +37,8 @@ const SEQUENTIAL_SAMPLE = Number(process.env.BENCH_SEQUENTIAL_SAMPLE ?? 50);
 const SCALE = [...new Set([...(process.env.BENCH_SCALE ?? '500').split(',').map(Number).filter((n) => n > 0), VMS])].sort((a, b) => a - b);
 /** VMs of the slow-simulator run and activities of the no-op workflow (at most 2,000 by default: rates, not totals). */
 const COMPARE_VMS = Number(process.env.BENCH_COMPARE_VMS ?? Math.min(VMS, 2000));
+/** VMs of the unmeasured merge the worker runs first (0: none). */
+const WARMUP_VMS = Number(process.env.BENCH_WARMUP_VMS ?? 3000);
 /** Temporal's warning level for one payload. */
 const PAYLOAD_WARN_BYTES = 512 * 1024;
 
@@ -79,12 +82,14 @@ async function main() {
   await endpoints.putBackend({ url: pb.url, apiKey: 'sim-proxbox-key', timeoutMs: 30_000 });
   await endpoints.create({ name: 'bench', backendEndpointId: 1, allowWrites: true, clusters: ['5'], isDefault: true });
   netbox.addWebhookTarget({ url: `${system.apiUrl}/api/v1/hooks/netbox`, secret: 'bench-webhook-secret' });
-  const worker = await startWorkerProcess({
+  const workerEnv = {
     DATABASE_URL: database.url, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_TASK_QUEUE: 'bench-apply', NETBOX_URL: nb.url, NETBOX_TOKEN: 'nbt_simkey.simtoken',
     APPROVAL_SIGNING_SECRET: 'bench-approval-secret-0123456789', SECRETS_ENCRYPTION_KEY: env.SECRETS_ENCRYPTION_KEY!, PROXBOX_API_ALLOW_HTTP: 'true',
     APPLY_MAX_CONCURRENCY: String(CONCURRENCY), APPLY_MAX_PER_NODE: String(PER_NODE), PROXMOX_TASK_POLL_MS: '100', LOG_LEVEL: 'error',
     ...(process.env.APPLY_ITEMS_PER_RUN ? { APPLY_ITEMS_PER_RUN: process.env.APPLY_ITEMS_PER_RUN } : {}),
-  });
+    ...Object.fromEntries(['BENCH_HEAP_TRACE', 'BENCH_HEAP_SNAPSHOT_MIB'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
+  };
+  const worker = await startWorkerProcess(workerEnv);
 
   const cpu = () => cpuSnapshot({ 'worker process': worker.pid, 'Temporal dev server': temporal.pid, 'proxbox-api simulator': pb.pid }, 'API, NetBox simulator, benchmark');
   const runApply = async (label: string, firstVmid: number, count: number) => {
@@ -106,7 +111,9 @@ async function main() {
       announced += 1;
       if (announced === 2) {
         cpuAtFirstDispatch = cpu();
-        planMemory = worker.peak().then((peak) => { worker.resetPeak(); return peak; });
+        // No forced full collection while merges run: V8 would size the heap's next limit from it (up to four times
+        // what survives), which is the benchmark's doing, not the worker's.
+        planMemory = worker.peak(false).then((peak) => { worker.resetPeak(); return peak; });
       }
       if (announced === 1 + 2 * count) cpuAtLastResult = cpu();
     });
@@ -120,9 +127,14 @@ async function main() {
       if (job && ['succeeded', 'partial', 'failed'].includes(job.state)) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    const applyMemory = await worker.peak();
+    const applyMemory = await worker.peak(false);
     const plan = await (planMemory ?? applyMemory);
-    const memory = { ...applyMemory, rssBytes: Math.max(plan.rssBytes, applyMemory.rssBytes), planHeapUsedBytes: plan.heapUsedBytes };
+    const memory = {
+      ...applyMemory, rssBytes: Math.max(plan.rssBytes, applyMemory.rssBytes), planHeapUsedBytes: plan.heapUsedBytes,
+      liveHeapBytes: Math.max(plan.liveHeapBytes, applyMemory.liveHeapBytes),
+    };
+    // The job's NetBox write-back (an entry and a stamp per VM) is delivered before the next merge starts.
+    await waitForWritebacks(job.id);
     await unlisten();
     const events = await jobs.eventsAfter(job.id, 0);
     const at = (type: string) => events.filter((e) => e.type === type).map((e) => e.createdAt.getTime());
@@ -140,10 +152,22 @@ async function main() {
     };
   };
   const temporalClient = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+  const deliveries = new DeliveryStore(db);
+  const waitForWritebacks = async (jobId: string) => {
+    for (const until = Date.now() + 15 * 60_000; Date.now() < until;) {
+      if ((await deliveries.summary('apply_job', jobId)).pending === 0) return;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  };
 
+  // The worker runs one merge first, unmeasured, so every measured merge finds its heap sized by V8 from what the
+  // worker really keeps (a fresh process collects for the first time only near V8's initial limit, ~250-400 MiB).
+  const warmup = WARMUP_VMS > 0 ? await runApply('bench-warmup', 900_000, WARMUP_VMS) : null;
   // VMIDs: each run its own range of 100,000.
   const scale: Awaited<ReturnType<typeof runApply>>[] = [];
   for (const [i, n] of SCALE.entries()) scale.push(await runApply(`bench-${n}`, 1_000_000 + i * 100_000, n));
+  // What the worker holds once every merge is done: the one forced full collection, after the measured merges.
+  const retainedHeapBytes = (await worker.peak(true)).retainedHeapBytes;
   const fast = scale.find((r) => r.vms === VMS)!;
   await slowApply();
   const slow = await runApply('bench-slow', 2_000_000, COMPARE_VMS);
@@ -182,22 +206,26 @@ async function main() {
   console.log(`machine: ${os.cpus().length} × ${cpuModel?.model ?? '?'}, ${fmt(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`);
   console.log(`settings: ${VMS} VM creates over ${NODES} nodes, APPLY_MAX_CONCURRENCY=${CONCURRENCY}, APPLY_MAX_PER_NODE=${PER_NODE}, APPLY_ITEMS_PER_RUN=${process.env.APPLY_ITEMS_PER_RUN ?? 'default'}, one worker process, Temporal dev server (in memory), PostgreSQL ${database.url.replace(/\/\/[^@]*@/, '//')}`);
   console.log('');
-  console.log(`one merge at scale (simulator instant, ${NODES} nodes); worker RSS and heap are peaks sampled every 100 ms in the worker process, while it plans (to the first dispatch) and while it applies; heap after GC is what it still holds at the end:`);
-  const header = ['VMs', 'succeeded', 'VMs/s', 'p50 ms', 'p99 ms', 'whole run s', 'runs', 'longest history', 'largest payload', 'worker RSS', 'heap planning', 'heap applying', 'vs first', 'heap after GC'];
+  console.log(`one merge at scale (simulator instant, ${NODES} nodes); worker RSS and heap are peaks sampled every 100 ms in the worker process, while it plans (to the first dispatch) and while it applies; live heap is the most a full collection left during the merge (what the worker really held; — when none ran):`);
+  const header = ['VMs', 'succeeded', 'VMs/s', 'p50 ms', 'p99 ms', 'whole run s', 'runs', 'longest history', 'largest payload', 'worker RSS', 'heap planning', 'heap applying', 'vs first', 'live heap'];
   const rows = scale.map((r) => [
     String(r.vms), `${r.ok}/${r.vms}`, fmt(r.vms / r.seconds), String(pct(r.latencies, 50)), String(pct(r.latencies, 99)), fmt(r.whole, 1), String(r.chain.runs),
     `${r.chain.longestHistory} events`, kib(r.chain.largestPayloadBytes), mib(r.memory.rssBytes), mib(r.memory.planHeapUsedBytes), mib(r.memory.heapUsedBytes),
-    `${fmt(r.memory.heapUsedBytes / scale[0]!.memory.heapUsedBytes, 2)}×`, mib(r.memory.retainedHeapBytes),
+    `${fmt(r.memory.heapUsedBytes / scale[0]!.memory.heapUsedBytes, 2)}×`, r.memory.liveHeapBytes ? mib(r.memory.liveHeapBytes) : '—',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   for (const row of [header, ...rows]) console.log(`  ${row.map((c, i) => c.padStart(widths[i]!)).join(' | ')}`);
   const largest = Math.max(...scale.map((r) => r.chain.largestPayloadBytes));
   const biggest = scale.at(-1)!;
   const first = scale[0]!;
+  // A merge too short for V8 to collect in it has no live figure: compare with the smallest that has one.
+  const liveBase = scale.find((r) => r.memory.liveHeapBytes > 0);
   const within = (a: number, b: number) => `${fmt(a / b, 2)}× (≤ 1.5: ${a <= 1.5 * b ? 'yes' : 'NO'})`;
   console.log(`  targets: every VM succeeded ${scale.every((r) => r.ok === r.vms) ? 'yes' : 'NO'}; largest payload ${kib(largest)} (≤ 512 KiB: ${largest <= PAYLOAD_WARN_BYTES ? 'yes' : 'NO'}); ` +
     `worker heap at ${biggest.vms} VMs against ${first.vms}: applying ${within(biggest.memory.heapUsedBytes, first.memory.heapUsedBytes)}, ` +
-    `after GC ${within(biggest.memory.retainedHeapBytes, first.memory.retainedHeapBytes)}, planning ${within(biggest.memory.planHeapUsedBytes, first.memory.planHeapUsedBytes)}`);
+    `live ${liveBase ? `${within(biggest.memory.liveHeapBytes, liveBase.memory.liveHeapBytes)} against ${liveBase.vms}` : '—'}, planning ${within(biggest.memory.planHeapUsedBytes, first.memory.planHeapUsedBytes)}`);
+  console.log(`  worker heap after a full collection once every merge above is done: ${mib(retainedHeapBytes)}` +
+    (warmup ? `; before them, an unmeasured warm-up merge of ${warmup.vms} VMs (heap applying ${mib(warmup.memory.heapUsedBytes)}, live ${warmup.memory.liveHeapBytes ? mib(warmup.memory.liveHeapBytes) : '—'})` : ''));
   console.log('');
   console.log(`apply, simulator instant:       ${fmt(fastRate)} VMs/s (first dispatch to last result ${fmt(fast.seconds, 2)} s; whole run with plan and drift read-back ${fmt(fast.whole, 2)} s; job ${fast.state}, ${fast.ok}/${VMS} succeeded); per-VM latency p50 ${pct(fast.latencies, 50)} ms, p99 ${pct(fast.latencies, 99)} ms`);
   console.log(`no-op workflow, same fan-out:   ${fmt(noopRate)} activities/s (${COMPARE_VMS} activities in ${fmt(noopSeconds, 2)} s)`);
@@ -233,8 +261,16 @@ async function startProxboxProcess(): Promise<{ url: string; pid: number | null;
   return { url, pid: child.pid ?? null, stop: () => child.kill('SIGTERM') };
 }
 
+interface WorkerProcess {
+  pid: number | null;
+  resetPeak(): void;
+  /** The peaks since the last reset; `collect`: with the heap left after a full collection (which changes the heap's next limit). */
+  peak(collect: boolean): Promise<MemoryPeak>;
+  stop(): Promise<void>;
+}
+
 /** The worker (bench/worker-process.ts) in a process of its own, with its memory peaks over IPC. */
-async function startWorkerProcess(env: Record<string, string>): Promise<{ pid: number | null; resetPeak(): void; peak(): Promise<MemoryPeak>; stop(): Promise<void> }> {
+async function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
   const child: ChildProcess = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('./worker-process.ts', import.meta.url))], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -246,9 +282,9 @@ async function startWorkerProcess(env: Record<string, string>): Promise<{ pid: n
   return {
     pid: child.pid ?? null,
     resetPeak: () => { child.send('reset'); },
-    peak: () => new Promise((resolve) => {
+    peak: (collect) => new Promise((resolve) => {
       child.once('message', (m) => resolve((m as { peak: MemoryPeak }).peak));
-      child.send('peak');
+      child.send(collect ? 'peak' : 'peek');
     }),
     stop: () => new Promise((resolve) => {
       child.once('exit', () => resolve());

@@ -71,7 +71,20 @@ export class NetboxClient {
 
   /** Every ChangeDiff of a branch for one object type, all pages, deduplicated by id. */
   changeDiffs(branchId: number, objectType: string = OBJECT_TYPE.virtualMachine): Promise<ChangeDiff[]> {
-    return this.all('api/plugins/branching/changes/', { branch_id: String(branchId), object_type: objectType, ordering: 'id' }, ChangeDiff);
+    return this.all('api/plugins/branching/changes/', changeFilter(branchId, objectType), ChangeDiff);
+  }
+
+  /**
+   * The same ChangeDiffs a page at a time (in id order; a diff a shifted page boundary brings back is not given
+   * twice), so a large branch is never held whole.
+   */
+  changeDiffPages(branchId: number, objectType: string): AsyncGenerator<ChangeDiff[]> {
+    return this.pages('api/plugins/branching/changes/', changeFilter(branchId, objectType), ChangeDiff);
+  }
+
+  /** Those of a branch's ChangeDiffs of one object type whose ids are given. */
+  changeDiffsByIds(branchId: number, objectType: string, ids: readonly number[]): Promise<ChangeDiff[]> {
+    return this.byIds('api/plugins/branching/changes/', 'id', ids, ChangeDiff, undefined, changeFilter(branchId, objectType));
   }
 
   deviceRole(id: number): Promise<DeviceRole> {
@@ -122,12 +135,14 @@ export class NetboxClient {
     return this.byIds('api/ipam/vlans/', 'id', ids, Vlan, branchSchemaId);
   }
 
-  private async byIds<T extends { id: number }>(path: string, filter: string, ids: readonly number[], item: z.ZodType<T>, branchSchemaId?: string): Promise<T[]> {
+  private async byIds<T extends { id: number }>(
+    path: string, filter: string, ids: readonly number[], item: z.ZodType<T>, branchSchemaId?: string, also: Record<string, string> = {},
+  ): Promise<T[]> {
     const unique = [...new Set(ids)].map(String);
     const headers = branchSchemaId ? { 'X-NetBox-Branch': branchSchemaId } : undefined;
     const out: T[] = [];
     // Chunks keep the query string short.
-    for (let i = 0; i < unique.length; i += 100) out.push(...await this.all(path, { [filter]: unique.slice(i, i + 100) }, item, headers));
+    for (let i = 0; i < unique.length; i += 100) out.push(...await this.all(path, { ...also, [filter]: unique.slice(i, i + 100) }, item, headers));
     return out;
   }
 
@@ -151,7 +166,14 @@ export class NetboxClient {
    * of results actually returned: NetBox caps `limit` at its MAX_PAGE_SIZE, which may be lower than ours.
    */
   private async all<T extends { id: number }>(path: string, filter: Record<string, string | string[]>, item: z.ZodType<T>, headers?: Record<string, string>): Promise<T[]> {
-    const seen = new Map<number, T>();
+    const out: T[] = [];
+    for await (const page of this.pages(path, filter, item, headers)) out.push(...page);
+    return out;
+  }
+
+  /** The list a page at a time, as `all` reads it; an object given once is not given again. */
+  private async *pages<T extends { id: number }>(path: string, filter: Record<string, string | string[]>, item: z.ZodType<T>, headers?: Record<string, string>): AsyncGenerator<T[]> {
+    const seen = new Set<number>();
     const page = Paginated(item);
     for (let offset = 0; ;) {
       const params = new URLSearchParams();
@@ -160,11 +182,12 @@ export class NetboxClient {
       params.set('offset', String(offset));
       const body = await this.get(`${path}?${params}`, page, headers);
       // Page boundaries shift while data changes; the same object may come twice.
-      for (const r of body.results) seen.set(r.id, r);
+      const fresh = body.results.filter((r) => !seen.has(r.id));
+      for (const r of fresh) seen.add(r.id);
+      if (fresh.length > 0) yield fresh;
       offset += body.results.length;
       if (body.results.length === 0 || body.next === null || offset >= body.count) break;
     }
-    return [...seen.values()];
   }
 
   private get<T>(path: string, schema: z.ZodType<T>, headers?: Record<string, string>): Promise<T> {
@@ -220,6 +243,8 @@ export class NetboxClient {
     return parsed.data;
   }
 }
+
+const changeFilter = (branchId: number, objectType: string) => ({ branch_id: String(branchId), object_type: objectType, ordering: 'id' });
 
 /** The first few schema violations, by field path, for an error message. */
 function issueSummary(error: z.ZodError): string {

@@ -1,13 +1,13 @@
-import { and, desc, eq, gt, inArray, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from './client';
 import { applyEvents, applyJobs, applyResults } from './schema';
 import { groupCommit } from '../infra/batching';
 import { isRowError } from './errors';
 import { enqueueDeliveries } from './deliveries';
-import { applyJobWritebacks } from '../domain/netbox-writeback';
-import { applyNotifications } from '../domain/notifications';
+import { jobSummaryWriteback, vmWritebacks } from '../domain/netbox-writeback';
+import { ATTENTION_LIST_CAP, ATTENTION_STATUSES, applyNotifications } from '../domain/notifications';
 import { enqueueNotifications } from './notifications';
-import { ACTIVE_JOB_STATES, isActiveJobState, jobStateOf, type JobSource, type JobState, type ResultStatus } from '../domain/job-state';
+import { ACTIVE_JOB_STATES, isActiveJobState, jobStateOfCounts, type JobSource, type JobState, type ResultStatus } from '../domain/job-state';
 
 export const APPLY_EVENTS_CHANNEL = 'apply_events';
 
@@ -49,6 +49,14 @@ export type JobRow = typeof applyJobs.$inferSelect;
 export type ApplyEventRow = typeof applyEvents.$inferSelect;
 
 export const CANCELLED_KEY = '_cancelled';
+/** Results read at once when a closing job writes what NetBox is told. */
+const WRITEBACK_PAGE = 1000;
+
+const vmResultOf = (r: typeof applyResults.$inferSelect): VmResult => ({
+  key: r.key, vmid: r.vmid, netboxId: r.netboxId, name: r.name, op: r.op, kind: r.kind,
+  status: r.status as ResultStatus, reason: r.reason, message: r.message, proxmoxUpid: r.proxmoxUpid,
+  deletionRequestId: r.deletionRequestId,
+});
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A result upsert, a live-log event, or both; concurrent entries are written by one statement. */
@@ -140,11 +148,34 @@ export class ApplyJobStore {
 
   async results(jobId: string): Promise<VmResult[]> {
     const rows = await this.db.select().from(applyResults).where(eq(applyResults.jobId, jobId)).orderBy(applyResults.key);
-    return rows.map((r) => ({
-      key: r.key, vmid: r.vmid, netboxId: r.netboxId, name: r.name, op: r.op, kind: r.kind,
-      status: r.status as ResultStatus, reason: r.reason, message: r.message, proxmoxUpid: r.proxmoxUpid,
-      deletionRequestId: r.deletionRequestId,
-    }));
+    return rows.map(vmResultOf);
+  }
+
+  /** How many of the job's VM results are in each status (the `_cancelled` entry is not a VM). */
+  async resultCounts(jobId: string, db: Pick<Db, 'select'> = this.db): Promise<Partial<Record<ResultStatus, number>>> {
+    const rows = await db.select({ status: applyResults.status, n: sql<number>`count(*)::int` }).from(applyResults)
+      .where(and(eq(applyResults.jobId, jobId), ne(applyResults.key, CANCELLED_KEY))).groupBy(applyResults.status).orderBy(applyResults.status);
+    return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+  }
+
+  /**
+   * What NetBox is told about a closed job (netbox.md §7.6) and its notifications into the outbox, inside the closing
+   * transaction: the VM results are read a page at a time, so a large job is never held whole.
+   */
+  private async enqueueClosingDeliveries(tx: Pick<Db, 'select' | 'insert' | 'execute'>, job: JobRow, counts: Partial<Record<ResultStatus, number>>, cancelled: boolean): Promise<void> {
+    const subject = { type: 'apply_job', id: job.id } as const;
+    const ofJob = and(eq(applyResults.jobId, job.id), ne(applyResults.key, CANCELLED_KEY));
+    for (let afterKey = ''; ;) {
+      const page = await tx.select().from(applyResults).where(and(ofJob, gt(applyResults.key, afterKey)))
+        .orderBy(applyResults.key).limit(WRITEBACK_PAGE);
+      if (page.length === 0) break;
+      afterKey = page.at(-1)!.key;
+      await enqueueDeliveries(tx, subject, vmWritebacks(job, page.map(vmResultOf)));
+    }
+    await enqueueDeliveries(tx, subject, [jobSummaryWriteback(job, counts)]);
+    const attention = await tx.select().from(applyResults)
+      .where(and(ofJob, inArray(applyResults.status, [...ATTENTION_STATUSES] as ResultStatus[]))).orderBy(applyResults.key).limit(ATTENTION_LIST_CAP);
+    await enqueueNotifications(tx, subject, applyNotifications(job, { counts, attention: attention.map(vmResultOf) }, { cancelled, at: new Date() }));
   }
 
   /**
@@ -254,14 +285,10 @@ export class ApplyJobStore {
 
   /** Closes a job whose run is gone: `failed` with why, and the live log's `complete`. False when it was final already. */
   async closeOrphan(jobId: string, error: string): Promise<boolean> {
-    const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);
     const row = await this.db.transaction(async (tx) => {
       const [closed] = await tx.update(applyJobs).set({ state: 'failed', error, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())` })
         .where(and(eq(applyJobs.id, jobId), inArray(applyJobs.state, [...ACTIVE_JOB_STATES]))).returning();
-      if (closed) {
-        await enqueueDeliveries(tx, { type: 'apply_job', id: jobId }, applyJobWritebacks(closed, results));
-        await enqueueNotifications(tx, { type: 'apply_job', id: jobId }, applyNotifications(closed, results, { cancelled: false, at: new Date() }));
-      }
+      if (closed) await this.enqueueClosingDeliveries(tx, closed, await this.resultCounts(jobId, tx), false);
       return closed;
     });
     if (!row) return false;
@@ -274,14 +301,13 @@ export class ApplyJobStore {
    * told about it (netbox.md §7.6) and the notifications enter the outbox in the same transaction.
    */
   async finish(jobId: string, opts: { cancelled: boolean; runFailed?: boolean; error?: string; drift?: Record<string, unknown> }): Promise<JobRow> {
-    const results = (await this.results(jobId)).filter((r) => r.key !== CANCELLED_KEY);
-    const state = opts.runFailed ? 'failed' : jobStateOf(results.map((r) => r.status), opts.cancelled);
+    const counts = await this.resultCounts(jobId);
+    const state = opts.runFailed ? 'failed' : jobStateOfCounts(counts, opts.cancelled);
     return this.db.transaction(async (tx) => {
       const [row] = await tx.update(applyJobs)
         .set({ state, finishedAt: sql`coalesce(${applyJobs.finishedAt}, now())`, error: opts.error ?? null, ...(opts.drift ? { drift: opts.drift } : {}) })
         .where(eq(applyJobs.id, jobId)).returning();
-      await enqueueDeliveries(tx, { type: 'apply_job', id: jobId }, applyJobWritebacks(row!, results));
-      await enqueueNotifications(tx, { type: 'apply_job', id: jobId }, applyNotifications(row!, results, { cancelled: opts.cancelled, at: new Date() }));
+      await this.enqueueClosingDeliveries(tx, row!, counts, opts.cancelled);
       return row!;
     });
   }

@@ -22,20 +22,22 @@ const CHANGED = ['succeeded', 'accepted'];
 export class ApplyWorkItemStore {
   constructor(private readonly db: Db, private readonly secrets: SecretBox) {}
 
-  /** Replaces the job's work list (a retried plan writes it again, whole); positions start at 1. */
-  async replace(jobId: string, items: readonly WorkItemIdentity[]): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      await tx.delete(applyWorkItems).where(eq(applyWorkItems.jobId, jobId));
-      for (let start = 0; start < items.length; start += INSERT_CHUNK) {
-        await tx.insert(applyWorkItems).values(items.slice(start, start + INSERT_CHUNK).map((item, i) => {
-          const seq = start + i + 1;
-          return {
-            jobId, seq, key: item.key, vmid: item.vmid, netboxId: item.netboxId, name: item.name, op: item.op, kind: item.kind, node: item.node,
-            sealedItem: this.secrets.seal(JSON.stringify(item), contextOf(jobId, seq)),
-          };
-        }));
-      }
-    });
+  /** Empties the job's work list, before a plan writes it a page at a time (`append`); a retried plan starts here again. */
+  async clear(jobId: string): Promise<void> {
+    await this.db.delete(applyWorkItems).where(eq(applyWorkItems.jobId, jobId));
+  }
+
+  /** Adds items after position `afterSeq` (the last position written so far; 0 for the first page). */
+  async append(jobId: string, afterSeq: number, items: readonly WorkItemIdentity[]): Promise<void> {
+    for (let start = 0; start < items.length; start += INSERT_CHUNK) {
+      await this.db.insert(applyWorkItems).values(items.slice(start, start + INSERT_CHUNK).map((item, i) => {
+        const seq = afterSeq + start + i + 1;
+        return {
+          jobId, seq, key: item.key, vmid: item.vmid, netboxId: item.netboxId, name: item.name, op: item.op, kind: item.kind, node: item.node,
+          sealedItem: this.secrets.seal(JSON.stringify(item), contextOf(jobId, seq)),
+        };
+      }));
+    }
   }
 
   /** Up to `limit` items after position `afterSeq`, in order. */

@@ -110,19 +110,91 @@ export function referencedLookups(diffs: readonly ChangeDiff[], vms: readonly Vm
 
 /**
  * Turns a branch's ChangeDiffs (VMs, virtual disks, interfaces) into planned changes, ordered by NetBox id so every
- * run of the same branch does the same work in the same order.
+ * run of the same branch does the same work in the same order. The whole branch at once: the merge validator's view.
+ * The apply plans the same way a page at a time (`planPage` with a `BranchIndex` built over every page).
  */
 export function planChanges(
   vmDiffs: readonly ChangeDiff[], diskDiffs: readonly ChangeDiff[], interfaceDiffs: readonly ChangeDiff[],
   lookups: ChangePlannerLookups, opts: ChangePlannerOptions,
 ): PlannedChange[] {
-  const vms = vmDiffs.filter((d) => d.object_type === OBJECT_TYPE.virtualMachine);
-  const planned = vms.map((d) => planOne(d, childrenOf(diskDiffs, d.object_id), childrenOf(interfaceDiffs, d.object_id), lookups, opts));
-  const withDiff = new Set(vms.map((d) => d.object_id));
-  for (const vmId of interfaceOnlyVmIds(interfaceDiffs, withDiff)) {
-    planned.push(planInterfaceOnly(vmId, childrenOf(interfaceDiffs, vmId), lookups, opts));
+  const index = new BranchIndexBuilder();
+  index.addVmDiffs(vmDiffs);
+  const onlyIds = interfaceOnlyVmIds(interfaceDiffs, index.vmsWithDiff);
+  index.addInterfaceOnlyVms(onlyIds, lookups.interfaceOnlyVms ?? new Map());
+  return planPage({ vmDiffs, diskDiffs, interfaceDiffs, interfaceOnlyVmIds: onlyIds }, lookups, opts, index.build());
+}
+
+/**
+ * What planning one page needs to know about the rest of the branch, kept small whatever the branch's size: which VMs
+ * have a VM ChangeDiff (the others whose interfaces changed are planned from their interfaces) and the VMIDs that
+ * more than one VM of the branch uses.
+ */
+export interface BranchIndex {
+  vmsWithDiff: ReadonlySet<number>;
+  /** VMIDs used by more than one VM, with those VMs in planning order (VM diffs as read, then VMs changed only through their interfaces). */
+  sharedVmids: ReadonlyMap<number, readonly VmidUser[]>;
+}
+
+export interface VmidUser { netboxId: number; name: string }
+
+/** Builds the BranchIndex from the branch's VM ChangeDiffs and interface-only VMs, fed a page at a time in planning order. */
+export class BranchIndexBuilder {
+  readonly vmsWithDiff = new Set<number>();
+  private readonly users = new Map<number, VmidUser | VmidUser[]>();
+
+  addVmDiffs(diffs: readonly ChangeDiff[]): void {
+    for (const d of diffs) {
+      if (d.object_type !== OBJECT_TYPE.virtualMachine || this.vmsWithDiff.has(d.object_id)) continue;
+      this.vmsWithDiff.add(d.object_id);
+      if (d.action.value === 'create' && d.modified_data === null) continue;
+      const vm = VmChangeData.safeParse(d.modified_data ?? d.original_data ?? {});
+      if (vm.success) this.note(vm.data, d.object_id);
+    }
   }
-  flagDuplicateVmids(planned);
+
+  addInterfaceOnlyVms(vmIds: readonly number[], vms: ReadonlyMap<number, VmChangeData>): void {
+    for (const id of vmIds) {
+      const vm = vms.get(id);
+      if (vm) this.note(vm, id);
+    }
+  }
+
+  build(): BranchIndex {
+    const shared = new Map<number, readonly VmidUser[]>();
+    for (const [vmid, users] of this.users) if (Array.isArray(users)) shared.set(vmid, users);
+    return { vmsWithDiff: this.vmsWithDiff, sharedVmids: shared };
+  }
+
+  private note(vm: VmChangeData, netboxId: number): void {
+    const vmid = vm.custom_fields?.proxmox_vm_id ?? null;
+    if (vmid === null) return;
+    const user = { netboxId, name: vm.name };
+    const earlier = this.users.get(vmid);
+    if (earlier === undefined) this.users.set(vmid, user);
+    else if (Array.isArray(earlier)) earlier.push(user);
+    else this.users.set(vmid, [earlier, user]);
+  }
+}
+
+/** One page of a branch to plan: its VM diffs, the disk and interface diffs of those VMs, and VMs changed only through their interfaces. */
+export interface PlannerPage {
+  vmDiffs: readonly ChangeDiff[];
+  diskDiffs: readonly ChangeDiff[];
+  interfaceDiffs: readonly ChangeDiff[];
+  interfaceOnlyVmIds: readonly number[];
+}
+
+/** Plans one page of a branch (ordered by NetBox id within the page); what needs the whole branch comes from `index`. */
+export function planPage(page: PlannerPage, lookups: ChangePlannerLookups, opts: ChangePlannerOptions, index: BranchIndex): PlannedChange[] {
+  const vms = page.vmDiffs.filter((d) => d.object_type === OBJECT_TYPE.virtualMachine);
+  const disksOf = childrenByVm(page.diskDiffs);
+  const nicsOf = childrenByVm(page.interfaceDiffs);
+  const planned = vms.map((d) => planOne(d, disksOf.get(d.object_id) ?? [], nicsOf.get(d.object_id) ?? [], lookups, opts));
+  for (const vmId of page.interfaceOnlyVmIds) {
+    const nics = nicsOf.get(vmId) ?? [];
+    if (nics.length > 0) planned.push(planInterfaceOnly(vmId, nics, lookups, opts));
+  }
+  flagDuplicateVmids(planned, index.sharedVmids);
   return planned.sort((a, b) => a.netboxId - b.netboxId);
 }
 
@@ -136,11 +208,17 @@ export function interfaceOnlyVmIds(interfaceDiffs: readonly ChangeDiff[], vmsWit
   return [...ids].sort((a, b) => a - b);
 }
 
-function childrenOf(diffs: readonly ChangeDiff[], vmId: number): ChangeDiff[] {
-  return diffs.filter((d) => {
-    const data = d.modified_data ?? d.original_data;
-    return data !== null && data['virtual_machine'] === vmId;
-  });
+/** Disk or interface diffs by the VM they belong to (`virtual_machine` in their data), in the order given. */
+function childrenByVm(diffs: readonly ChangeDiff[]): Map<number, ChangeDiff[]> {
+  const out = new Map<number, ChangeDiff[]>();
+  for (const d of diffs) {
+    const vm = (d.modified_data ?? d.original_data)?.['virtual_machine'];
+    if (typeof vm !== 'number') continue;
+    const list = out.get(vm);
+    if (list) list.push(d);
+    else out.set(vm, [d]);
+  }
+  return out;
 }
 
 function planOne(d: ChangeDiff, disks: ChangeDiff[], nics: ChangeDiff[], lookups: ChangePlannerLookups, opts: ChangePlannerOptions): PlannedChange {
@@ -424,15 +502,19 @@ function deletionSnapshot(d: ChangeDiff, vm: VmChangeData, kind: GuestKind, disk
   };
 }
 
-function flagDuplicateVmids(planned: PlannedChange[]): void {
-  const seen = new Map<number, PlannedChange>();
+/**
+ * A VMID that several VMs of the branch use blocks each of them: the first of them (in planning order) names every
+ * other, each other names the first.
+ */
+function flagDuplicateVmids(planned: PlannedChange[], shared: ReadonlyMap<number, readonly VmidUser[]>): void {
   for (const p of planned) {
     if (p.vmid === null || p.vanished) continue;
-    const other = seen.get(p.vmid);
-    if (other) {
-      const msg = `VMID ${p.vmid} is used by more than one VM in this branch (${other.name}, ${p.name})`;
-      p.findings.push({ severity: 'blocked', reason: 'duplicate_vmid', message: msg });
-      other.findings.push({ severity: 'blocked', reason: 'duplicate_vmid', message: msg });
-    } else seen.set(p.vmid, p);
+    const users = shared.get(p.vmid);
+    if (!users) continue;
+    const [first, ...others] = users;
+    const named = first!.netboxId === p.netboxId ? others : [{ netboxId: p.netboxId, name: p.name }];
+    for (const other of named) {
+      p.findings.push({ severity: 'blocked', reason: 'duplicate_vmid', message: `VMID ${p.vmid} is used by more than one VM in this branch (${first!.name}, ${other.name})` });
+    }
   }
 }

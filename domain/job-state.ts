@@ -34,9 +34,20 @@ export function isSuccess(status: ResultStatus): boolean {
  * run is always failed, whatever finished before the cancel.
  */
 export function jobStateOf(statuses: readonly ResultStatus[], cancelled = false): FinalJobState {
+  const counts: Partial<Record<ResultStatus, number>> = {};
+  for (const s of statuses) counts[s] = (counts[s] ?? 0) + 1;
+  return jobStateOfCounts(counts, cancelled);
+}
+
+/** `jobStateOf` from how many results are in each status (a large job is counted by the database, not read whole). */
+export function jobStateOfCounts(counts: Readonly<Partial<Record<ResultStatus, number>>>, cancelled = false): FinalJobState {
   if (cancelled) return 'failed';
-  if (statuses.length === 0) return 'succeeded';
-  const ok = statuses.filter(isSuccess).length;
-  if (ok === statuses.length) return 'succeeded';
+  let total = 0;
+  let ok = 0;
+  for (const [status, n] of Object.entries(counts) as [ResultStatus, number][]) {
+    total += n;
+    if (isSuccess(status)) ok += n;
+  }
+  if (ok === total) return 'succeeded';
   return ok === 0 ? 'failed' : 'partial';
 }

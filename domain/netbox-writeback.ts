@@ -48,11 +48,16 @@ const APPLIED = new Set(['succeeded', 'accepted', 'skipped']);
  * request, which writes its own `requested` entry.
  */
 export function applyJobWritebacks(job: ClosedJob, results: readonly VmResultFacts[]): NewWriteback[] {
-  const facts = { jobId: job.id, branchId: job.branchId, branchName: job.branchName, mergedBy: job.username };
-  const out: NewWriteback[] = [];
   const counts: Record<string, number> = {};
+  for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
+  return [...vmWritebacks(job, results), jobSummaryWriteback(job, counts)];
+}
+
+/** The per-VM deliveries of `applyJobWritebacks`, for some of the job's results (a closing job writes them a page at a time). */
+export function vmWritebacks(job: ClosedJob, results: readonly VmResultFacts[]): NewWriteback[] {
+  const facts = jobFacts(job);
+  const out: NewWriteback[] = [];
   for (const r of results) {
-    counts[r.status] = (counts[r.status] ?? 0) + 1;
     if (r.status === 'deletion_requested') continue;
     const vm: VmResultFacts = {
       key: r.key, netboxId: r.netboxId, name: r.name, op: r.op, kind: r.kind, vmid: r.vmid, status: r.status, reason: r.reason, message: r.message,
@@ -65,9 +70,15 @@ export function applyJobWritebacks(job: ClosedJob, results: readonly VmResultFac
       });
     }
   }
-  out.push({ channel: 'netbox_journal', dedupeKey: `apply_job:${job.id}:summary`, event: { type: 'job_summary', ...facts, state: job.state, error: job.error, counts } });
   return out;
 }
+
+/** The job's summary on the branch, with how many of its VMs ended in each status. */
+export function jobSummaryWriteback(job: ClosedJob, counts: Readonly<Record<string, number>>): NewWriteback {
+  return { channel: 'netbox_journal', dedupeKey: `apply_job:${job.id}:summary`, event: { type: 'job_summary', ...jobFacts(job), state: job.state, error: job.error, counts: { ...counts } } };
+}
+
+const jobFacts = (job: ClosedJob) => ({ jobId: job.id, branchId: job.branchId, branchName: job.branchName, mergedBy: job.username });
 
 /** The deletion request's states that NetBox hears about, and under which name. */
 const TRANSITION_OF_STATE: Record<string, DeletionTransition> = {

@@ -118,18 +118,21 @@ export interface ClosedJobFacts {
 export interface ResultFacts { key: string; vmid: number | null; name: string | null; status: string; reason: string | null }
 
 /** Result statuses an operator must look at (README "Apply runs"). */
-const NEEDS_OPERATOR = new Set(['unknown', 'blocked']);
-const ATTENTION = new Set(['unknown', 'blocked', 'failed']);
-const LIST_CAP = 50;
+const NEEDS_OPERATOR: readonly string[] = ['unknown', 'blocked'];
+/** The results an `apply.needs_operator` event lists, at most ATTENTION_LIST_CAP of them (in key order). */
+export const ATTENTION_STATUSES: readonly string[] = ['unknown', 'blocked', 'failed'];
+export const ATTENTION_LIST_CAP = 50;
+
+/** What a closed job's events need of its results: the count per status, and the first results needing attention. */
+export interface ResultsSummary { counts: Partial<Record<string, number>>; attention: readonly ResultFacts[] }
 
 /**
  * The events of a closed apply job: always `apply.finished`; `apply.drift_found` when the read-back found drift (or could
  * not verify a guest); `apply.needs_operator` for unknown outcomes, results blocked by a gate, or a job failed as a whole
  * (not for a deliberate cancel).
  */
-export function applyNotifications(job: ClosedJobFacts, results: readonly ResultFacts[], opts: { cancelled: boolean; at: Date }): NotificationEvent[] {
-  const counts: Record<string, number> = {};
-  for (const r of results) counts[r.status] = (counts[r.status] ?? 0) + 1;
+export function applyNotifications(job: ClosedJobFacts, results: ResultsSummary, opts: { cancelled: boolean; at: Date }): NotificationEvent[] {
+  const counts = Object.fromEntries(Object.entries(results.counts).filter(([, n]) => n)) as Record<string, number>;
   const base: ApplyNotificationData = {
     jobId: job.id, branchId: job.branchId, branchName: job.branchName, mergedBy: job.username, state: job.state, cancelled: opts.cancelled,
     error: safe(job.error), counts,
@@ -139,10 +142,10 @@ export function applyNotifications(job: ClosedJobFacts, results: readonly Result
   });
   const out = [event('apply.finished')];
   const drift = driftedGuests(job.drift);
-  if (drift.length) out.push(event('apply.drift_found', { drift: drift.slice(0, LIST_CAP) }));
-  const needsOperator = !opts.cancelled && (job.state === 'failed' || results.some((r) => NEEDS_OPERATOR.has(r.status)));
+  if (drift.length) out.push(event('apply.drift_found', { drift: drift.slice(0, ATTENTION_LIST_CAP) }));
+  const needsOperator = !opts.cancelled && (job.state === 'failed' || NEEDS_OPERATOR.some((s) => counts[s]));
   if (needsOperator) {
-    const attention = results.filter((r) => ATTENTION.has(r.status)).slice(0, LIST_CAP)
+    const attention = results.attention.filter((r) => ATTENTION_STATUSES.includes(r.status)).slice(0, ATTENTION_LIST_CAP)
       .map((r) => ({ key: r.key, vmid: r.vmid, name: r.name, status: r.status, reason: safe(r.reason) }));
     out.push(event('apply.needs_operator', { attention }));
   }

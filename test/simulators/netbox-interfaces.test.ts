@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { ChangeDiff, MacAddress, Paginated, Vlan, VmInterface, VmInterfaceChangeData } from '../../contracts/netbox';
 import { NetboxClient } from '../../clients/netbox';
-import { readBranchChanges } from '../../clients/netbox-branch-changes';
+import { indexBranchChanges, readBranchChanges } from '../../clients/netbox-branch-changes';
+import { planChanges, planPage, type PlannedChange } from '../../domain/change-planner';
 import { DEMO, createNetboxSimulator, type NetboxSimulator } from '../../simulators/netbox';
 
 // In process: the simulator's Hono app answers the client's requests without a socket.
@@ -85,5 +86,49 @@ describe('VMInterfaces, MAC addresses and VLANs as NetBox 4.x serves them (netbo
       name: 'db-01', cluster: DEMO.clusterId, role: DEMO.roles.qemu, vcpus: '2.00', memory: 4096, tags: ['db', 'prod'],
       custom_fields: { proxmox_vm_id: 105, proxmox_node: 'pve01', proxmox_bridge: null },
     });
+  });
+});
+
+describe('planning a branch a page at a time (the apply)', () => {
+  it('plans exactly what the whole branch plans: children on other pages, duplicate VMIDs across pages, interface-only VMs', async () => {
+    sim.buildDemoBranch();
+    const branch = sim.createBranch({ name: 'paged', customFields: { apply_to_proxmox: true } });
+    const cf = (vmid: number) => ({ proxmox_vm_id: vmid, proxmox_vm_type: 'qemu', proxmox_node: 'pve01', proxmox_storage: 'local-lvm' });
+    const vms = [500, 501, 502, 503, 500, 504].map((vmid, i) => sim.createVm(branch.id, { name: `app-${i}`, cluster: DEMO.clusterId, vcpus: '1.00', memory: 512, custom_fields: cf(vmid) }));
+    // Children created after every VM, last VM first: each VM's disk and interface diffs are on other pages than the VM's.
+    for (const vm of [...vms].reverse()) {
+      sim.createVirtualDisk(branch.id, { virtual_machine: vm.pk, name: 'scsi0', size: 4096 });
+      sim.createInterface(branch.id, { virtual_machine: vm.pk, name: 'eth0', custom_fields: { proxmox_bridge: 'vmbr0' } });
+    }
+    const gone = sim.createVm(branch.id, { name: 'gone', cluster: DEMO.clusterId, custom_fields: cf(600) });
+    sim.deleteVm(branch.id, gone.pk);
+    // A VM of main changed only through a new interface, whose VMID one of the branch's creates also takes.
+    const existing = sim.addMainVm({ name: 'legacy-01', cluster: DEMO.clusterId, vcpus: '1.00', memory: 512, custom_fields: cf(504) });
+    sim.createInterface(branch.id, { virtual_machine: existing.pk, name: 'eth1', custom_fields: { proxmox_bridge: 'vmbr1' } });
+    sim.mergeBranch(branch.id, 'alice');
+
+    const paged = new NetboxClient({ baseUrl: 'http://netbox.test', token: TOKEN, pageSize: 2, fetch: async (input, init) => sim.app.fetch(new Request(input, init)) });
+    const merged = await client.branch(branch.id);
+    const whole = await readBranchChanges(client, merged);
+    const expected = planChanges(whole.vmDiffs, whole.diskDiffs, whole.nicDiffs, whole.lookups, { warnPlaintextPassword: true });
+
+    const reader = await indexBranchChanges(paged, merged);
+    const pages: PlannedChange[][] = [];
+    for await (const { page, lookups } of reader.pages()) pages.push(planPage(page, lookups, { warnPlaintextPassword: true }, reader.index));
+    expect(pages.length).toBeGreaterThan(3);
+    expect(pages.every((p) => p.length <= 2)).toBe(true);
+    const byId = (a: PlannedChange, b: PlannedChange) => a.netboxId - b.netboxId;
+    expect(pages.flat().sort(byId)).toEqual([...expected].sort(byId));
+    expect(reader.clusterIds).toEqual([DEMO.clusterId]);
+
+    const reasons = (name: string) => pages.flat().find((p) => p.name === name)!.findings.map((f) => f.reason);
+    expect(reasons('app-0')).toContain('duplicate_vmid');
+    expect(reasons('app-4')).toContain('duplicate_vmid');
+    expect(reasons('app-5')).toContain('duplicate_vmid');
+    expect(reasons('legacy-01')).toContain('duplicate_vmid');
+    expect(reasons('app-1')).toEqual([]);
+    const app1 = pages.flat().find((p) => p.name === 'app-1')!;
+    expect(app1.payload).toMatchObject({ disks: [{ key: 'scsi0', value: 'local-lvm:4' }], nics: [{ key: 'net0' }] });
+    expect(pages.flat().find((p) => p.name === 'gone')).toMatchObject({ vanished: true });
   });
 });

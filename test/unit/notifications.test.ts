@@ -3,7 +3,7 @@ import { deliveryRetryDelayMs, receiverOf } from '../../domain/deliveries';
 import {
   NotificationDestinationInput, applyNotifications, approversOf, deletionNotification, deletionReminder, httpOutcome, notificationDeliveries,
   notificationUrlRefusal, reminderDue, shownUrl, signatureHeader, slackBody, testNotification, verifySignature, webhookBody,
-  type ClosedJobFacts, type DeletionNotificationFacts, type NotificationEvent,
+  type ClosedJobFacts, type DeletionNotificationFacts, type NotificationEvent, type ResultFacts, type ResultsSummary,
 } from '../../domain/notifications';
 
 const at = new Date('2026-12-07T10:00:00Z');
@@ -13,6 +13,10 @@ const request: DeletionNotificationFacts = {
 };
 const job: ClosedJobFacts = { id: 'job-1', branchId: 42, branchName: 'add-web', username: 'alice', state: 'partial', error: null, drift: {} };
 const links = { publicUrl: 'https://intent.example/' };
+/** What the job store hands over: counts per status, and the results (the domain picks those needing attention). */
+const summary = (rs: readonly ResultFacts[]): ResultsSummary => ({
+  counts: rs.reduce<Record<string, number>>((c, r) => ({ ...c, [r.status]: (c[r.status] ?? 0) + 1 }), {}), attention: rs,
+});
 
 describe('deletion events', () => {
   it('one event per state a request moves into, named for receivers, none for executing', () => {
@@ -56,7 +60,7 @@ describe('apply events', () => {
 
   it('always finished with counts; drift by field name only; an operator needed for unknown outcomes', () => {
     const drift = { 'vm-1': { vmid: 301, fields: [{ field: 'cores', desired: '2', actual: '4' }, { field: 'cipassword', desired: 's3cret', actual: 'x' }] } };
-    const events = applyNotifications({ ...job, drift }, results, { cancelled: false, at });
+    const events = applyNotifications({ ...job, drift }, summary(results), { cancelled: false, at });
     expect(events.map((e) => e.type)).toEqual(['apply.finished', 'apply.drift_found', 'apply.needs_operator']);
     expect(events[0]!.apply!.counts).toEqual({ succeeded: 1, unknown: 1, failed: 1 });
     expect(events[1]!.apply!.drift).toEqual([{ key: 'vm-1', vmid: 301, fields: ['cores', 'cipassword'], unverified: false }]);
@@ -67,18 +71,18 @@ describe('apply events', () => {
   });
 
   it('a clean job is only finished; a job failed as a whole needs an operator, a cancelled one does not', () => {
-    expect(applyNotifications({ ...job, state: 'succeeded' }, results.slice(0, 1), { cancelled: false, at }).map((e) => e.type)).toEqual(['apply.finished']);
-    expect(applyNotifications({ ...job, state: 'failed', error: 'run failed' }, [], { cancelled: false, at }).map((e) => e.type))
+    expect(applyNotifications({ ...job, state: 'succeeded' }, summary(results.slice(0, 1)), { cancelled: false, at }).map((e) => e.type)).toEqual(['apply.finished']);
+    expect(applyNotifications({ ...job, state: 'failed', error: 'run failed' }, summary([]), { cancelled: false, at }).map((e) => e.type))
       .toEqual(['apply.finished', 'apply.needs_operator']);
-    expect(applyNotifications({ ...job, state: 'failed' }, [], { cancelled: true, at }).map((e) => e.type)).toEqual(['apply.finished']);
-    expect(applyNotifications({ ...job, state: 'succeeded' }, [{ ...results[0]!, status: 'blocked' }], { cancelled: false, at }).map((e) => e.type))
+    expect(applyNotifications({ ...job, state: 'failed' }, summary([]), { cancelled: true, at }).map((e) => e.type)).toEqual(['apply.finished']);
+    expect(applyNotifications({ ...job, state: 'succeeded' }, summary([{ ...results[0]!, status: 'blocked' }]), { cancelled: false, at }).map((e) => e.type))
       .toEqual(['apply.finished', 'apply.needs_operator']);
   });
 });
 
 describe('subscriptions', () => {
   it('one row per enabled destination subscribed to the type, keyed by event and destination', () => {
-    const events = applyNotifications({ ...job, state: 'failed' }, [], { cancelled: false, at });
+    const events = applyNotifications({ ...job, state: 'failed' }, summary([]), { cancelled: false, at });
     const rows = notificationDeliveries(events, [
       { id: 1, kind: 'webhook', events: ['apply.finished', 'apply.needs_operator'], enabled: true },
       { id: 2, kind: 'slack', events: ['apply.needs_operator'], enabled: true },
