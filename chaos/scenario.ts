@@ -81,6 +81,16 @@ export async function jobId(h: Harness, run: Run, timeoutMs = 60_000): Promise<s
   return run.jobId;
 }
 
+/** The job's state right now ('none' before it exists or when the API cannot answer). */
+export async function jobStateNow(h: Harness, run: Run): Promise<string> {
+  try {
+    const id = run.jobId ?? await jobId(h, run, 5_000);
+    return (await h.call(h.tokens.carol, 'GET', `/api/v1/apply-jobs/${id}`)).body?.state ?? 'none';
+  } catch {
+    return 'none';
+  }
+}
+
 /**
  * Waits (at most `boundMs` after the faults stopped) for the job and every deletion request to be final, then judges
  * every VM against the cluster. What is still not final at the bound counts as stuck.
