@@ -57,13 +57,19 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(log: (line: string) => void): Promise<Harness> {
+/** Bundles the workflows once into `path` (harnesses started with it skip their own bundling). */
+export async function bundleWorkflowsTo(path: string): Promise<string> {
+  writeFileSync(path, (await bundleWorkflows()).code);
+  return path;
+}
+
+export async function startHarness(log: (line: string) => void, opts: { bundlePath?: string } = {}): Promise<Harness> {
   installWorkerRuntime('error');
   const dir = mkdtempSync(join(os.tmpdir(), 'proxbox-chaos-'));
   const temporalPort = await findFreePort();
   const temporalOptions = { port: temporalPort, headless: true, dbFile: join(dir, 'temporal.sqlite'), searchAttributes: SEARCH_ATTRIBUTES, log: () => {} };
-  let temporal: TemporalDevServer = await startTemporalDevServer(temporalOptions);
-  const database = await createFreshDatabase('proxbox_chaos');
+  const [firstTemporal, database] = await Promise.all([startTemporalDevServer(temporalOptions), createFreshDatabase('proxbox_chaos')]);
+  let temporal: TemporalDevServer = firstTemporal;
   const databaseName = new URL(database.url).pathname.slice(1);
   const netbox = createNetboxSimulator({ demo: true });
   const netboxPort = await findFreePort();
@@ -81,8 +87,7 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
     // A worker that is asked to stop (only at the end of the suite) stops at once.
     WORKER_SHUTDOWN_GRACE_S: '0',
   });
-  const bundlePath = join(dir, 'workflows.js');
-  writeFileSync(bundlePath, (await bundleWorkflows()).code);
+  const bundlePath = opts.bundlePath ?? await bundleWorkflowsTo(join(dir, 'workflows.js'));
   const api = await startSystem({ env, role: 'api' });
   const apiUrl = api.apiUrl!;
   const db = api.database.db;

@@ -57,7 +57,10 @@ export async function merge(h: Harness, run: Run): Promise<void> {
         const items = (await h.call(h.tokens.carol, 'GET', `/api/v1/deletion-requests?branchId=${run.branchId}&limit=500`)).body?.items ?? [];
         for (const r of items) {
           if (stopped) break;
-          if (r.state !== 'pending' || !r.taggedPendingDeletion || approved.has(r.id)) continue;
+          // Approved once the request's pending-deletion tag was tried: tagging is best effort (a tag that failed is
+          // recorded and the request stands), and an approver then sees a pending request like any other.
+          const tagTried = r.taggedPendingDeletion || (r.history ?? []).some((e: any) => e.action === 'tag_pending_deletion');
+          if (r.state !== 'pending' || !tagTried || approved.has(r.id)) continue;
           const res = await h.call(h.tokens.bob, 'POST', `/api/v1/deletion-requests/${r.id}/approve`, { vmid: r.vmid });
           if (res.status < 300) approved.add(r.id);
         }
