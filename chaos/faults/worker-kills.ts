@@ -9,7 +9,7 @@ const LABEL: Record<Phase, string> = { creates: 'mid-create', taskWaits: 'mid-ta
  * kill -9 of the only worker at N points of one apply (a worker is started again each time). The points rotate over
  * three moments: a create inside proxbox-api (a share of creates is slowed so one is there), a create's Proxmox task
  * running, and an approved deletion executing (its execute call is slowed); each kill waits, at most 20 s, for its
- * moment and then a random 0–300 ms more.
+ * moment (then at most 40 s more for any of them) and then a random 0–300 ms more.
  */
 export const workerKills: Fault = {
   name: 'kill -9 the worker',
@@ -25,8 +25,12 @@ export const workerKills: Fault = {
     const points: Record<string, number> = {};
     for (let k = 0; k < kills; k++) {
       const want = PHASES[k % PHASES.length]!;
-      const deadline = Date.now() + 20_000;
+      // Its moment for at most 20 s, then any moment of the apply for at most 40 s more: the writes a killed worker
+      // had in flight resume only after their heartbeat timeout (45 s), and a kill before that finds nothing going on.
+      let deadline = Date.now() + 20_000;
       while (inFlight(h)[want] === 0 && Date.now() < deadline) await sleep(50);
+      deadline = Date.now() + 40_000;
+      while (inFlight(h)[want] === 0 && !PHASES.some((p) => inFlight(h)[p] > 0) && Date.now() < deadline) await sleep(50);
       await sleep(randomBetween(0, 300));
       const now = inFlight(h);
       const seen = PHASES.filter((p) => now[p] > 0).map((p) => LABEL[p]);
