@@ -10,7 +10,7 @@ export interface Run { label: string; branchId: number; vms: PlannedVm[]; jobId:
 
 export interface Outcome extends Verdict { stuck: number; convergeS: number; jobState: string }
 
-const FINAL_JOB = ['succeeded', 'partial', 'failed'];
+export const FINAL_JOB = ['succeeded', 'partial', 'failed'];
 const FINAL_REQUEST = ['succeeded', 'failed', 'rejected', 'expired'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -139,6 +139,14 @@ export async function settle(h: Harness, run: Run, faultsStoppedAt: number, boun
         }
       }
     }
+    // What the VMs without a result went through in proxbox-api, and what the workers said: enough to tell a hang.
+    const recorded = new Set(Object.values(job?.perVmResults ?? {}).map((r: any) => r.vmid));
+    for (const vm of run.vms.filter((v) => !recorded.has(v.vmid)).slice(0, 5)) {
+      const calls = h.proxbox.control.calls.filter((c) => c.path.includes(`/${vm.vmid}`) || JSON.stringify(c.body ?? '').includes(`"vmid":${vm.vmid}`));
+      const trail = calls.slice(-8).map((c) => `${new Date(c.at).toISOString().slice(11, 19)} ${c.method} ${c.path} ${c.status ?? 'open/dropped'}`).join('; ');
+      verdict.findings.push(`  ${vm.op} ${vm.vmid} has no result; its last proxbox-api calls: ${trail || 'none'}`.slice(0, 900));
+    }
+    for (const w of h.workers) verdict.findings.push(`  worker ${w.pid} said: ${w.output().trim().split('\n').slice(-5).join(' | ')}`.slice(0, 900));
   }
   for (const r of requests.filter((x) => !FINAL_REQUEST.includes(x.state))) {
     const last = (r.history ?? []).at(-1);

@@ -1,4 +1,4 @@
-import { inFlight, merge, prepareBranch, settle } from '../scenario';
+import { FINAL_JOB, inFlight, jobStateNow, merge, prepareBranch, settle } from '../scenario';
 import { randomBetween, SETTLE_BOUND_MS, sleep, type Fault } from './common';
 
 type Phase = 'creates' | 'taskWaits' | 'destroys';
@@ -23,6 +23,7 @@ export const workerKills: Fault = {
     const run = prepareBranch(h, `chaos-kill-${Date.now().toString(36)}`, creates, deletes, o.firstVmid);
     await merge(h, run);
     const points: Record<string, number> = {};
+    let afterTheRun = 0;
     for (let k = 0; k < kills; k++) {
       const want = PHASES[k % PHASES.length]!;
       // Its moment for at most 20 s, then any moment of the apply for at most 40 s more: the writes a killed worker
@@ -36,6 +37,7 @@ export const workerKills: Fault = {
       const seen = PHASES.filter((p) => now[p] > 0).map((p) => LABEL[p]);
       const label = seen.length ? seen.join('+') : 'idle';
       points[label] = (points[label] ?? 0) + 1;
+      if (FINAL_JOB.includes(await jobStateNow(h, run))) afterTheRun += 1;
       const [victim] = [...h.workers];
       if (victim) await h.killWorker(victim);
       o.log(`  kill ${k + 1}/${kills} (${label}: ${now.creates} creates in proxbox-api, ${now.taskWaits} create tasks, ${now.destroys} destroys)`);
@@ -47,6 +49,6 @@ export const workerKills: Fault = {
     const outcome = await settle(h, run, stoppedAt, SETTLE_BOUND_MS);
     await h.killAllWorkers();
     const where = Object.entries(points).map(([p, n]) => `${n} ${p}`).join(', ');
-    return { fault: `kill -9 worker ×${kills}`, detail: `${run.vms.length} VMs (${deletes} deletes); kills: ${where}`, ...outcome };
+    return { fault: `kill -9 worker ×${kills}`, detail: `${run.vms.length} VMs (${deletes} deletes); kills: ${where}${afterTheRun ? `; ${afterTheRun} of them after the job was final` : ''}`, ...outcome };
   },
 };
