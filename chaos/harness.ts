@@ -43,7 +43,8 @@ export interface Harness {
   workers: Set<WorkerChild>;
   /** Workers that exited without being killed (each is replaced at once); the suite fails on any. */
   crashes: string[];
-  startWorker(): Promise<WorkerChild>;
+  /** A worker process; `env` overrides the service's settings for it alone. */
+  startWorker(env?: Record<string, string>): Promise<WorkerChild>;
   /** kill -9, as a lost machine. */
   killWorker(w: WorkerChild): Promise<void>;
   /** Stops every worker still running (SIGKILL: nothing of theirs is awaited). */
@@ -106,10 +107,10 @@ export async function startHarness(log: (line: string) => void, opts: { bundlePa
   const workerVars = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
   const workers = new Set<WorkerChild>();
   let stopping = false;
-  const startWorker = async (): Promise<WorkerChild> => {
+  const startWorker = async (overrides: Record<string, string> = {}): Promise<WorkerChild> => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./worker.ts', import.meta.url))], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...workerVars, CHAOS_BUNDLE_PATH: bundlePath },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...workerVars, ...overrides, CHAOS_BUNDLE_PATH: bundlePath },
     });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
@@ -127,7 +128,7 @@ export async function startHarness(log: (line: string) => void, opts: { bundlePa
       // A crash: counted (a finding of its own), and replaced as an orchestrator would, so the run can still converge.
       harness.crashes.push(`worker ${w.pid} exited by itself (${signal ?? code}): ${out.trim().split('\n').slice(-6).join(' | ')}`.slice(0, 600));
       log(`  ! ${harness.crashes.at(-1)}; a new worker replaces it`);
-      void startWorker().catch((e: unknown) => log(`  ! the replacement worker did not start: ${String(e)}`));
+      void startWorker(overrides).catch((e: unknown) => log(`  ! the replacement worker did not start: ${String(e)}`));
     });
     void exited.then(() => workers.delete(w));
     return w;
