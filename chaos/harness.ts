@@ -117,7 +117,7 @@ export async function startHarness(log: (line: string) => void, opts: { bundlePa
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     await new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`a worker did not start within 120 s:\n${out}`)), 120_000);
+      const timer = setTimeout(() => { child.kill('SIGKILL'); fail(new Error(`a worker did not start within 120 s:\n${out}`)); }, 120_000);
       child.stdout!.on('data', () => { if (out.includes('worker started')) { clearTimeout(timer); ok(); } });
       void exited.then(() => { clearTimeout(timer); fail(new Error(`a worker exited before it started:\n${out}`)); });
     });
@@ -128,10 +128,23 @@ export async function startHarness(log: (line: string) => void, opts: { bundlePa
       // A crash: counted (a finding of its own), and replaced as an orchestrator would, so the run can still converge.
       harness.crashes.push(`worker ${w.pid} exited by itself (${signal ?? code}): ${out.trim().split('\n').slice(-6).join(' | ')}`.slice(0, 600));
       log(`  ! ${harness.crashes.at(-1)}; a new worker replaces it`);
-      void startWorker(overrides).catch((e: unknown) => log(`  ! the replacement worker did not start: ${String(e)}`));
+      void replace(overrides);
     });
     void exited.then(() => workers.delete(w));
     return w;
+  };
+  /** Starts workers until one is up (each that exits before it started is a crash too), as an orchestrator would. */
+  const replace = async (overrides: Record<string, string>) => {
+    while (!stopping) {
+      try {
+        await startWorker(overrides);
+        return;
+      } catch (e) {
+        harness.crashes.push(`a replacement worker exited before it started: ${String(e).split('\n').slice(0, 4).join(' | ')}`.slice(0, 600));
+        log(`  ! ${harness.crashes.at(-1)}; another one is started`);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
   };
   const killWorker = async (w: WorkerChild) => {
     w.process.kill('SIGKILL');
