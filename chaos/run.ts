@@ -47,7 +47,7 @@ async function runFault(h: Harness, fault: Fault, i: number, short: boolean, log
   log(`  ${report.detail}; job ${report.jobState}; ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const other = Object.entries(report.other).map(([k, n]) => `${n} ${k}`).join(', ');
   if (other) log(`  other outcomes (agreeing with the cluster): ${other}`);
-  for (const f of report.findings.slice(0, 20)) log(`  ! ${f}`);
+  for (const f of report.findings.slice(0, 40)) log(`  ! ${f}`);
   return report;
 }
 

@@ -2,6 +2,7 @@
  * One run of the chaos suite: a branch of creates (and deletes of guests that exist), merged in NetBox; deletions
  * approved as they appear; then, once the faults have stopped, the wait for every part to be final and the verdict.
  */
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { DEMO } from '../simulators/netbox';
 import { NODES, type Harness } from './harness';
 import { judge, type PlannedVm, type Verdict } from './verdicts';
@@ -134,9 +135,15 @@ export async function settle(h: Harness, run: Run, faultsStoppedAt: number, boun
       if (d instanceof Error) verdict.findings.push(`  its run: ${d.message}`);
       else {
         verdict.findings.push(`  its run: ${d.status.name}, ${d.historyLength} events`);
+        // Alike pending activities are counted on one line; what each last heartbeat said tells where it waits.
+        const lines = new Map<string, number>();
         for (const a of d.raw.pendingActivities ?? []) {
-          verdict.findings.push(`  pending ${a.activityType?.name} attempt ${a.attempt} state ${a.state}: ${a.lastFailure?.message ?? ''}`.slice(0, 300));
+          const beat = await decodeArrayFromPayloads(h.api.temporal.options.loadedDataConverter, a.heartbeatDetails?.payloads)
+            .then((v) => JSON.stringify(v[0] ?? null), (e: unknown) => `(unreadable: ${String(e)})`);
+          const line = `pending ${a.activityType?.name} attempt ${a.attempt} state ${a.state}: ${a.lastFailure?.message ?? ''}; last heartbeat ${beat}`.slice(0, 400);
+          lines.set(line, (lines.get(line) ?? 0) + 1);
         }
+        for (const [line, n] of lines) verdict.findings.push(`  ${n} × ${line}`);
       }
     }
     // What the VMs without a result went through in proxbox-api, and what the workers said: enough to tell a hang.
