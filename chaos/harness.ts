@@ -43,7 +43,8 @@ export interface Harness {
   workers: Set<WorkerChild>;
   /** Workers that exited without being killed (each is replaced at once); the suite fails on any. */
   crashes: string[];
-  startWorker(): Promise<WorkerChild>;
+  /** A worker process; `env` overrides the service's settings for it alone. */
+  startWorker(env?: Record<string, string>): Promise<WorkerChild>;
   /** kill -9, as a lost machine. */
   killWorker(w: WorkerChild): Promise<void>;
   /** Stops every worker still running (SIGKILL: nothing of theirs is awaited). */
@@ -57,13 +58,19 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(log: (line: string) => void): Promise<Harness> {
+/** Bundles the workflows once into `path` (harnesses started with it skip their own bundling). */
+export async function bundleWorkflowsTo(path: string): Promise<string> {
+  writeFileSync(path, (await bundleWorkflows()).code);
+  return path;
+}
+
+export async function startHarness(log: (line: string) => void, opts: { bundlePath?: string } = {}): Promise<Harness> {
   installWorkerRuntime('error');
   const dir = mkdtempSync(join(os.tmpdir(), 'proxbox-chaos-'));
   const temporalPort = await findFreePort();
   const temporalOptions = { port: temporalPort, headless: true, dbFile: join(dir, 'temporal.sqlite'), searchAttributes: SEARCH_ATTRIBUTES, log: () => {} };
-  let temporal: TemporalDevServer = await startTemporalDevServer(temporalOptions);
-  const database = await createFreshDatabase('proxbox_chaos');
+  const [firstTemporal, database] = await Promise.all([startTemporalDevServer(temporalOptions), createFreshDatabase('proxbox_chaos')]);
+  let temporal: TemporalDevServer = firstTemporal;
   const databaseName = new URL(database.url).pathname.slice(1);
   const netbox = createNetboxSimulator({ demo: true });
   const netboxPort = await findFreePort();
@@ -81,8 +88,7 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
     // A worker that is asked to stop (only at the end of the suite) stops at once.
     WORKER_SHUTDOWN_GRACE_S: '0',
   });
-  const bundlePath = join(dir, 'workflows.js');
-  writeFileSync(bundlePath, (await bundleWorkflows()).code);
+  const bundlePath = opts.bundlePath ?? await bundleWorkflowsTo(join(dir, 'workflows.js'));
   const api = await startSystem({ env, role: 'api' });
   const apiUrl = api.apiUrl!;
   const db = api.database.db;
@@ -101,17 +107,17 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
   const workerVars = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
   const workers = new Set<WorkerChild>();
   let stopping = false;
-  const startWorker = async (): Promise<WorkerChild> => {
+  const startWorker = async (overrides: Record<string, string> = {}): Promise<WorkerChild> => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./worker.ts', import.meta.url))], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...workerVars, CHAOS_BUNDLE_PATH: bundlePath },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...workerVars, ...overrides, CHAOS_BUNDLE_PATH: bundlePath },
     });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
     const exited = new Promise<void>((r) => child.once('exit', () => r()));
     await new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`a worker did not start within 120 s:\n${out}`)), 120_000);
+      const timer = setTimeout(() => { child.kill('SIGKILL'); fail(new Error(`a worker did not start within 120 s:\n${out}`)); }, 120_000);
       child.stdout!.on('data', () => { if (out.includes('worker started')) { clearTimeout(timer); ok(); } });
       void exited.then(() => { clearTimeout(timer); fail(new Error(`a worker exited before it started:\n${out}`)); });
     });
@@ -122,10 +128,23 @@ export async function startHarness(log: (line: string) => void): Promise<Harness
       // A crash: counted (a finding of its own), and replaced as an orchestrator would, so the run can still converge.
       harness.crashes.push(`worker ${w.pid} exited by itself (${signal ?? code}): ${out.trim().split('\n').slice(-6).join(' | ')}`.slice(0, 600));
       log(`  ! ${harness.crashes.at(-1)}; a new worker replaces it`);
-      void startWorker().catch((e: unknown) => log(`  ! the replacement worker did not start: ${String(e)}`));
+      void replace(overrides);
     });
     void exited.then(() => workers.delete(w));
     return w;
+  };
+  /** Starts workers until one is up (each that exits before it started is a crash too), as an orchestrator would. */
+  const replace = async (overrides: Record<string, string>) => {
+    while (!stopping) {
+      try {
+        await startWorker(overrides);
+        return;
+      } catch (e) {
+        harness.crashes.push(`a replacement worker exited before it started: ${String(e).split('\n').slice(0, 4).join(' | ')}`.slice(0, 600));
+        log(`  ! ${harness.crashes.at(-1)}; another one is started`);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
   };
   const killWorker = async (w: WorkerChild) => {
     w.process.kill('SIGKILL');

@@ -2,6 +2,7 @@
  * One run of the chaos suite: a branch of creates (and deletes of guests that exist), merged in NetBox; deletions
  * approved as they appear; then, once the faults have stopped, the wait for every part to be final and the verdict.
  */
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { DEMO } from '../simulators/netbox';
 import { NODES, type Harness } from './harness';
 import { judge, type PlannedVm, type Verdict } from './verdicts';
@@ -10,7 +11,7 @@ export interface Run { label: string; branchId: number; vms: PlannedVm[]; jobId:
 
 export interface Outcome extends Verdict { stuck: number; convergeS: number; jobState: string }
 
-const FINAL_JOB = ['succeeded', 'partial', 'failed'];
+export const FINAL_JOB = ['succeeded', 'partial', 'failed'];
 const FINAL_REQUEST = ['succeeded', 'failed', 'rejected', 'expired'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -57,7 +58,10 @@ export async function merge(h: Harness, run: Run): Promise<void> {
         const items = (await h.call(h.tokens.carol, 'GET', `/api/v1/deletion-requests?branchId=${run.branchId}&limit=500`)).body?.items ?? [];
         for (const r of items) {
           if (stopped) break;
-          if (r.state !== 'pending' || !r.taggedPendingDeletion || approved.has(r.id)) continue;
+          // Approved once the request's pending-deletion tag was tried: tagging is best effort (a tag that failed is
+          // recorded and the request stands), and an approver then sees a pending request like any other.
+          const tagTried = r.taggedPendingDeletion || (r.history ?? []).some((e: any) => e.action === 'tag_pending_deletion');
+          if (r.state !== 'pending' || !tagTried || approved.has(r.id)) continue;
           const res = await h.call(h.tokens.bob, 'POST', `/api/v1/deletion-requests/${r.id}/approve`, { vmid: r.vmid });
           if (res.status < 300) approved.add(r.id);
         }
@@ -79,6 +83,16 @@ export async function jobId(h: Harness, run: Run, timeoutMs = 60_000): Promise<s
     }
   }
   return run.jobId;
+}
+
+/** The job's state right now ('none' before it exists or when the API cannot answer). */
+export async function jobStateNow(h: Harness, run: Run): Promise<string> {
+  try {
+    const id = run.jobId ?? await jobId(h, run, 5_000);
+    return (await h.call(h.tokens.carol, 'GET', `/api/v1/apply-jobs/${id}`)).body?.state ?? 'none';
+  } catch {
+    return 'none';
+  }
 }
 
 /**
@@ -121,11 +135,25 @@ export async function settle(h: Harness, run: Run, faultsStoppedAt: number, boun
       if (d instanceof Error) verdict.findings.push(`  its run: ${d.message}`);
       else {
         verdict.findings.push(`  its run: ${d.status.name}, ${d.historyLength} events`);
+        // Alike pending activities are counted on one line; what each last heartbeat said tells where it waits.
+        const lines = new Map<string, number>();
         for (const a of d.raw.pendingActivities ?? []) {
-          verdict.findings.push(`  pending ${a.activityType?.name} attempt ${a.attempt} state ${a.state}: ${a.lastFailure?.message ?? ''}`.slice(0, 300));
+          const beat = await decodeArrayFromPayloads(h.api.temporal.options.loadedDataConverter, a.heartbeatDetails?.payloads)
+            .then((v) => JSON.stringify(v[0] ?? null), (e: unknown) => `(unreadable: ${String(e)})`);
+          const line = `pending ${a.activityType?.name} attempt ${a.attempt} state ${a.state}: ${a.lastFailure?.message ?? ''}; last heartbeat ${beat}`.slice(0, 400);
+          lines.set(line, (lines.get(line) ?? 0) + 1);
         }
+        for (const [line, n] of lines) verdict.findings.push(`  ${n} × ${line}`);
       }
     }
+    // What the VMs without a result went through in proxbox-api, and what the workers said: enough to tell a hang.
+    const recorded = new Set(Object.values(job?.perVmResults ?? {}).map((r: any) => r.vmid));
+    for (const vm of run.vms.filter((v) => !recorded.has(v.vmid)).slice(0, 5)) {
+      const calls = h.proxbox.control.calls.filter((c) => c.path.includes(`/${vm.vmid}`) || JSON.stringify(c.body ?? '').includes(`"vmid":${vm.vmid}`));
+      const trail = calls.slice(-8).map((c) => `${new Date(c.at).toISOString().slice(11, 19)} ${c.method} ${c.path} ${c.status ?? 'open/dropped'}`).join('; ');
+      verdict.findings.push(`  ${vm.op} ${vm.vmid} has no result; its last proxbox-api calls: ${trail || 'none'}`.slice(0, 900));
+    }
+    for (const w of h.workers) verdict.findings.push(`  worker ${w.pid} said: ${w.output().trim().split('\n').slice(-5).join(' | ')}`.slice(0, 900));
   }
   for (const r of requests.filter((x) => !FINAL_REQUEST.includes(x.state))) {
     const last = (r.history ?? []).at(-1);

@@ -10,13 +10,19 @@ export interface Fault { name: string; run(h: Harness, o: FaultOptions): Promise
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const randomBetween = (lo: number, hi: number) => lo + Math.random() * (hi - lo);
 
+/** How many of the run's creates have reached Proxmox so far, of how many. */
+export function createsReached(h: Harness, run: Run): { reached: number; of: number } {
+  const vmids = new Set(run.vms.filter((v) => v.op === 'create').map((v) => v.vmid));
+  const created = new Set(h.proxbox.cluster.pveLog.filter((e) => e.method === 'POST' && vmids.has(Number(e.params.vmid))).map((e) => Number(e.params.vmid)));
+  return { reached: created.size, of: vmids.size };
+}
+
 /** Resolves once `share` of the run's creates have reached Proxmox (the run is under way), or after `timeoutMs`. */
 export async function progressed(h: Harness, run: Run, share: number, timeoutMs = 120_000): Promise<void> {
-  const vmids = new Set(run.vms.filter((v) => v.op === 'create').map((v) => v.vmid));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const created = new Set(h.proxbox.cluster.pveLog.filter((e) => e.method === 'POST' && vmids.has(Number(e.params.vmid))).map((e) => Number(e.params.vmid)));
-    if (created.size >= share * vmids.size) return;
+    const { reached, of } = createsReached(h, run);
+    if (reached >= share * of) return;
     await sleep(200);
   }
 }

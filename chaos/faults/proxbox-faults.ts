@@ -14,7 +14,8 @@ export const proxboxFaults: Fault = {
     const deletes = o.short ? 4 : 10;
     const forMs = o.short ? 60_000 : 180_000;
     await h.startWorker();
-    const path = '^/(intent|proxmox)/';
+    // Every proxbox-api call: writes, reads, task polls, capability discovery.
+    const path = '^/';
     const kinds = [
       { mode: 'fail', status: 503, phase: 'before' }, { mode: 'fail', status: 503, phase: 'after' },
       { mode: 'drop', phase: 'before' }, { mode: 'drop', phase: 'after' },
