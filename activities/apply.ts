@@ -419,7 +419,7 @@ export function createApplyActivities(deps: ActivityDeps) {
     if (c?.shape === 'E3') return record(ctx.jobId, resultOf(item, 'blocked', reportedReason(c.reason), c.reason === 'writes_disabled_for_endpoint' ? 'writes_disabled_for_endpoint' : err.message));
     // A read that failed for a passing reason (the gate, capabilities, the task's status, the cluster after an unknown
     // outcome) is retried too: recording `failed` there would contradict a guest the write already created.
-    if (err.unknownOutcome || TRANSIENT_KINDS.has(err.kind)) {
+    if (err.unknownOutcome || err.isTransient) {
       // A cancelled run is not retried: say what the cluster shows instead of leaving the VM without a result.
       if (signal.aborted && (err.unknownOutcome || item.op === 'create')) return record(ctx.jobId, await verifiedAfterCancel(item, client, err.message));
       if (signal.aborted) throw signal.reason;
@@ -441,9 +441,6 @@ export function createApplyActivities(deps: ActivityDeps) {
     }: check ${item.kind} ${item.vmid} in Proxmox.`);
   }
 }
-
-/** Failures of a call that say nothing about the request itself: the next attempt may well succeed. */
-const TRANSIENT_KINDS = new Set(['throttled', 'unreachable', 'timeout', 'server_error']);
 
 /** The per-VM result of a write whose task was followed (or could not be). */
 function taskResult(item: WorkItem, task: TaskOutcome, sent: { message: string; upid: string | null; reason?: ResultReason }): VmResult {

@@ -1,4 +1,5 @@
-import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure, Context, log } from '@temporalio/activity';
+import { UpstreamError } from '../clients/errors';
 import { PENDING_DELETION_TAG, type DeletionTarget } from '../contracts/proxbox-api';
 import { ProxboxError, capabilitiesOf, type Capabilities, type ProxboxClient } from '../clients/proxbox';
 import type { DeletionRow } from '../db/deletion-requests';
@@ -21,6 +22,9 @@ import { withHeartbeat } from './heartbeat';
 import { acquireWriteSlot, reclaimWriteSlot } from './write-slots';
 import type { LockLease } from '../db/locks';
 import { addLogIds } from './log-ids';
+
+/** Tries of the pending-deletion tag when proxbox-api fails for a passing reason (retries 1 s, 2 s, 4 s, 8 s apart). */
+const TAG_ATTEMPTS = 5;
 
 export interface ForgedDecision { code: 'forged_decision'; detail: string }
 
@@ -103,17 +107,20 @@ export function createDeletionActivities(deps: ActivityDeps) {
     /** Best effort, recorded either way: the request stands whether or not the guest could be tagged. */
     async markPendingDeletion(requestId: number): Promise<{ tagged: boolean }> {
       const row = await load(requestId);
-      if (row.taggedPendingDeletion) return { tagged: true };
+      // A retry that comes after a decision leaves the guest alone: the untag of a rejection may already have run.
+      if (row.taggedPendingDeletion || row.state !== 'pending') return { tagged: row.taggedPendingDeletion };
       const [settings, endpoint, backend] = await Promise.all([deps.settings.get(), deps.endpoints.get(row.endpointId), deps.endpoints.getBackend()]);
       const upstream = backend && endpoint?.allowWrites ? await upstreamGateOrRefusal(backend, endpoint.backendEndpointId) : null;
       const closed = !intentEnabled(settings) ? MESSAGES.masterFlagDisabled : !endpoint?.allowWrites ? MESSAGES.writesDisabled : upstream?.message ?? null;
       if (closed) {
         await deps.deletions.appendHistory(row.id, entry(SYSTEM, 'tag_pending_deletion', 'refused', `not written: ${closed}`));
+        if (upstream && 'code' in upstream && upstream.code === 'backend_unavailable') retryTagSoon(row);
         return { tagged: false };
       }
-      const tagged = await setTag(row, false, row.requestedBy);
-      log.info(`${row.kind} ${row.vmid} ${row.name}: ${tagged ? 'tagged' : 'not tagged'} ${PENDING_DELETION_TAG}`);
-      return { tagged };
+      const outcome = await setTag(row, false, row.requestedBy);
+      if (outcome === 'transient') retryTagSoon(row);
+      log.info(`${row.kind} ${row.vmid} ${row.name}: ${outcome === 'done' ? 'tagged' : 'not tagged'} ${PENDING_DELETION_TAG}`);
+      return { tagged: outcome === 'done' };
     },
 
     /**
@@ -123,7 +130,7 @@ export function createDeletionActivities(deps: ActivityDeps) {
      */
     async untagPendingDeletion(requestId: number): Promise<{ untagged: boolean }> {
       const row = await load(requestId);
-      return { untagged: await setTag(row, true, row.authorizer ?? SYSTEM) };
+      return { untagged: await setTag(row, true, row.authorizer ?? SYSTEM) === 'done' };
     },
 
     /**
@@ -351,19 +358,23 @@ export function createDeletionActivities(deps: ActivityDeps) {
     });
   }
 
-  async function setTag(row: DeletionRow, remove: boolean, actor: string): Promise<boolean> {
+  /**
+   * Tags or untags the guest: `done`, `not_written` (a gate refused, or a lasting failure; recorded in the history), or
+   * `transient` (proxbox-api was down, slow or busy: recorded too, and a later try may succeed).
+   */
+  async function setTag(row: DeletionRow, remove: boolean, actor: string): Promise<'done' | 'not_written' | 'transient'> {
     const action = remove ? 'untag_pending_deletion' : 'tag_pending_deletion';
     const [endpoint, backend] = await Promise.all([deps.endpoints.get(row.endpointId), backendClient(deps)]);
     if (!backend || !endpoint) {
       await deps.deletions.appendHistory(row.id, entry(SYSTEM, action, 'refused', `not written: ${!backend ? MESSAGES.noBackend : 'the endpoint no longer exists'}`));
-      return false;
+      return 'not_written';
     }
     try {
       // Even the untag, which our own gates let through, waits for proxbox-api's endpoint to be enabled and writable.
       const upstream = await upstreamGate(backend.config, endpoint.backendEndpointId);
       if (upstream) {
         await deps.deletions.appendHistory(row.id, entry(SYSTEM, action, 'refused', `not written: ${upstream.message} (proxbox-api endpoint ${endpoint.backendEndpointId})`));
-        return false;
+        return 'not_written';
       }
       let target = targetOf(row);
       if (remove) {
@@ -371,18 +382,28 @@ export function createDeletionActivities(deps: ActivityDeps) {
         const guest = await backend.client.findGuest(endpoint.backendEndpointId, row.vmid, Context.current().cancellationSignal);
         if (!guest) {
           await deps.deletions.transition(row.id, { taggedPendingDeletion: false }, entry(SYSTEM, action, 'ok', 'the guest no longer exists; nothing to untag'));
-          return true;
+          return 'done';
         }
         target = { vmid: row.vmid, node: guest.node ?? row.node, kind: guest.type === 'lxc' ? 'lxc' : 'qemu' };
       }
       const res = await backend.client.tag(endpoint.backendEndpointId, target, PENDING_DELETION_TAG, actor, remove, Context.current().cancellationSignal);
       await deps.deletions.transition(row.id, { taggedPendingDeletion: res.tags_after.includes(PENDING_DELETION_TAG) },
         entry(SYSTEM, action, 'ok', `tags now: ${res.tags_after.join(';') || '(none)'}`));
-      return true;
+      return 'done';
     } catch (err) {
       await deps.deletions.appendHistory(row.id, entry(SYSTEM, action, 'error', err instanceof Error ? err.message : String(err)));
-      return false;
+      return err instanceof UpstreamError && err.isTransient ? 'transient' : 'not_written';
     }
+  }
+
+  /**
+   * A pending request whose tag failed for a passing reason is tried again by Temporal (the activity's retry policy),
+   * a few times only: the workflow waits for the tag before it acts on a decision, so retries are bounded (about half
+   * a minute of backoff), after which the request stays pending untagged, as its history says.
+   */
+  function retryTagSoon(row: DeletionRow): void {
+    if (Context.current().info.attempt >= TAG_ATTEMPTS) return;
+    throw ApplicationFailure.retryable(`tagging ${row.kind} ${row.vmid} ${PENDING_DELETION_TAG} failed for a passing reason; trying again`, 'tag_transient');
   }
 
   /** Best effort: a registered record we will not execute is rejected in proxbox-api too, so nobody executes it later. */

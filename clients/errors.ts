@@ -15,6 +15,11 @@ export class UpstreamError extends Error {
     this.name = 'UpstreamError';
   }
 
+  /** A failure that says nothing about the request itself (the peer was down, slow or busy): a later try may succeed. */
+  get isTransient(): boolean {
+    return this.kind === 'throttled' || this.kind === 'unreachable' || this.kind === 'timeout' || this.kind === 'server_error';
+  }
+
   /** Configuration problems (bad credentials, missing permission) do not heal by retrying quickly. */
   get isConfiguration(): boolean {
     return this.kind === 'unauthorized' || this.kind === 'forbidden';

@@ -269,4 +269,17 @@ describe('the DeletionWorkflow: lifecycle, four-eyes rules enforced by the workf
     expect((await s.call(s.tokens.bob, 'POST', '/api/v1/deletion-requests/99999/approve', { vmid: 1 })).status).toBe(404);
     expect((await s.call('not-a-token', 'GET', '/api/v1/deletion-requests')).status).toBe(401);
   });
+
+  it('a tag that failed for a passing reason (proxbox-api answered 502) is tried again until the guest is tagged', async () => {
+    s.proxbox.cluster.injectPveError({ method: 'PUT', path: '^nodes/pve01/qemu/612/config$', status: 500, message: 'got timeout', times: 2 });
+    const { request } = await requestDeletion(s, { vmid: 612, name: 'retire-612', node: 'pve01', kind: 'qemu' }, { waitForTag: false });
+    const tagged = await eventually(async () => {
+      const r = await getRequest(s, request.id);
+      return r.taggedPendingDeletion ? r : undefined;
+    }, 'the tag after two failed tries');
+    expect(tagged.history.map((h: any) => [h.action, h.outcome])).toEqual([
+      ['requested', 'ok'], ['tag_pending_deletion', 'error'], ['tag_pending_deletion', 'error'], ['tag_pending_deletion', 'ok'],
+    ]);
+    expect(String(s.proxbox.cluster.getGuest(612)!.config.tags ?? '')).toContain('proxbox-pending-deletion');
+  });
 });
