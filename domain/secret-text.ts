@@ -45,11 +45,20 @@ export function redactDeep(value: unknown, maxDepth = 8): unknown {
     if (depth >= maxDepth) return '[deep]';
     seen.add(v);
     if (Array.isArray(v)) return v.map((item) => walk(item, depth + 1));
-    if (v instanceof Error) return { type: v.name, message: withoutSecrets(v.message) };
+    if (v instanceof Error) return { type: v.name, message: errorMessage(v) };
     if (v instanceof Date) return v;
     const out: Record<string, unknown> = {};
     for (const [k, item] of Object.entries(v)) out[k] = isSecretKey(k) && item !== null && item !== undefined && item !== '' ? REDACTED : walk(item, depth + 1);
     return out;
   };
   return walk(value, 0);
+}
+
+/**
+ * An error's message as it may be logged: scrubbed, and for a query error of drizzle (`Failed query: <sql>\nparams:
+ * <values>`, values that can hold request data and token hashes) only the driver's own sentence.
+ */
+export function errorMessage(err: Error): string {
+  if (!err.message.startsWith('Failed query: ')) return withoutSecrets(err.message);
+  return `database error: ${err.cause instanceof Error ? withoutSecrets(err.cause.message) : 'the query failed'}`;
 }

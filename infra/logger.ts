@@ -1,7 +1,7 @@
 import { context, isSpanContextValid, trace } from '@opentelemetry/api';
 import type { LogLevel as TemporalLogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { REDACTED, redactDeep, withoutSecrets } from '../domain/secret-text';
+import { REDACTED, errorMessage, redactDeep, withoutSecrets } from '../domain/secret-text';
 
 export type { Logger } from 'pino';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -40,7 +40,7 @@ function errorFields(err: unknown): unknown {
   if (err && typeof err === 'object' && !(err instanceof Error)) return err;
   if (!(err instanceof Error)) return { message: withoutSecrets(String(err)) };
   const cause = err.cause instanceof Error ? { cause: withoutSecrets(err.cause.message) } : {};
-  return { type: err.name, message: withoutSecrets(err.message), ...cause };
+  return { type: err.name, message: errorMessage(err), ...cause };
 }
 
 export interface LoggerOptions {
@@ -76,7 +76,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       logMethod(args, method) {
         const [first, ...rest] = args as unknown[];
         // An error alone: pino would take its raw message as the line's message.
-        if (first instanceof Error && rest.length === 0) return method.call(this, { err: first }, withoutSecrets(first.message));
+        if (first instanceof Error && rest.length === 0) return method.call(this, { err: first }, errorMessage(first));
         const scrubbed = [first, ...rest].map((a) => (typeof a === 'string' ? withoutSecrets(a) : a));
         return (method as (...a: unknown[]) => void).apply(this, scrubbed);
       },

@@ -64,6 +64,20 @@ describe('the logger (infra/logger.ts)', () => {
     expect(JSON.parse(raw[4]!)).toMatchObject({ vmid: 5, token: REDACTED, msg: 'child line' });
   });
 
+  it('logs a failed query as the driver\'s sentence, never drizzle\'s SQL and parameters', () => {
+    const { log, raw } = capture();
+    const failed = new Error('Failed query: update "api_tokens" set "last_used_at" = $1 where "token_hash" = $2\nparams: 2026-12-07,0174d8ecd334fb95', {
+      cause: new Error('terminating connection due to administrator command'),
+    });
+    log.error(failed);
+    log.error({ err: failed }, 'unhandled error in API request');
+    const text = raw.join('');
+    expect(text).not.toContain('0174d8ecd334fb95');
+    expect(text).not.toContain('api_tokens');
+    expect(JSON.parse(raw[0]!)).toMatchObject({ msg: 'database error: terminating connection due to administrator command' });
+    expect(JSON.parse(raw[1]!)).toMatchObject({ err: { message: 'database error: terminating connection due to administrator command' } });
+  });
+
   it('never writes a secret the process holds, wherever it turns up', () => {
     neverLog('plain-literal-secret-42', 'short');
     const { log, raw } = capture();
