@@ -21,7 +21,7 @@ export class DeliveryStarter {
 
   async start(subject: DeliverySubject): Promise<void> {
     await this.deps.temporal.workflow.signalWithStart(DELIVERY_WORKFLOW, {
-      workflowId: deliveryWorkflowId(subject), taskQueue: this.deps.taskQueue, args: [subject],
+      workflowId: deliveryWorkflowId(this.deps.taskQueue, subject), taskQueue: this.deps.taskQueue, args: [subject],
       signal: deliveryWakeSignal, signalArgs: [],
       staticSummary: `Deliveries of ${SUMMARY_OF[subject.type]} ${subject.id}: NetBox write-back and notifications`,
     });

@@ -76,7 +76,11 @@ export const deliveryWakeSignal = defineSignal('wake');
 
 export const DELIVERY_WORKFLOW = 'DeliveryWorkflow';
 
-/** One delivery workflow per subject (apply job, deletion request, destination) at a time: `deliveries:<type>:<id>`. */
-export function deliveryWorkflowId(subject: { type: string; id: string }): string {
-  return `deliveries:${subject.type}:${subject.id}`;
+/**
+ * One delivery workflow per subject (apply job, deletion request, destination) at a time, per task queue:
+ * `deliveries:<task queue>:<type>:<id>`. Subject ids are only unique within one database, so deployments and test
+ * stacks that share a Temporal namespace must not wake (and be delivered by) each other's workflows.
+ */
+export function deliveryWorkflowId(taskQueue: string, subject: { type: string; id: string }): string {
+  return `deliveries:${taskQueue}:${subject.type}:${subject.id}`;
 }

@@ -219,7 +219,7 @@ describe('notifications: signed webhooks and Slack, delivered durably apart from
     expect(records).toHaveLength(3);
     expect(records.every((d) => d.status === 'delivered' && d.attempts >= 2 && /unreachable/.test(d.lastError))).toBe(true);
     // Its DeliveryWorkflow ends once nothing is pending: rounds, waits for the backoff, wake-ups (a replay history).
-    const workflowId = deliveryWorkflowId({ type: 'deletion_request', id: String(request.id) });
+    const workflowId = deliveryWorkflowId(s.taskQueue, { type: 'deletion_request', id: String(request.id) });
     expect(await s.system.temporal.workflow.getHandle(workflowId).result()).toMatchObject({ nextInMs: null });
     await recordHistoryIfAsked(s.system.temporal, workflowId, 'deliveries-receiver-down');
   });
