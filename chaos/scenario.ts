@@ -16,7 +16,7 @@ const FINAL_REQUEST = ['succeeded', 'failed', 'rejected', 'expired'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Prepares the branch (nothing is merged yet). VMIDs from `firstVmid`; deletes target guests seeded on the cluster. */
-export function prepareBranch(h: Harness, label: string, creates: number, deletes: number, firstVmid: number): Run {
+function prepareBranch(h: Harness, label: string, creates: number, deletes: number, firstVmid: number): Run {
   const vms: PlannedVm[] = [];
   const doomed: { pk: number }[] = [];
   for (let i = 0; i < deletes; i++) {
@@ -46,8 +46,15 @@ export function prepareBranch(h: Harness, label: string, creates: number, delete
   return { label, branchId: branch.id, vms, jobId: null, stopApprovals: () => {} };
 }
 
+/** A branch of `creates` new VMs and `deletes` deleted ones, named after the fault (`chaos-<fault>-<time>`), merged. */
+export async function startRun(h: Harness, fault: string, size: { creates: number; deletes?: number; firstVmid: number }): Promise<Run> {
+  const run = prepareBranch(h, `chaos-${fault}-${Date.now().toString(36)}`, size.creates, size.deletes ?? 0, size.firstVmid);
+  await merge(h, run);
+  return run;
+}
+
 /** Merges as alice (the webhook reaches our API) and, in the background, approves each deletion request as bob. */
-export async function merge(h: Harness, run: Run): Promise<void> {
+async function merge(h: Harness, run: Run): Promise<void> {
   await h.netbox.mergeBranch(run.branchId, 'alice');
   let stopped = false;
   run.stopApprovals = () => { stopped = true; };

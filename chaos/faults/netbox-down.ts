@@ -1,4 +1,4 @@
-import { jobStateNow, merge, prepareBranch, settle } from '../scenario';
+import { jobStateNow, settle, startRun } from '../scenario';
 import { createsReached, progressed, SETTLE_BOUND_MS, sleep, type Fault } from './common';
 
 /**
@@ -13,8 +13,7 @@ export const netboxDown: Fault = {
     const downMs = o.short ? 20_000 : 60_000;
     await h.startWorker();
     h.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 1_000 });
-    const run = prepareBranch(h, `chaos-netbox-${Date.now().toString(36)}`, creates, deletes, o.firstVmid);
-    await merge(h, run);
+    const run = await startRun(h, 'netbox', { creates, deletes, firstVmid: o.firstVmid });
     await progressed(h, run, 0.05);
     const before = createsReached(h, run).reached;
     await h.stopNetbox();

@@ -1,4 +1,4 @@
-import { merge, prepareBranch, settle } from '../scenario';
+import { settle, startRun } from '../scenario';
 import { progressed, SETTLE_BOUND_MS, sleep, type Fault } from './common';
 
 /**
@@ -11,8 +11,7 @@ export const postgresDrop: Fault = {
     const creates = o.short ? 40 : 200;
     const forMs = o.short ? 10_000 : 30_000;
     await h.startWorker();
-    const run = prepareBranch(h, `chaos-pg-${Date.now().toString(36)}`, creates, 0, o.firstVmid);
-    await merge(h, run);
+    const run = await startRun(h, 'pg', { creates, firstVmid: o.firstVmid });
     await progressed(h, run, 0.2);
     let dropped = 0;
     let rounds = 0;

@@ -1,4 +1,4 @@
-import { merge, prepareBranch, settle } from '../scenario';
+import { settle, startRun } from '../scenario';
 import { PROXBOX_TIMEOUT_MS } from '../harness';
 import { SETTLE_BOUND_MS, sleep, type Fault } from './common';
 
@@ -23,9 +23,8 @@ export const proxboxFaults: Fault = {
     ] as const;
     // Rules are tried in order and each spares the rest: conditional shares so that each kind hits 20%/6 of calls.
     kinds.forEach((k, i) => h.proxbox.control.addFault({ ...k, path, probability: (0.2 / kinds.length) / (1 - (0.2 * i) / kinds.length) }));
-    const run = prepareBranch(h, `chaos-proxbox-${Date.now().toString(36)}`, creates, deletes, o.firstVmid);
     const callsBefore = h.proxbox.control.calls.length;
-    await merge(h, run);
+    const run = await startRun(h, 'proxbox', { creates, deletes, firstVmid: o.firstVmid });
     const until = Date.now() + forMs;
     while (Date.now() < until) {
       const job = run.jobId ? (await h.call(h.tokens.carol, 'GET', `/api/v1/apply-jobs/${run.jobId}`)).body : null;

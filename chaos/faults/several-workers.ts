@@ -1,4 +1,4 @@
-import { inFlight, merge, prepareBranch, settle } from '../scenario';
+import { inFlight, settle, startRun } from '../scenario';
 import { progressed, SETTLE_BOUND_MS, sleep, type Fault } from './common';
 
 /** Three workers share one apply; one is killed with SIGKILL while creates are in flight, the other two carry on. */
@@ -8,8 +8,7 @@ export const oneOfSeveral: Fault = {
     const creates = o.short ? 40 : 120;
     await Promise.all([h.startWorker(), h.startWorker(), h.startWorker()]);
     h.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 1_000, probability: 0.3 });
-    const run = prepareBranch(h, `chaos-several-${Date.now().toString(36)}`, creates, 0, o.firstVmid);
-    await merge(h, run);
+    const run = await startRun(h, 'several', { creates, firstVmid: o.firstVmid });
     await progressed(h, run, 0.2);
     const deadline = Date.now() + 20_000;
     while (inFlight(h).creates === 0 && Date.now() < deadline) await sleep(50);

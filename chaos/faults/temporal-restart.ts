@@ -1,4 +1,4 @@
-import { merge, prepareBranch, settle } from '../scenario';
+import { settle, startRun } from '../scenario';
 import { progressed, SETTLE_BOUND_MS, type Fault } from './common';
 
 /** The Temporal dev server (state in SQLite) stopped mid-run and started again on the same port and file. */
@@ -8,8 +8,7 @@ export const temporalRestart: Fault = {
     const creates = o.short ? 40 : 200;
     const downMs = o.short ? 5_000 : 20_000;
     await h.startWorker();
-    const run = prepareBranch(h, `chaos-temporal-${Date.now().toString(36)}`, creates, 0, o.firstVmid);
-    await merge(h, run);
+    const run = await startRun(h, 'temporal', { creates, firstVmid: o.firstVmid });
     await progressed(h, run, 0.25);
     await h.restartTemporal(downMs);
     const stoppedAt = Date.now();

@@ -1,4 +1,4 @@
-import { FINAL_JOB, inFlight, jobStateNow, merge, prepareBranch, settle } from '../scenario';
+import { FINAL_JOB, inFlight, jobStateNow, settle, startRun } from '../scenario';
 import { randomBetween, SETTLE_BOUND_MS, sleep, type Fault } from './common';
 
 type Phase = 'creates' | 'taskWaits' | 'destroys';
@@ -25,8 +25,7 @@ export const workerKills: Fault = {
     await h.startWorker(FEW_WRITES);
     h.proxbox.control.addFault({ method: 'POST', path: '^/intent/apply$', mode: 'slow', delayMs: 1_500, probability: 0.3 });
     h.proxbox.control.addFault({ method: 'POST', path: '/execute$', mode: 'slow', delayMs: 2_500 });
-    const run = prepareBranch(h, `chaos-kill-${Date.now().toString(36)}`, creates, deletes, o.firstVmid);
-    await merge(h, run);
+    const run = await startRun(h, 'kill', { creates, deletes, firstVmid: o.firstVmid });
     const points: Record<string, number> = {};
     let afterTheRun = 0;
     for (let k = 0; k < kills; k++) {
